@@ -1,0 +1,117 @@
+//! What every request ends in: exactly one [`Outcome`].
+//!
+//! A mass fetch is only trustworthy if nothing is lost: each request, however it
+//! fails, produces one outcome carrying either the response or a typed error whose
+//! kind can be counted and whose message names the cause ("connect to
+//! 127.0.0.1:9: Connection refused"). Outcomes borrow from the client's buffers and
+//! are handed to a [`Sink`] while still borrowed, so reporting them allocates nothing.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::http1::{Headers, Version};
+
+/// The class of a failure, stable enough to count and to print as a short word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorKind {
+    /// The URL could not be parsed.
+    InvalidUrl,
+    /// The URL's scheme is not `http`.
+    UnsupportedScheme,
+    /// Name resolution failed.
+    Dns,
+    /// No connection could be established to any address of the host.
+    Connect,
+    /// The request's deadline passed.
+    Timeout,
+    /// The server broke HTTP/1.1 framing or syntax.
+    Protocol,
+    /// The connection was closed or reset before the response was complete.
+    Reset,
+    /// A response head or body exceeded a configured limit.
+    TooLarge,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 8] = [
+        ErrorKind::InvalidUrl,
+        ErrorKind::UnsupportedScheme,
+        ErrorKind::Dns,
+        ErrorKind::Connect,
+        ErrorKind::Timeout,
+        ErrorKind::Protocol,
+        ErrorKind::Reset,
+        ErrorKind::TooLarge,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidUrl => "invalid-url",
+            ErrorKind::UnsupportedScheme => "unsupported-scheme",
+            ErrorKind::Dns => "dns",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Reset => "reset",
+            ErrorKind::TooLarge => "too-large",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a request failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error { kind, message: message.into() }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// A complete response. The body was read to its end and counted.
+#[derive(Clone, Copy, Debug)]
+pub struct Response<'a> {
+    pub version: Version,
+    pub status: u16,
+    pub headers: Headers<'a>,
+    pub body_len: u64,
+}
+
+/// The one result of one request.
+#[derive(Debug)]
+pub struct Outcome<'a> {
+    /// Position of the request in the input, from 0.
+    pub index: u64,
+    pub url: &'a str,
+    pub result: Result<Response<'a>, &'a Error>,
+    /// From admission (a concurrency slot was taken) to the outcome.
+    pub elapsed: Duration,
+}
+
+/// Where outcomes go. Any `FnMut(&Outcome)` is a sink.
+pub trait Sink {
+    fn outcome(&mut self, outcome: &Outcome<'_>);
+}
+
+impl<F: FnMut(&Outcome<'_>)> Sink for F {
+    fn outcome(&mut self, outcome: &Outcome<'_>) {
+        self(outcome)
+    }
+}

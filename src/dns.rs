@@ -1,0 +1,206 @@
+//! Name resolution on the reactor's thread, through c-ares.
+//!
+//! This file is the reason the project exists. `getaddrinfo` blocks, so every async
+//! runtime that uses it (asyncio's default resolver, tokio's `lookup_host`, hyper's
+//! `GaiResolver`) runs it on a pool of helper threads — the "25 threads" of the
+//! motivating question. c-ares instead exposes its sockets and its next timeout, and
+//! lets the application do the waiting. So:
+//!
+//! * c-ares tells us which sockets it wants watched through the **socket-state
+//!   callback**; we register them with the same `mio::Poll` as the HTTP sockets, in a
+//!   disjoint token range (`base + fd`).
+//! * When one is ready we call `process_fds` for it; c-ares reads, parses and runs the
+//!   completion callbacks right there, on this thread.
+//! * c-ares's next retransmission time (`ares_timeout`) goes into the reactor's
+//!   deadline queue; when it expires we call `process_fds` with no events, which runs
+//!   the timeouts.
+//!
+//! We never enable c-ares's event thread (`ARES_OPT_EVENT_THREAD`) and never call
+//! `ares_reinit` (which starts a thread); with the socket-state callback, c-ares
+//! starts no threads at all.
+//!
+//! The `c-ares` crate requires callbacks to be `Send` (and `Sync` for the socket-state
+//! one), so they cannot touch our state through `Rc`. They push into two small queues
+//! behind `Arc<Mutex<_>>` — never contended, because everything runs on one thread —
+//! which we drain right after each call into c-ares ([`Resolver::sync`]).
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use c_ares::{AddrInfoHints, AddrInfoResults, FdEventFlags, FdEvents, ProcessFlags};
+use mio::event::Event;
+use mio::unix::SourceFd;
+use mio::{Interest, Token};
+
+use crate::reactor::Context;
+use crate::timer::TimerId;
+
+/// How names are resolved.
+#[derive(Clone, Debug, Default)]
+pub struct DnsConfig {
+    /// Name servers to use instead of those in `/etc/resolv.conf`.
+    pub servers: Vec<SocketAddr>,
+    /// Time to wait for a server's answer before retrying (c-ares default if `None`).
+    pub timeout: Option<Duration>,
+    /// Attempts per server (c-ares default if `None`).
+    pub tries: Option<u32>,
+}
+
+/// Addresses for a name, and how long they may be used.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    pub addrs: Vec<SocketAddr>,
+    /// The smallest TTL among the records.
+    pub ttl: Duration,
+}
+
+/// A finished lookup, tagged with the caller's key.
+pub struct Answer {
+    pub key: usize,
+    pub result: Result<Resolved, String>,
+}
+
+type Queue<T> = Arc<Mutex<Vec<T>>>;
+
+pub struct Resolver {
+    channel: c_ares::Channel,
+    /// `(fd, readable, writable)` as reported by the socket-state callback.
+    socket_changes: Queue<(RawFd, bool, bool)>,
+    answers: Queue<Answer>,
+    /// Sockets currently registered with mio; c-ares rarely has more than a handful.
+    watched: Vec<RawFd>,
+    base: usize,
+    timer: TimerId,
+}
+
+impl Resolver {
+    /// Socket tokens are `base + fd`; `timer_token` is reported when c-ares must run its timeouts.
+    pub fn new(cx: &mut Context<'_>, config: &DnsConfig, base: usize, timer_token: Token) -> io::Result<Self> {
+        let socket_changes: Queue<(RawFd, bool, bool)> = Queue::default();
+        let mut options = c_ares::Options::new();
+        let changes = Arc::clone(&socket_changes);
+        options.set_socket_state_callback(move |fd, readable, writable| {
+            changes.lock().unwrap().push((fd, readable, writable));
+        });
+        if let Some(timeout) = config.timeout {
+            options.set_timeout(timeout);
+        }
+        if let Some(tries) = config.tries {
+            options.set_tries(tries);
+        }
+        let mut channel = c_ares::Channel::with_options(options).map_err(ares_to_io)?;
+        if !config.servers.is_empty() {
+            let servers: Vec<String> = config.servers.iter().map(|s| s.to_string()).collect();
+            channel.set_servers(&servers).map_err(ares_to_io)?;
+        }
+        Ok(Resolver {
+            channel,
+            socket_changes,
+            answers: Queue::default(),
+            watched: Vec::new(),
+            base,
+            timer: cx.timers.insert(timer_token),
+        })
+    }
+
+    /// Starts resolving `host` (A and AAAA); the answer arrives tagged with `key`.
+    pub fn lookup(&mut self, cx: &mut Context<'_>, host: &str, key: usize) {
+        let hints = AddrInfoHints { socktype: libc::SOCK_STREAM, ..Default::default() };
+        let answers = Arc::clone(&self.answers);
+        let name = host.to_owned();
+        self.channel.get_addrinfo(host, None, &hints, move |result| {
+            let result = to_resolved(result).map_err(|e| format!("{name}: {e}"));
+            answers.lock().unwrap().push(Answer { key, result });
+        });
+        self.sync(cx);
+    }
+
+    /// One of c-ares's sockets is ready.
+    pub fn ready(&mut self, cx: &mut Context<'_>, token: Token, event: &Event) {
+        let fd = (token.0 - self.base) as RawFd;
+        let mut flags = FdEventFlags::empty();
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            flags |= FdEventFlags::READ; // c-ares discovers errors and EOF by reading
+        }
+        if event.is_writable() {
+            flags |= FdEventFlags::WRITE;
+        }
+        // An error here concerns one socket; c-ares fails the affected queries itself.
+        let _ = self.channel.process_fds(&[FdEvents::new(fd, flags)], ProcessFlags::empty());
+        self.sync(cx);
+    }
+
+    /// c-ares's deadline passed: let it retransmit or fail what timed out.
+    pub fn timer_fired(&mut self, cx: &mut Context<'_>) {
+        let _ = self.channel.process_fds(&[], ProcessFlags::empty());
+        self.sync(cx);
+    }
+
+    /// Moves finished lookups into `out`.
+    pub fn take_answers(&mut self, out: &mut Vec<Answer>) {
+        out.append(&mut self.answers.lock().unwrap());
+    }
+
+    /// Brings mio's registrations and our timer in line with what c-ares wants now.
+    fn sync(&mut self, cx: &mut Context<'_>) {
+        let changes = std::mem::take(&mut *self.socket_changes.lock().unwrap());
+        for (fd, readable, writable) in changes {
+            let interest = match (readable, writable) {
+                (false, false) => None,
+                (true, false) => Some(Interest::READABLE),
+                (false, true) => Some(Interest::WRITABLE),
+                (true, true) => Some(Interest::READABLE | Interest::WRITABLE),
+            };
+            let token = Token(self.base + fd as usize);
+            let known = self.watched.iter().position(|&w| w == fd);
+            let result = match (known, interest) {
+                (None, Some(interest)) => {
+                    self.watched.push(fd);
+                    cx.registry.register(&mut SourceFd(&fd), token, interest)
+                }
+                (Some(_), Some(interest)) => cx.registry.reregister(&mut SourceFd(&fd), token, interest),
+                (Some(i), None) => {
+                    self.watched.swap_remove(i);
+                    // c-ares may already have closed it, which also removes it from epoll.
+                    let _ = cx.registry.deregister(&mut SourceFd(&fd));
+                    Ok(())
+                }
+                (None, None) => Ok(()),
+            };
+            if let Err(e) = result {
+                // Cannot happen for a live socket; if it did, c-ares's own timeout
+                // still fails the query, so the request gets an answer either way.
+                debug_assert!(false, "registering c-ares socket {fd}: {e}");
+            }
+        }
+        match self.channel.timeout(None) {
+            Some(wait) => cx.timers.arm(self.timer, cx.now + wait),
+            None => cx.timers.cancel(self.timer),
+        }
+    }
+}
+
+fn to_resolved(result: c_ares::Result<AddrInfoResults>) -> Result<Resolved, c_ares::Error> {
+    let results = result?;
+    let mut ttl = i32::MAX;
+    let mut addrs = Vec::new();
+    for node in results.nodes() {
+        if let Some(addr) = node.socket_addr() {
+            ttl = ttl.min(node.ttl());
+            if !addrs.contains(&addr) {
+                addrs.push(addr);
+            }
+        }
+    }
+    if addrs.is_empty() {
+        return Err(c_ares::Error::ENODATA);
+    }
+    Ok(Resolved { addrs, ttl: Duration::from_secs(ttl.max(0) as u64) })
+}
+
+fn ares_to_io(e: c_ares::Error) -> io::Error {
+    io::Error::other(format!("c-ares: {e}"))
+}

@@ -1,0 +1,76 @@
+//! A sans-I/O HTTP/1.1 client codec: requests become bytes, bytes become
+//! response events.
+//!
+//! # Why sans-I/O
+//!
+//! This module never touches a socket, a clock or the heap on its hot path. It
+//! is told which bytes arrived and answers with what they mean. That keeps the
+//! protocol logic deterministic and testable byte by byte, and leaves every
+//! decision about buffers, readiness and timeouts to the event loop that owns
+//! them. The design follows h11 (`_readers.py`, `_state.py`): bytes in, events
+//! out, with an explicit state machine in between.
+//!
+//! # Theory of operation
+//!
+//! Writing is a single function, [`encode_request`], which validates a
+//! [`RequestHead`] and appends the request to a buffer.
+//!
+//! Reading is a [`ResponseDecoder`] driven by the caller:
+//!
+//! ```text
+//! start(method)
+//!   │
+//!   ▼
+//! Head ──(1xx, skipped)──▶ Head
+//!   │  final head: framing and keep-alive decided here, once
+//!   ├─ NoBody ────────────────────────────────────────────────┐
+//!   ├─ Length ───▶ Length … ──────────────────────────────────┤
+//!   ├─ Chunked ──▶ ChunkSize ⇄ ChunkData ─▶ Trailers ─────────┤
+//!   └─ UntilClose ─▶ UntilClose … finish() ──────────────────┤
+//!                                                              ▼
+//!                                        Done ─▶ End { keep_alive } ─▶ Idle
+//! ```
+//!
+//! The caller keeps the bytes it has read but the decoder has not consumed.
+//! Each `decode(&unconsumed)` returns how many bytes it consumed and one
+//! [`Event`]: `Head`, a `Body` slice, `End`, or `NeedMore`, which means "read
+//! more, append it, and call again". Events borrow the caller's buffer, so the
+//! body is never copied. When a read returns 0, `finish()` says whether that
+//! was a proper end (a close-delimited body) or a truncation.
+//!
+//! Three protocol decisions shape everything else:
+//!
+//! * **Framing is decided once per response**, from the final head, following
+//!   RFC 9112 §6.3 in order: no body for HEAD, 1xx, 204 and 304; else
+//!   Transfer-Encoding (chunked last ⇒ chunked, otherwise read until close);
+//!   else a Content-Length all of whose values agree; else read until close.
+//!   Anything ambiguous is an error, never a guess: a mis-framed response
+//!   would silently corrupt every response after it on the same connection.
+//! * **Keep-alive** follows RFC 9112 §9.3: HTTP/1.1 persists unless told
+//!   `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`. A body
+//!   ended by closing can never leave a reusable connection, and neither can a
+//!   message whose framing smells of smuggling (Transfer-Encoding with
+//!   Content-Length, or Transfer-Encoding in HTTP/1.0; RFC 9112 §6.1).
+//! * **Interim responses** (100 Continue, 103 Early Hints, …) are consumed and
+//!   dropped inside `decode` (RFC 9110 §15.2). 101 Switching Protocols is an
+//!   error: we never ask to upgrade, so we could not speak what follows.
+//!
+//! Everything the peer controls is bounded by [`Limits`]: the head (searched
+//! incrementally, so a slow drip costs linear time and memory never exceeds
+//! the limit), the number of fields, the trailer section, chunk-size lines,
+//! and optionally the body.
+//!
+//! Not handled here, on purpose: content codings (gzip bodies are passed
+//! through as-is), CONNECT tunnels, protocol upgrades, and any notion of time.
+
+mod error;
+mod framing;
+mod headers;
+mod request;
+mod response;
+
+pub use error::{Error, Snippet};
+pub use framing::Framing;
+pub use headers::Headers;
+pub use request::{EncodeError, RequestHead, encode_request, is_idempotent};
+pub use response::{Event, Head, Limits, ResponseDecoder, Version};

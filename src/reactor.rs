@@ -1,0 +1,173 @@
+//! The reactor: the one place where the thread sleeps.
+//!
+//! A single-threaded program does all of its waiting in one system call. Here that call
+//! is `epoll_wait`, through [`mio::Poll`], with a timeout equal to the nearest timer
+//! deadline. When it returns, the reactor hands every readiness event to a [`Handler`]
+//! by [`Token`], then fires every expired timer the same way, then lets the handler do
+//! its end-of-turn work (admit new requests, flush output). That is the whole loop;
+//! see [`Reactor::turn`].
+//!
+//! The reactor knows nothing about HTTP or DNS. Components (the client, the built-in
+//! server, the c-ares glue) each own a disjoint range of tokens and register their
+//! sockets with [`Context::registry`]. Registration is edge-triggered (mio's only mode):
+//! the OS reports a socket once each time it *becomes* readable or writable, so a
+//! component must read until the kernel has nothing more (a short read or
+//! `WouldBlock`) before it can expect another event.
+//!
+//! Next: `timer.rs` (the deadline queue), then `client/mod.rs`.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use mio::event::Event;
+use mio::{Events, Poll, Registry, Token};
+
+use crate::timer::Timers;
+
+/// What a component needs while it reacts to an event: a way to (de)register sockets,
+/// the timers, and the time this turn of the loop started.
+pub struct Context<'a> {
+    pub registry: &'a Registry,
+    pub timers: &'a mut Timers,
+    /// Read once per turn: a clock read per event would cost more than it tells.
+    pub now: Instant,
+}
+
+/// Something that reacts to readiness, timers and the end of each turn.
+pub trait Handler {
+    /// A socket registered with `token` became ready.
+    fn ready(&mut self, cx: &mut Context<'_>, token: Token, event: &Event);
+    /// A timer that carries `token` expired.
+    fn timer(&mut self, cx: &mut Context<'_>, token: Token);
+    /// Called once after each turn's events and timers; the place for work that
+    /// should be batched per turn rather than done per event.
+    fn end_of_turn(&mut self, _cx: &mut Context<'_>) {}
+    /// `true` when the handler has nothing left to do and the loop may stop.
+    fn is_done(&self) -> bool;
+}
+
+pub struct Reactor {
+    poll: Poll,
+    events: Events,
+    pub timers: Timers,
+}
+
+impl Reactor {
+    /// `capacity` bounds how many events one `epoll_wait` returns; more stay queued in
+    /// the kernel for the next turn.
+    pub fn new(capacity: usize) -> io::Result<Self> {
+        Ok(Reactor { poll: Poll::new()?, events: Events::with_capacity(capacity), timers: Timers::new() })
+    }
+
+    /// A context for setting things up before the loop starts.
+    pub fn context(&mut self) -> Context<'_> {
+        Context { registry: self.poll.registry(), timers: &mut self.timers, now: Instant::now() }
+    }
+
+    /// Runs turns until the handler says it is done.
+    pub fn run(&mut self, handler: &mut impl Handler) -> io::Result<()> {
+        {
+            let mut cx = self.context();
+            handler.end_of_turn(&mut cx); // let it start work before the first wait
+        }
+        while !handler.is_done() {
+            self.turn(handler)?;
+        }
+        Ok(())
+    }
+
+    /// One turn: sleep until readiness or the nearest deadline, then dispatch.
+    pub fn turn(&mut self, handler: &mut impl Handler) -> io::Result<()> {
+        let timeout = self.timers.next_wakeup().map(|at| until(at, Instant::now()));
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            // A signal arrived while we slept: nothing is wrong, just look again.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let mut cx = Context { registry: self.poll.registry(), timers: &mut self.timers, now: Instant::now() };
+        for event in self.events.iter() {
+            handler.ready(&mut cx, event.token(), event);
+        }
+        while let Some(token) = cx.timers.pop_expired(cx.now) {
+            handler.timer(&mut cx, token);
+        }
+        handler.end_of_turn(&mut cx);
+        Ok(())
+    }
+}
+
+/// Time left until `at`, rounded up to whole milliseconds: `epoll_wait` counts in
+/// milliseconds, and rounding down would wake us just before the deadline, to find
+/// nothing expired and go straight back to sleep.
+fn until(at: Instant, now: Instant) -> Duration {
+    let left = at.saturating_duration_since(now);
+    let ms = left.as_nanos().div_ceil(1_000_000);
+    Duration::from_millis(ms.min(u64::MAX as u128) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mio::Interest;
+    use mio::net::UdpSocket;
+
+    /// Records what it saw; done after `want` timer firings and one datagram.
+    struct Probe {
+        fired: Vec<Token>,
+        datagrams: usize,
+        want_timers: usize,
+        socket: UdpSocket,
+    }
+
+    impl Handler for Probe {
+        fn ready(&mut self, _cx: &mut Context<'_>, token: Token, event: &Event) {
+            assert_eq!(token, Token(99));
+            assert!(event.is_readable());
+            let mut buf = [0u8; 64];
+            while self.socket.recv(&mut buf).is_ok() {
+                self.datagrams += 1;
+            }
+        }
+        fn timer(&mut self, _cx: &mut Context<'_>, token: Token) {
+            self.fired.push(token);
+        }
+        fn is_done(&self) -> bool {
+            self.fired.len() == self.want_timers && self.datagrams == 1
+        }
+    }
+
+    #[test]
+    fn dispatches_readiness_and_timers_by_token() {
+        let mut reactor = Reactor::new(16).unwrap();
+        let mut socket = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = socket.local_addr().unwrap();
+        let cx = reactor.context();
+        cx.registry.register(&mut socket, Token(99), Interest::READABLE).unwrap();
+        let now = cx.now;
+        let late = cx.timers.insert(Token(2));
+        let early = cx.timers.insert(Token(1));
+        let cancelled = cx.timers.insert(Token(3));
+        cx.timers.arm(late, now + Duration::from_millis(30));
+        cx.timers.arm(early, now + Duration::from_millis(10));
+        cx.timers.arm(cancelled, now + Duration::from_millis(20));
+        cx.timers.cancel(cancelled);
+
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.send_to(b"ping", addr).unwrap();
+
+        let mut probe = Probe { fired: vec![], datagrams: 0, want_timers: 2, socket };
+        reactor.run(&mut probe).unwrap();
+        assert_eq!(probe.fired, vec![Token(1), Token(2)]);
+        assert_eq!(probe.datagrams, 1);
+        assert!(Instant::now() >= now + Duration::from_millis(30), "timer fired early");
+    }
+
+    #[test]
+    fn wait_rounds_up_to_whole_milliseconds() {
+        let now = Instant::now();
+        assert_eq!(until(now + Duration::from_micros(1), now), Duration::from_millis(1));
+        assert_eq!(until(now + Duration::from_micros(2500), now), Duration::from_millis(3));
+        assert_eq!(until(now, now + Duration::from_secs(1)), Duration::ZERO);
+    }
+}

@@ -1,0 +1,443 @@
+//! The built-in test server: a small HTTP/1.1 server on the same reactor.
+//!
+//! It plays the part of the aiohttp app in "Making 1 million requests with
+//! python-aiohttp": `GET /<anything>` answers `200` with a short body and the headers
+//! `Date` and `Delay`, after a random per-request delay (`Delay` says how many
+//! milliseconds it waited). The delays are reactor timers, not sleeps, so one thread
+//! serves thousands of delayed requests at once — and because it needs no thread of
+//! its own, `fetch` can run it inside the very process whose thread count it proves.
+//!
+//! Each connection is a small state machine: `Reading` (parse a request, pipelined or
+//! not) → `Delaying` (a timer is armed) → `Writing` (the response, until the socket
+//! takes it all) → back to `Reading`, or closed when either side asked for `close`.
+//! Idle connections are closed after `idle_timeout`.
+
+use std::io::{self, Read, Write};
+use std::mem::MaybeUninit;
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
+
+use mio::event::Event;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Token};
+use slab::Slab;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::reactor::{Context, Handler};
+use crate::timer::TimerId;
+
+/// Largest request head accepted; beyond it the answer is 431.
+const MAX_REQUEST_HEAD: usize = 16 * 1024;
+const MAX_REQUEST_HEADERS: usize = 64;
+/// Token offsets from `base`: listeners first, then connections.
+const MAX_LISTENERS: usize = 8;
+const ACCEPT_RETRY: usize = MAX_LISTENERS;
+const FIRST_CONN: usize = MAX_LISTENERS + 1;
+const LISTEN_BACKLOG: i32 = 4096;
+/// How many tokens a server needs above its base.
+pub const TOKEN_SPAN: usize = 1 << 32;
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Each response waits a uniformly random 0..=max_delay (whole milliseconds).
+    pub max_delay: Duration,
+    pub body: Vec<u8>,
+    /// Seed for the delays, so runs are repeatable (the blog used `random.seed(1)`).
+    pub seed: u64,
+    pub idle_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_delay: Duration::ZERO,
+            body: b"Hello, World!\n".to_vec(),
+            seed: 1,
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Reading,
+    /// The response to the request just parsed goes out when the timer fires.
+    Delaying {
+        delay_ms: u64,
+        head: bool,
+    },
+    Writing,
+}
+
+struct Conn {
+    stream: TcpStream,
+    state: State,
+    timer: TimerId,
+    /// Received bytes not yet parsed.
+    inbuf: Vec<u8>,
+    /// Response bytes not yet written.
+    outbuf: Vec<u8>,
+    /// Close once `outbuf` is written (the request said `close`, or was bad).
+    close_after: bool,
+}
+
+pub struct Server {
+    listeners: Vec<TcpListener>,
+    conns: Slab<Conn>,
+    base: usize,
+    config: ServerConfig,
+    rng: u64,
+    date: (u64, String),
+    read_buf: Box<[u8]>,
+    accept_retry: TimerId,
+    served: u64,
+}
+
+impl Server {
+    /// Listens on each address (port 0 picks a free one); tokens are `base + …`.
+    pub fn bind(cx: &mut Context<'_>, addrs: &[SocketAddr], config: ServerConfig, base: usize) -> io::Result<Self> {
+        assert!(!addrs.is_empty() && addrs.len() <= MAX_LISTENERS, "1 to {MAX_LISTENERS} listen addresses");
+        let mut listeners = Vec::new();
+        for (i, addr) in addrs.iter().enumerate() {
+            let mut listener = listen(*addr)?;
+            cx.registry.register(&mut listener, Token(base + i), Interest::READABLE)?;
+            listeners.push(listener);
+        }
+        Ok(Server {
+            listeners,
+            conns: Slab::new(),
+            base,
+            rng: config.seed.max(1),
+            config,
+            date: (0, String::new()),
+            read_buf: vec![0; 16 * 1024].into_boxed_slice(),
+            accept_retry: cx.timers.insert(Token(base + ACCEPT_RETRY)),
+            served: 0,
+        })
+    }
+
+    /// Listens on `127.0.0.1` and, when the machine has IPv6, `::1`, on one port, so
+    /// that `localhost` reaches it whichever address a resolver ranks first.
+    pub fn bind_localhost(cx: &mut Context<'_>, port: u16, config: ServerConfig, base: usize) -> io::Result<Self> {
+        let v4: SocketAddr = ([127, 0, 0, 1], port).into();
+        let mut server = Server::bind(cx, &[v4], config, base)?;
+        let port = server.local_addrs()[0].port();
+        if let Ok(mut v6) = listen(([0u16, 0, 0, 0, 0, 0, 0, 1], port).into()) {
+            cx.registry.register(&mut v6, Token(base + 1), Interest::READABLE)?;
+            server.listeners.push(v6);
+        }
+        Ok(server)
+    }
+
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.iter().filter_map(|l| l.local_addr().ok()).collect()
+    }
+
+    pub fn owns(&self, token: Token) -> bool {
+        token.0 >= self.base && token.0 - self.base < TOKEN_SPAN
+    }
+
+    /// Responses written so far.
+    pub fn served(&self) -> u64 {
+        self.served
+    }
+
+    fn accept(&mut self, cx: &mut Context<'_>, listener: usize) {
+        loop {
+            match self.listeners[listener].accept() {
+                Ok((mut stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    let key = self.conns.vacant_key();
+                    let token = Token(self.base + FIRST_CONN + key);
+                    if cx.registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE).is_err() {
+                        continue; // dropping it closes it
+                    }
+                    let timer = cx.timers.insert(token);
+                    cx.timers.arm(timer, cx.now + self.config.idle_timeout);
+                    let conn = Conn {
+                        stream,
+                        state: State::Reading,
+                        timer,
+                        inbuf: Vec::new(),
+                        outbuf: Vec::new(),
+                        close_after: false,
+                    };
+                    self.conns.insert(conn);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    // Out of descriptors (EMFILE) or similar: the pending connections
+                    // stay queued, but edge-triggered readiness will not report them
+                    // again, so look again shortly instead of spinning now.
+                    cx.timers.arm(self.accept_retry, cx.now + Duration::from_millis(10));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_conn_event(&mut self, cx: &mut Context<'_>, key: usize, event: &Event) {
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        if event.is_writable() && conn.state == State::Writing && !self.flush(cx, key) {
+            return;
+        }
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            self.read(cx, key);
+        }
+    }
+
+    /// Reads everything available, then answers what it can.
+    fn read(&mut self, cx: &mut Context<'_>, key: usize) {
+        let conn = &mut self.conns[key];
+        loop {
+            match conn.stream.read(&mut self.read_buf) {
+                Ok(0) => return self.close(cx, key),
+                Ok(n) => {
+                    conn.inbuf.extend_from_slice(&self.read_buf[..n]);
+                    if n < self.read_buf.len() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return self.close(cx, key),
+            }
+        }
+        self.serve(cx, key);
+    }
+
+    /// Parses buffered requests one at a time, while the connection is free to answer.
+    fn serve(&mut self, cx: &mut Context<'_>, key: usize) {
+        while self.conns.get(key).is_some_and(|c| c.state == State::Reading && !c.inbuf.is_empty()) {
+            let conn = &mut self.conns[key];
+            match parse_request(&conn.inbuf) {
+                Parsed::Partial => {
+                    if conn.inbuf.len() > MAX_REQUEST_HEAD {
+                        self.respond_error(cx, key, "431 Request Header Fields Too Large");
+                    }
+                    return;
+                }
+                Parsed::Bad(status) => return self.respond_error(cx, key, status),
+                Parsed::Request { len, close, head } => {
+                    conn.inbuf.drain(..len);
+                    conn.close_after = close;
+                    let delay_ms = self.next_delay_ms();
+                    let conn = &mut self.conns[key];
+                    if delay_ms == 0 {
+                        self.respond(cx, key, 0, head);
+                    } else {
+                        conn.state = State::Delaying { delay_ms, head };
+                        cx.timers.arm(conn.timer, cx.now + Duration::from_millis(delay_ms));
+                    }
+                }
+            }
+        }
+    }
+
+    fn respond(&mut self, cx: &mut Context<'_>, key: usize, delay_ms: u64, head: bool) {
+        self.refresh_date();
+        let body: &[u8] = if head { b"" } else { &self.config.body };
+        let conn = &mut self.conns[key];
+        let close = if conn.close_after { "Connection: close\r\n" } else { "" };
+        let _ = write!(
+            conn.outbuf,
+            "HTTP/1.1 200 OK\r\nDate: {}\r\nDelay: {delay_ms}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{close}\r\n",
+            self.date.1,
+            self.config.body.len(),
+        );
+        conn.outbuf.extend_from_slice(body);
+        conn.state = State::Writing;
+        self.served += 1;
+        if self.flush(cx, key) {
+            self.serve(cx, key);
+        }
+    }
+
+    fn respond_error(&mut self, cx: &mut Context<'_>, key: usize, status: &str) {
+        let conn = &mut self.conns[key];
+        conn.inbuf.clear();
+        conn.close_after = true;
+        conn.state = State::Writing;
+        let _ = write!(conn.outbuf, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        self.flush(cx, key);
+    }
+
+    /// Writes what the socket takes. `true` when the connection is ready to read the
+    /// next request; `false` when it must wait for writability or was closed.
+    fn flush(&mut self, cx: &mut Context<'_>, key: usize) -> bool {
+        let conn = &mut self.conns[key];
+        while !conn.outbuf.is_empty() {
+            match conn.stream.write(&conn.outbuf) {
+                Ok(n) => {
+                    conn.outbuf.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.close(cx, key);
+                    return false;
+                }
+            }
+        }
+        if conn.close_after {
+            self.close(cx, key);
+            return false;
+        }
+        conn.state = State::Reading;
+        cx.timers.arm(conn.timer, cx.now + self.config.idle_timeout);
+        true
+    }
+
+    fn close(&mut self, cx: &mut Context<'_>, key: usize) {
+        let conn = self.conns.remove(key);
+        cx.timers.remove(conn.timer);
+    }
+
+    /// xorshift64*: plenty for spreading delays, and repeatable from the seed.
+    fn next_delay_ms(&mut self) -> u64 {
+        let max = self.config.max_delay.as_millis() as u64;
+        if max == 0 {
+            return 0;
+        }
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D) % (max + 1)
+    }
+
+    /// The `Date` header changes once a second; format it only then.
+    fn refresh_date(&mut self) {
+        let now = SystemTime::now();
+        let secs = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if secs != self.date.0 {
+            self.date = (secs, httpdate::fmt_http_date(now));
+        }
+    }
+}
+
+/// A listening socket with a deep accept queue. `std` listens with a backlog of 128;
+/// a client that opens a thousand connections at once (as `fetch` does) would overflow
+/// it, and every dropped SYN costs that client a one-second retransmission timeout.
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?; // the kernel caps it at net.core.somaxconn
+    Ok(TcpListener::from_std(socket.into()))
+}
+
+enum Parsed {
+    Partial,
+    Bad(&'static str),
+    /// A whole request (head and body) of `len` bytes.
+    Request {
+        len: usize,
+        close: bool,
+        head: bool,
+    },
+}
+
+fn parse_request(buf: &[u8]) -> Parsed {
+    let mut headers = [const { MaybeUninit::<httparse::Header>::uninit() }; MAX_REQUEST_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let head_len = match req.parse_with_uninit_headers(buf, &mut headers) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Parsed::Partial,
+        Err(httparse::Error::TooManyHeaders) => return Parsed::Bad("431 Request Header Fields Too Large"),
+        Err(_) => return Parsed::Bad("400 Bad Request"),
+    };
+    let http10 = req.version == Some(0);
+    let mut close = http10;
+    let mut body_len = 0usize;
+    for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            match std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse::<usize>().ok()) {
+                Some(n) if n <= MAX_REQUEST_HEAD => body_len = n,
+                Some(_) => return Parsed::Bad("413 Content Too Large"),
+                None => return Parsed::Bad("400 Bad Request"),
+            }
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            return Parsed::Bad("501 Not Implemented"); // request bodies here are Content-Length only
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            for token in h.value.split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                if token.eq_ignore_ascii_case(b"close") {
+                    close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") && http10 {
+                    close = false;
+                }
+            }
+        }
+    }
+    if buf.len() < head_len + body_len {
+        return Parsed::Partial;
+    }
+    Parsed::Request { len: head_len + body_len, close, head: req.method == Some("HEAD") }
+}
+
+impl Handler for Server {
+    fn ready(&mut self, cx: &mut Context<'_>, token: Token, event: &Event) {
+        match token.0 - self.base {
+            i if i < MAX_LISTENERS => self.accept(cx, i),
+            i => self.on_conn_event(cx, i - FIRST_CONN, event),
+        }
+    }
+
+    fn timer(&mut self, cx: &mut Context<'_>, token: Token) {
+        let i = token.0 - self.base;
+        if i == ACCEPT_RETRY {
+            for l in 0..self.listeners.len() {
+                self.accept(cx, l);
+            }
+            return;
+        }
+        let key = i - FIRST_CONN;
+        match self.conns.get(key).map(|c| c.state) {
+            Some(State::Delaying { delay_ms, head }) => self.respond(cx, key, delay_ms, head),
+            Some(State::Reading) => self.close(cx, key), // idle too long
+            Some(State::Writing) | None => {}
+        }
+    }
+
+    /// A server is never done by itself; its owner decides when to stop.
+    fn is_done(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_keep_alive_and_bodies() {
+        assert!(matches!(
+            parse_request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Parsed::Request { len: 27, close: false, head: false }
+        ));
+        assert!(matches!(parse_request(b"GET / HTTP/1.0\r\n\r\n"), Parsed::Request { close: true, .. }));
+        assert!(matches!(
+            parse_request(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"),
+            Parsed::Request { close: false, .. }
+        ));
+        assert!(matches!(
+            parse_request(b"HEAD / HTTP/1.1\r\nConnection: close\r\n\r\n"),
+            Parsed::Request { close: true, head: true, .. }
+        ));
+        assert!(matches!(parse_request(b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nab"), Parsed::Partial));
+        assert!(matches!(
+            parse_request(b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET"),
+            Parsed::Request { len: 41, .. }
+        ));
+        assert!(matches!(parse_request(b"GET / HTTP/1.1\r\nHost"), Parsed::Partial));
+        assert!(matches!(parse_request(b"GET /\x01 HTTP/1.1\r\n\r\n"), Parsed::Bad("400 Bad Request")));
+        assert!(matches!(
+            parse_request(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Parsed::Bad("501 Not Implemented")
+        ));
+    }
+}

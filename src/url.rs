@@ -1,0 +1,242 @@
+//! `http://` URLs: just enough of RFC 3986 to turn a line of input into an origin
+//! (host, port) and a request target, or a precise reason why not.
+//!
+//! A mass fetcher reads URLs from files written by other programs, so every malformed
+//! line must become a clear per-request error rather than a panic or a silently
+//! "corrected" request. The parser is strict about what it cannot represent on the
+//! wire (spaces, control characters, non-ASCII, credentials) and keeps the original
+//! text so the outcome can name the URL exactly as given.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::ops::Range;
+
+/// A parsed `http://` URL. Cheap accessors slice the original text.
+#[derive(Clone, Debug)]
+pub struct Url {
+    text: String,
+    host: Range<usize>,
+    /// `host[:port]` as written, for the Host header (RFC 9110 §7.2).
+    authority: Range<usize>,
+    port: u16,
+    /// Path and query, without the fragment; empty means "/".
+    target: Range<usize>,
+    ip: Option<IpAddr>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UrlError {
+    /// Not a URL we can send: the message says what is wrong.
+    Invalid(&'static str),
+    /// A well-formed URL with a scheme this client does not speak (e.g. `https`).
+    UnsupportedScheme(String),
+}
+
+impl fmt::Display for UrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UrlError::Invalid(why) => write!(f, "invalid URL: {why}"),
+            UrlError::UnsupportedScheme(s) => write!(f, "unsupported scheme {s:?}: only http:// is supported"),
+        }
+    }
+}
+
+impl std::error::Error for UrlError {}
+
+impl Url {
+    pub fn parse(input: &str) -> Result<Url, UrlError> {
+        let text = input.trim();
+        if text.is_empty() {
+            return Err(UrlError::Invalid("empty"));
+        }
+        if let Some(c) = text.bytes().find(|b| !b.is_ascii_graphic()) {
+            return Err(UrlError::Invalid(match c {
+                b' ' | b'\t' => "contains white space",
+                c if c.is_ascii_control() => "contains a control character",
+                _ => "contains non-ASCII characters (percent-encode them)",
+            }));
+        }
+        let Some(colon) = text.find("://") else {
+            return Err(UrlError::Invalid("missing scheme (expected http://host/...)"));
+        };
+        let scheme = &text[..colon];
+        if !scheme.eq_ignore_ascii_case("http") {
+            if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) {
+                return Err(UrlError::Invalid("malformed scheme"));
+            }
+            return Err(UrlError::UnsupportedScheme(scheme.to_ascii_lowercase()));
+        }
+        let auth_start = colon + 3;
+        let auth_end = text[auth_start..].find(['/', '?', '#']).map_or(text.len(), |i| auth_start + i);
+        let authority = &text[auth_start..auth_end];
+        if authority.contains('@') {
+            return Err(UrlError::Invalid("credentials in URLs are not supported"));
+        }
+        let (host, port_text, ip) = split_host_port(authority)?;
+        let port = match port_text {
+            None | Some("") => 80,
+            Some(p) => parse_port(p)?,
+        };
+        let host_start = auth_start + (host.as_ptr() as usize - authority.as_ptr() as usize);
+        let target_end = text[auth_end..].find('#').map_or(text.len(), |i| auth_end + i);
+        Ok(Url {
+            host: host_start..host_start + host.len(),
+            authority: auth_start..auth_end,
+            port,
+            target: auth_end..target_end,
+            ip,
+            text: text.to_owned(),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The host without brackets: a name, or an IP literal.
+    pub fn host(&self) -> &str {
+        &self.text[self.host.clone()]
+    }
+
+    /// `Some` when the host is an IP literal, which needs no DNS.
+    pub fn ip(&self) -> Option<IpAddr> {
+        self.ip
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The value for the Host header.
+    pub fn authority(&self) -> &str {
+        &self.text[self.authority.clone()]
+    }
+
+    /// The origin-form request target (RFC 9112 §3.2.1): path and query, starting with
+    /// `/` even when the URL has no path (`http://h` or `http://h?q`).
+    pub fn target(&self) -> Cow<'_, str> {
+        match &self.text[self.target.clone()] {
+            "" => Cow::Borrowed("/"),
+            t if t.starts_with('?') => Cow::Owned(format!("/{t}")),
+            t => Cow::Borrowed(t),
+        }
+    }
+}
+
+fn split_host_port(authority: &str) -> Result<(&str, Option<&str>, Option<IpAddr>), UrlError> {
+    if let Some(rest) = authority.strip_prefix('[') {
+        let Some(close) = rest.find(']') else {
+            return Err(UrlError::Invalid("unclosed '[' in IPv6 address"));
+        };
+        let host = &rest[..close];
+        let ip: Ipv6Addr = host.parse().map_err(|_| UrlError::Invalid("malformed IPv6 address"))?;
+        let port = match &rest[close + 1..] {
+            "" => None,
+            after => Some(after.strip_prefix(':').ok_or(UrlError::Invalid("junk after IPv6 address"))?),
+        };
+        return Ok((host, port, Some(IpAddr::V6(ip))));
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (authority, None),
+    };
+    if host.is_empty() {
+        return Err(UrlError::Invalid("missing host"));
+    }
+    if host.len() > 253 {
+        return Err(UrlError::Invalid("host name longer than 253 characters"));
+    }
+    if !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) {
+        return Err(UrlError::Invalid("host contains characters not allowed in a host name"));
+    }
+    let ip = host.parse::<Ipv4Addr>().ok().map(IpAddr::V4);
+    Ok((host, port, ip))
+}
+
+fn parse_port(text: &str) -> Result<u16, UrlError> {
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(UrlError::Invalid("port is not a number"));
+    }
+    match text.parse::<u16>() {
+        Ok(0) => Err(UrlError::Invalid("port 0")),
+        Ok(p) => Ok(p),
+        Err(_) => Err(UrlError::Invalid("port out of range (1-65535)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(s: &str) -> Url {
+        Url::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn invalid(s: &str) -> &'static str {
+        match Url::parse(s) {
+            Err(UrlError::Invalid(why)) => why,
+            other => panic!("{s}: expected invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn splits_host_port_and_target() {
+        let u = ok("http://localhost:8080/a/b?c=d#frag");
+        assert_eq!(
+            (u.host(), u.port(), u.authority(), &*u.target()),
+            ("localhost", 8080, "localhost:8080", "/a/b?c=d")
+        );
+        assert_eq!(u.ip(), None);
+        let u = ok("HTTP://Example.com");
+        assert_eq!((u.host(), u.port(), &*u.target()), ("Example.com", 80, "/"));
+        let u = ok("http://h:/x");
+        assert_eq!(u.port(), 80);
+        let u = ok("  http://h/x  \n");
+        assert_eq!(u.as_str(), "http://h/x");
+    }
+
+    #[test]
+    fn ip_literals_need_no_dns() {
+        let u = ok("http://127.0.0.1:9/");
+        assert_eq!(u.ip(), Some("127.0.0.1".parse().unwrap()));
+        let u = ok("http://[::1]:8080/x");
+        assert_eq!((u.host(), u.port(), u.authority()), ("::1", 8080, "[::1]:8080"));
+        assert_eq!(u.ip(), Some("::1".parse().unwrap()));
+        let u = ok("http://[::1]");
+        assert_eq!(u.port(), 80);
+    }
+
+    #[test]
+    fn query_only_target_gets_a_slash() {
+        let u = ok("http://h?x=1");
+        assert_eq!(u.target(), "/?x=1");
+    }
+
+    #[test]
+    fn rejects_what_cannot_go_on_the_wire() {
+        assert_eq!(invalid(""), "empty");
+        assert_eq!(invalid("localhost/x"), "missing scheme (expected http://host/...)");
+        assert_eq!(invalid("http://"), "missing host");
+        assert_eq!(invalid("http:///x"), "missing host");
+        assert_eq!(invalid("http://h:99999/"), "port out of range (1-65535)");
+        assert_eq!(invalid("http://h:0/"), "port 0");
+        assert_eq!(invalid("http://h:8o/"), "port is not a number");
+        assert_eq!(invalid("http://a b/"), "contains white space");
+        assert_eq!(invalid("http://h/\u{1}"), "contains a control character");
+        assert_eq!(invalid("http://h/é"), "contains non-ASCII characters (percent-encode them)");
+        assert_eq!(invalid("http://u:p@h/"), "credentials in URLs are not supported");
+        assert_eq!(invalid("http://[::1/"), "unclosed '[' in IPv6 address");
+        assert_eq!(invalid("http://[zz]/"), "malformed IPv6 address");
+        assert_eq!(invalid("http://[::1]x/"), "junk after IPv6 address");
+        assert_eq!(invalid("http://h%41/"), "host contains characters not allowed in a host name");
+        assert_eq!(invalid("://h/"), "malformed scheme");
+    }
+
+    #[test]
+    fn other_schemes_are_unsupported_not_invalid() {
+        assert_eq!(Url::parse("https://h/").unwrap_err(), UrlError::UnsupportedScheme("https".into()));
+        assert_eq!(Url::parse("FTP://h/").unwrap_err(), UrlError::UnsupportedScheme("ftp".into()));
+        assert!(UrlError::UnsupportedScheme("https".into()).to_string().contains("only http://"));
+    }
+}

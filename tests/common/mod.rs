@@ -1,0 +1,236 @@
+//! Helpers shared by the integration tests: small servers that misbehave on purpose,
+//! a scripted DNS responder, the in-process built-in server, and an outside sampler of
+//! a child's thread count. Test code may use threads; only the measured workload may not.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::Child;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use onethread::client::{self, Config, Outcome, Stats};
+use onethread::reactor::Reactor;
+use onethread::server::{Server, ServerConfig};
+
+/// What a test keeps of an outcome.
+#[derive(Clone, Debug)]
+pub struct Got {
+    pub index: u64,
+    pub url: String,
+    pub status: Option<u16>,
+    pub body_len: u64,
+    pub error: Option<(&'static str, String)>,
+    pub delay: Option<String>,
+    pub date: Option<String>,
+}
+
+/// Runs the client over `urls` and returns the outcomes in input order.
+pub fn fetch_all(config: Config, urls: Vec<String>) -> (Vec<Got>, Stats) {
+    let n = urls.len();
+    let mut got: Vec<Got> = Vec::new();
+    let sink = |o: &Outcome<'_>| got.push(keep(o));
+    let (_, stats) = client::fetch(config, urls, sink).expect("client runs");
+    got.sort_by_key(|g| g.index);
+    assert_eq!(got.len(), n, "exactly one outcome per request");
+    (got, stats)
+}
+
+pub fn keep(o: &Outcome<'_>) -> Got {
+    let header = |name: &str| {
+        o.result.as_ref().ok().and_then(|r| r.headers.get(name)).map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    Got {
+        index: o.index,
+        url: o.url.to_owned(),
+        status: o.result.as_ref().ok().map(|r| r.status),
+        body_len: o.result.as_ref().map_or(0, |r| r.body_len),
+        error: o.result.as_ref().err().map(|e| (e.kind.as_str(), e.message.clone())),
+        delay: header("delay"),
+        date: header("date"),
+    }
+}
+
+/// The built-in server on a thread of its own (fine in a test process).
+pub fn builtin_server(config: ServerConfig) -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let mut reactor = Reactor::new(1024).unwrap();
+        let mut server = Server::bind(&mut reactor.context(), &["127.0.0.1:0".parse().unwrap()], config, 0).unwrap();
+        tx.send(server.local_addrs()[0]).unwrap();
+        reactor.run(&mut server).unwrap();
+    });
+    rx.recv().unwrap()
+}
+
+/// A server that runs `script` on each accepted connection, on its own thread.
+/// Returns its address and a counter of accepted connections.
+pub fn scripted_server<F>(script: F) -> (SocketAddr, Arc<AtomicUsize>)
+where
+    F: Fn(TcpStream, usize) + Send + Sync + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    let script = Arc::new(script);
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            let script = Arc::clone(&script);
+            thread::spawn(move || script(stream, n));
+        }
+    });
+    (addr, accepted)
+}
+
+/// Reads one request head (up to the blank line); `None` if the peer closed first.
+pub fn read_request(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return None,
+        }
+    }
+    Some(head)
+}
+
+/// Serves requests on one connection with `response` until the peer closes.
+pub fn answer_all(mut stream: TcpStream, response: &[u8]) {
+    while read_request(&mut stream).is_some() {
+        if stream.write_all(response).is_err() {
+            return;
+        }
+    }
+}
+
+/// Closes with RST instead of FIN (SO_LINGER with a zero timeout).
+pub fn reset(stream: TcpStream) {
+    socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO)).unwrap();
+    drop(stream);
+}
+
+/// A scripted DNS server on 127.0.0.1 (UDP). Every name resolves to 127.0.0.1 with a
+/// TTL of 60 s (A) and has no AAAA records, except names starting with `nx`
+/// (NXDOMAIN) and `servfail` (SERVFAIL). Counts the queries it answers.
+pub struct Dns {
+    pub addr: SocketAddr,
+    asked: Arc<Mutex<Vec<String>>>,
+}
+
+impl Dns {
+    /// Queries received for `name` (any type).
+    pub fn queries(&self, name: &str) -> usize {
+        self.asked.lock().unwrap().iter().filter(|n| n.as_str() == name).count()
+    }
+}
+
+pub fn dns_responder() -> Dns {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&asked);
+    thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, peer)) = socket.recv_from(&mut buf) {
+            if let Some((name, reply)) = dns_reply(&buf[..n]) {
+                log.lock().unwrap().push(name);
+                let _ = socket.send_to(&reply, peer);
+            }
+        }
+    });
+    Dns { addr, asked }
+}
+
+/// The queried name and the reply.
+fn dns_reply(query: &[u8]) -> Option<(String, Vec<u8>)> {
+    // Header (12 bytes), then one question: labels, 0, QTYPE, QCLASS.
+    let mut pos = 12;
+    let mut labels: Vec<String> = Vec::new();
+    while *query.get(pos)? != 0 {
+        let len = query[pos] as usize;
+        labels.push(String::from_utf8_lossy(query.get(pos + 1..pos + 1 + len)?).to_ascii_lowercase());
+        pos += 1 + len;
+    }
+    let first_label = labels.first()?.as_bytes();
+    let question_end = pos + 5;
+    let qtype = u16::from_be_bytes([*query.get(pos + 1)?, *query.get(pos + 2)?]);
+    let rcode = if first_label.starts_with(b"nx") {
+        3
+    } else if first_label.starts_with(b"servfail") {
+        2
+    } else {
+        0
+    };
+    let answer = rcode == 0 && qtype == 1;
+    let mut reply = query[..2].to_vec(); // ID
+    reply.extend_from_slice(&[0x81, 0x80 | rcode]); // QR RD RA, rcode
+    reply.extend_from_slice(&[0, 1, 0, answer as u8, 0, 0, 0, 0]); // QD=1 AN NS=0 AR=0
+    reply.extend_from_slice(query.get(12..question_end)?);
+    if answer {
+        // Name pointer to the question, A, IN, TTL 60, 4 bytes: 127.0.0.1
+        reply.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]);
+    }
+    Some((labels.join("."), reply))
+}
+
+/// Path of a built example (cargo test builds the examples before running tests).
+pub fn example(name: &str) -> PathBuf {
+    let mut dir = std::env::current_exe().unwrap();
+    dir.pop(); // the test binary
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join("examples").join(name);
+    let hint = "run plain `cargo test` (which builds the examples) or `cargo build --examples` first";
+    let built = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} is missing: {hint}", path.display()));
+    // `cargo test --test X` does not rebuild examples; refuse to test a stale binary.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let newest = newest_mtime(&root.join("src")).max(newest_mtime(&root.join("examples")));
+    assert!(built >= newest, "{} is older than the sources: {hint}", path.display());
+    path
+}
+
+fn newest_mtime(dir: &std::path::Path) -> std::time::SystemTime {
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let t = if path.is_dir() {
+            newest_mtime(&path)
+        } else {
+            entry.metadata().and_then(|m| m.modified()).unwrap_or(newest)
+        };
+        newest = newest.max(t);
+    }
+    newest
+}
+
+/// Samples the `Threads:` of a running child every `every` until it exits; returns
+/// (peak threads, number of samples).
+pub fn sample_threads_until_exit(child: &mut Child, every: Duration, limit: Duration) -> (usize, u64) {
+    let pid = child.id();
+    let started = Instant::now();
+    let (mut peak, mut samples) = (0, 0);
+    loop {
+        if let Ok(n) = onethread::proof::threads_of(pid) {
+            peak = peak.max(n);
+            samples += 1;
+        }
+        if child.try_wait().unwrap().is_some() {
+            return (peak, samples);
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("child still running after {limit:?}");
+        }
+        thread::sleep(every); // pacing the sampler, not synchronisation
+    }
+}
