@@ -1,6 +1,6 @@
 # Sourced by scripts/demo and scripts/test: make sure what the build and tests need is
 # installed, installing it (Debian/Ubuntu, apt) when it is missing.
-#   - cargo/rustc 1.85 or newer (edition 2024); not installable from here: we say how.
+#   - cargo/rustc 1.88 or newer (edition 2024); not installable from here: we say how.
 #   - cmake and a C compiler, for the vendored c-ares build.
 
 set -euo pipefail
@@ -25,7 +25,7 @@ if ! command -v cargo >/dev/null 2>&1; then
   if [ -x "$HOME/.cargo/bin/cargo" ]; then
     export PATH="$HOME/.cargo/bin:$PATH"
   else
-    echo "onethread: cargo not found. Install Rust 1.85 or newer with rustup (https://rustup.rs), then run this again." >&2
+    echo "onethread: cargo not found. Install Rust 1.88 or newer with rustup (https://rustup.rs), then run this again." >&2
     exit 1
   fi
 fi

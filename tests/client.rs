@@ -38,17 +38,18 @@ fn builtin_server_keep_alive_within_the_concurrency_limit() {
     assert_eq!(stats.dns_lookups, 0, "IP literals need no DNS");
 }
 
+/// Answers a connection's first request, then closes as soon as the second arrives:
+/// the race where a server drops a keep-alive connection just as the client reuses it.
+fn answer_once_then_drop_the_next(mut s: std::net::TcpStream, _: usize) {
+    if read_request(&mut s).is_some() {
+        s.write_all(OK_14).unwrap();
+        let _ = read_request(&mut s);
+    }
+}
+
 #[test]
 fn stale_pooled_connection_is_retried_once_for_idempotent_requests() {
-    // Each connection answers its first request, then closes as soon as the second
-    // arrives — the race where a server drops a keep-alive connection just as the
-    // client reuses it.
-    let (addr, accepted) = scripted_server(|mut s, _| {
-        if read_request(&mut s).is_some() {
-            s.write_all(OK_14).unwrap();
-            let _ = read_request(&mut s);
-        }
-    });
+    let (addr, accepted) = scripted_server(answer_once_then_drop_the_next);
     let (got, stats) = fetch_all(config(1), urls(addr, 5));
     assert!(got.iter().all(|g| g.status == Some(200)), "{got:?}");
     assert_eq!(stats.retries, 4, "{stats:?}");
@@ -57,12 +58,7 @@ fn stale_pooled_connection_is_retried_once_for_idempotent_requests() {
 
 #[test]
 fn non_idempotent_requests_are_not_retried() {
-    let (addr, _) = scripted_server(|mut s, _| {
-        if read_request(&mut s).is_some() {
-            s.write_all(OK_14).unwrap();
-            let _ = read_request(&mut s);
-        }
-    });
+    let (addr, _) = scripted_server(answer_once_then_drop_the_next);
     let config = Config { method: "POST".into(), body: b"x=1".to_vec(), ..config(1) };
     let (got, stats) = fetch_all(config, urls(addr, 2));
     assert_eq!(got[0].status, Some(200));

@@ -181,3 +181,39 @@ fn add_codings(mut codings: Codings, value: &[u8]) -> Result<Codings, Error> {
     }
     Ok(codings)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field<'a>(name: &'a str, value: &'a str) -> httparse::Header<'a> {
+        httparse::Header { name, value: value.as_bytes() }
+    }
+
+    #[test]
+    fn a_close_delimited_body_never_leaves_a_reusable_connection() {
+        let keep_alive = [field("Connection", "keep-alive")];
+        for version in [Version::Http10, Version::Http11] {
+            let verdict = decide(false, version, 200, &keep_alive).unwrap();
+            assert_eq!(verdict, Verdict { framing: Framing::UntilClose, keep_alive: false });
+        }
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112_precedence() {
+        let both = [field("Content-Length", "5"), field("Transfer-Encoding", "chunked")];
+        let cases = [
+            (true, 200, Framing::NoBody),
+            (false, 204, Framing::NoBody),
+            (false, 304, Framing::NoBody),
+            (false, 200, Framing::Chunked),
+        ];
+        for (request_was_head, status, framing) in cases {
+            let verdict = decide(request_was_head, Version::Http11, status, &both).unwrap();
+            assert_eq!(verdict.framing, framing, "HEAD: {request_was_head}, status {status}");
+        }
+        let length = [field("Content-Length", "5")];
+        let verdict = decide(false, Version::Http11, 200, &length).unwrap();
+        assert_eq!(verdict, Verdict { framing: Framing::Length(5), keep_alive: true });
+    }
+}

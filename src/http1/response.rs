@@ -1,7 +1,7 @@
 //! The response decoder: a state machine that turns bytes into [`Event`]s.
 //!
 //! Each call to [`ResponseDecoder::decode`] looks at the front of the caller's
-//! unconsumed bytes, takes one step of the current [`State`] (one `match`),
+//! unconsumed bytes, takes one step of the current `State` (one `match`),
 //! and either makes progress silently (skipping an interim 1xx head, a
 //! chunk-size line, the CRLF after chunk data…) or produces an event. Events
 //! borrow from the input, so a body is handed out as slices of the caller's own
@@ -872,6 +872,7 @@ mod tests {
     fn chunk_data_must_end_with_crlf() {
         assert_eq!(error_of(&chunked("5\r\nhelloX")), Error::MissingChunkCrlf { byte: b'X' });
         assert_eq!(error_of(&chunked("5\r\nhello\rX")), Error::MissingChunkCrlf { byte: b'X' });
+        assert_eq!(error_of(&chunked("5\r\nhello\r\r\n")), Error::MissingChunkCrlf { byte: b'\r' });
         assert_eq!(error_of(&chunked("3\r\nhello\r\n")), Error::MissingChunkCrlf { byte: b'l' });
     }
 
@@ -919,6 +920,10 @@ mod tests {
         let seen = check(b"HTTP/1.0 404\r\n\r\n");
         let head = seen.head.unwrap();
         assert_eq!((head.version, head.status, head.reason.len(), head.fields.len()), (Version::Http10, 404, 0, 0));
+        // Bare LF line endings: the block still ends before the blank line.
+        for input in [&b"HTTP/1.1 204 OK\nA: b\n\n"[..], b"HTTP/1.1 204 OK\r\nA: b\n\r\n"] {
+            assert_eq!(check(input).head.unwrap().fields, b"A: b\n");
+        }
     }
 
     #[test]
@@ -1057,6 +1062,7 @@ mod tests {
             decoder.start("GET");
             loop {
                 let (used, event) = decoder.decode(rest).unwrap();
+                assert!(!matches!(event, Event::NeedMore), "everything is there");
                 if let Event::Body(data) = event {
                     bodies.extend_from_slice(data);
                 }
