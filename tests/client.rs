@@ -232,3 +232,47 @@ fn names_resolve_through_c_ares_and_lookups_are_shared() {
     assert_eq!(stats.dns_lookups, 3, "one lookup per name, shared by its requests: {stats:?}");
     assert_eq!(dns.queries("app.test"), 2, "one A and one AAAA query for 200 requests");
 }
+
+#[test]
+fn body_pieces_reach_the_sink_before_the_outcome() {
+    use onethread::client::{Outcome, Sink};
+    #[derive(Default)]
+    struct Bodies {
+        pieces: Vec<(u64, Vec<u8>)>,
+        finished: Vec<u64>,
+    }
+    impl Sink for Bodies {
+        fn outcome(&mut self, o: &Outcome<'_>) {
+            self.finished.push(o.index);
+        }
+        fn body(&mut self, index: u64, chunk: &[u8]) {
+            assert!(!self.finished.contains(&index), "body after outcome");
+            self.pieces.push((index, chunk.to_vec()));
+        }
+    }
+    let (addr, _) = scripted_server(|s, _| {
+        answer_all(s, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nHello\r\n8\r\n, World!\r\n0\r\n\r\n")
+    });
+    let (bodies, _) = onethread::client::fetch(config(2), urls(addr, 3), Bodies::default()).unwrap();
+    for index in 0..3 {
+        let body: Vec<u8> = bodies.pieces.iter().filter(|p| p.0 == index).flat_map(|p| p.1.clone()).collect();
+        assert_eq!(body, b"Hello, World!", "request {index}");
+    }
+}
+
+#[test]
+fn new_connections_use_cached_addresses() {
+    let dns = dns_responder();
+    let (addr, _) = scripted_server(|mut s, _| {
+        if read_request(&mut s).is_some() {
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    let list = (0..10).map(|i| format!("http://app.test:{}/{i}", addr.port())).collect();
+    let config = Config { dns: DnsConfig { servers: vec![dns.addr], ..DnsConfig::default() }, ..config(2) };
+    let (got, stats) = fetch_all(config, list);
+    assert!(got.iter().all(|g| g.status == Some(200)), "{got:?}");
+    assert_eq!(stats.dns_lookups, 1);
+    assert_eq!(stats.connections_opened, 10);
+    assert_eq!(stats.dns_cache_hits, 8, "the first two waited for the lookup; the rest used its answer");
+}

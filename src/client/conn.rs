@@ -27,7 +27,7 @@ use mio::event::Event;
 use mio::net::TcpStream;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::outcome::{Error, ErrorKind};
+use super::outcome::{Error, ErrorKind, Sink};
 use crate::http1::{self, Event as Http, ResponseDecoder, Version};
 use crate::timer::TimerId;
 
@@ -63,6 +63,8 @@ pub(super) enum Progress {
 /// What the response has shown so far; owned by the request, filled by the connection.
 #[derive(Debug, Default)]
 pub(super) struct Received {
+    /// The request's index, for the sink.
+    pub index: u64,
     pub version: Option<Version>,
     pub status: u16,
     /// Copy of the response's header block, so headers outlive the read buffer.
@@ -119,7 +121,13 @@ impl Conn {
     }
 
     /// The one entry point for readiness events.
-    pub fn on_event(&mut self, event: &Event, read_buf: &mut [u8], received: Option<&mut Received>) -> Progress {
+    pub fn on_event(
+        &mut self,
+        event: &Event,
+        read_buf: &mut [u8],
+        received: Option<&mut Received>,
+        sink: &mut impl Sink,
+    ) -> Progress {
         match (self.state, received) {
             (State::Connecting { req, .. }, _) => match handshake_result(&self.stream, event) {
                 None => Progress::Wait,
@@ -128,11 +136,11 @@ impl Conn {
             },
             (State::Sending { .. }, received) => match self.write_request() {
                 Progress::Wait if event.is_readable() && matches!(self.state, State::Receiving { .. }) => {
-                    self.receive(read_buf, received.expect("a sending connection has a request"), event)
+                    self.receive(read_buf, received.expect("a sending connection has a request"), event, sink)
                 }
                 progress => progress,
             },
-            (State::Receiving { .. }, Some(received)) => self.receive(read_buf, received, event),
+            (State::Receiving { .. }, Some(received)) => self.receive(read_buf, received, event, sink),
             (State::Receiving { .. }, None) => unreachable!("a receiving connection has a request"),
             (State::Idle, _) => self.check_idle(read_buf),
         }
@@ -162,7 +170,13 @@ impl Conn {
     }
 
     /// Reads until the kernel has nothing more or the response is complete.
-    fn receive(&mut self, read_buf: &mut [u8], received: &mut Received, event: &Event) -> Progress {
+    fn receive(
+        &mut self,
+        read_buf: &mut [u8],
+        received: &mut Received,
+        event: &Event,
+        sink: &mut impl Sink,
+    ) -> Progress {
         // A short read normally means "drained": new bytes will bring a new edge. But
         // if this edge also carried the peer's FIN or an error, no further edge will
         // announce it, so keep reading until the read itself reports it.
@@ -186,7 +200,7 @@ impl Conn {
                 self.partial.extend_from_slice(&read_buf[..n]);
             }
             let input: &[u8] = if from_partial { &self.partial } else { &read_buf[..n] };
-            match feed(&mut self.decoder, input, received) {
+            match feed(&mut self.decoder, input, received, sink) {
                 Ok(Fed::End { consumed, keep_alive }) => {
                     // We never pipeline, so bytes after the response (or a full buffer
                     // that may hide more) mean the stream can no longer be trusted.
@@ -241,7 +255,12 @@ enum Fed {
 }
 
 /// Runs the decoder over `input`, recording what the response shows.
-fn feed(decoder: &mut ResponseDecoder, input: &[u8], received: &mut Received) -> Result<Fed, http1::Error> {
+fn feed(
+    decoder: &mut ResponseDecoder,
+    input: &[u8],
+    received: &mut Received,
+    sink: &mut impl Sink,
+) -> Result<Fed, http1::Error> {
     let mut pos = 0;
     loop {
         let (n, event) = decoder.decode(&input[pos..])?;
@@ -254,7 +273,10 @@ fn feed(decoder: &mut ResponseDecoder, input: &[u8], received: &mut Received) ->
                 received.head.clear();
                 received.head.extend_from_slice(head.headers.as_bytes());
             }
-            Http::Body(bytes) => received.body_len += bytes.len() as u64,
+            Http::Body(bytes) => {
+                received.body_len += bytes.len() as u64;
+                sink.body(received.index, bytes);
+            }
             Http::End { keep_alive } => return Ok(Fed::End { consumed: pos, keep_alive }),
         }
     }

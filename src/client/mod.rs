@@ -93,6 +93,8 @@ pub struct Stats {
     pub connections_opened: u64,
     pub connections_reused: u64,
     pub dns_lookups: u64,
+    /// New connections whose addresses were still valid from an earlier lookup.
+    pub dns_cache_hits: u64,
     pub retries: u64,
 }
 
@@ -248,13 +250,14 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
             timer,
             retried: false,
             conn: None,
-            received: Received { head, ..Received::default() },
+            received: Received { index, head, ..Received::default() },
         });
-        self.dispatch(cx, key);
+        self.dispatch(cx, key, false);
     }
 
-    /// Puts a request on a connection, or behind its origin's lookup.
-    fn dispatch(&mut self, cx: &mut Context<'_>, req: usize) {
+    /// Puts a request on a connection, or behind its origin's lookup. `answered` says
+    /// the request was waiting for a lookup that has just finished.
+    fn dispatch(&mut self, cx: &mut Context<'_>, req: usize, answered: bool) {
         let o = self.requests[req].origin;
         if !self.requests[req].retried
             && let Some(conn) = self.origins[o].idle.pop()
@@ -280,6 +283,9 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
                 self.resolver.lookup(cx, &origin.host, o);
             }
             return;
+        }
+        if origin.expires.is_some() && !answered {
+            self.stats.dns_cache_hits += 1;
         }
         let first = origin.preferred % origin.addrs.len();
         if !self.encode(cx, req) {
@@ -361,7 +367,7 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
             State::Idle => None,
         };
         let before = conn.state;
-        let progress = conn.on_event(event, &mut self.read_buf, received);
+        let progress = conn.on_event(event, &mut self.read_buf, received, &mut self.sink);
         if let (State::Connecting { current, .. }, false) = (before, matches!(conn.state, State::Connecting { .. })) {
             self.origins[conn.origin].preferred = current;
         }
@@ -401,7 +407,7 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
                 if unanswered && reused && self.idempotent && !active.retried {
                     active.retried = true;
                     self.stats.retries += 1;
-                    self.dispatch(cx, req);
+                    self.dispatch(cx, req, false);
                 } else {
                     self.complete(cx, req, Err(error));
                 }
@@ -423,7 +429,7 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
                 Ok(resolved) => {
                     origin.set_addrs(resolved.addrs.iter().map(|a| a.ip()), cx.now + resolved.ttl);
                     for req in waiting {
-                        self.dispatch(cx, req);
+                        self.dispatch(cx, req, true);
                     }
                 }
                 Err(message) => {

@@ -108,6 +108,12 @@ pub struct Outcome<'a> {
 /// Where outcomes go. Any `FnMut(&Outcome)` is a sink.
 pub trait Sink {
     fn outcome(&mut self, outcome: &Outcome<'_>);
+
+    /// A piece of the body of request `index`, as it arrives (chunked framing already
+    /// removed). Called before that request's outcome; the default ignores it, since
+    /// the body is always counted anyway. A request that later fails may have had some
+    /// body delivered.
+    fn body(&mut self, _index: u64, _chunk: &[u8]) {}
 }
 
 impl<F: FnMut(&Outcome<'_>)> Sink for F {
