@@ -57,10 +57,18 @@ pub struct Resolved {
     pub ttl: Duration,
 }
 
+/// Why a lookup failed, e.g. "nx.example: Domain name not found".
+#[derive(Clone, Debug)]
+pub struct Failure {
+    /// No server answered in time (c-ares gave up after its tries).
+    pub timed_out: bool,
+    pub message: String,
+}
+
 /// A finished lookup, tagged with the caller's key.
 pub struct Answer {
     pub key: usize,
-    pub result: Result<Resolved, String>,
+    pub result: Result<Resolved, Failure>,
 }
 
 type Queue<T> = Arc<Mutex<Vec<T>>>;
@@ -112,7 +120,8 @@ impl Resolver {
         let answers = Arc::clone(&self.answers);
         let name = host.to_owned();
         self.channel.get_addrinfo(host, None, &hints, move |result| {
-            let result = to_resolved(result).map_err(|e| format!("{name}: {e}"));
+            let result = to_resolved(result)
+                .map_err(|e| Failure { timed_out: e == c_ares::Error::ETIMEOUT, message: format!("{name}: {e}") });
             answers.lock().unwrap().push(Answer { key, result });
         });
         self.sync(cx);

@@ -163,7 +163,10 @@ fn the_thread_check_can_fail() {
     assert!(run.stderr.contains("guard refused"), "{}", run.stderr);
     assert_eq!(run.peak_threads, 1);
     // Without it, the thread runs and both the census and the outside sampler see it.
-    let run = run_fetch(&["-n", "10", "--demo-extra-thread", "--allow-threads", "--quiet"], None);
+    // The thread lives as long as the run, so the run lasts a few hundred milliseconds
+    // (server delays) to give the 2 ms sampler many chances to catch it.
+    let args = ["-n", "20000", "--max-delay-ms", "20", "--demo-extra-thread", "--allow-threads", "--quiet"];
+    let run = run_fetch(&args, None);
     assert_eq!(run.code, Some(3), "{}", run.stderr);
     assert!(run.stderr.contains("THREAD CHECK FAILED"), "{}", run.stderr);
     assert!(run.stderr.contains("peak OS threads  2"), "{}", run.stderr);

@@ -44,6 +44,15 @@ pub(super) enum State {
     Idle,
 }
 
+/// Which deadline applies to a connection now (see `follow_phase` in `schedule.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Phase {
+    Connecting,
+    AwaitingHead,
+    ReadingBody,
+    Idle,
+}
+
 /// What an event meant, for the client to act on.
 #[derive(Debug)]
 pub(super) enum Progress {
@@ -76,8 +85,10 @@ pub(super) struct Conn {
     pub stream: TcpStream,
     pub origin: usize,
     pub state: State,
-    /// Idle expiry while pooled.
+    /// The deadline of the current phase (connect, head, body read, idle expiry).
     pub timer: TimerId,
+    /// The phase `timer` was last armed for.
+    pub phase: Phase,
     /// Responses completed on this connection; > 0 means it came from the pool.
     pub served: u32,
     decoder: ResponseDecoder,
@@ -103,7 +114,9 @@ pub(super) fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
 
 impl Conn {
     pub fn new(stream: TcpStream, origin: usize, state: State, timer: TimerId, decoder: ResponseDecoder) -> Self {
-        Conn { stream, origin, state, timer, served: 0, decoder, partial: Vec::new(), unsent: Vec::new() }
+        // `Idle` until the client first arms the timer, which it does at once.
+        let phase = Phase::Idle;
+        Conn { stream, origin, state, timer, phase, served: 0, decoder, partial: Vec::new(), unsent: Vec::new() }
     }
 
     /// Takes the encoded request to send next.

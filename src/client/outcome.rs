@@ -18,11 +18,20 @@ pub enum ErrorKind {
     InvalidUrl,
     /// The URL's scheme is not `http`.
     UnsupportedScheme,
-    /// Name resolution failed.
+    /// Name resolution failed: the name does not exist, has no address, or the
+    /// server refused or failed.
     Dns,
+    /// No DNS server answered within the DNS timeout.
+    DnsTimeout,
     /// No connection could be established to any address of the host.
     Connect,
-    /// The request's deadline passed.
+    /// The TCP handshake did not finish within the connect timeout.
+    ConnectTimeout,
+    /// The response head did not arrive within the head timeout of sending the request.
+    HeadTimeout,
+    /// The body stalled: no bytes arrived for the read timeout.
+    ReadTimeout,
+    /// The request's overall deadline passed.
     Timeout,
     /// The server broke HTTP/1.1 framing or syntax.
     Protocol,
@@ -33,11 +42,15 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 8] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::InvalidUrl,
         ErrorKind::UnsupportedScheme,
         ErrorKind::Dns,
+        ErrorKind::DnsTimeout,
         ErrorKind::Connect,
+        ErrorKind::ConnectTimeout,
+        ErrorKind::HeadTimeout,
+        ErrorKind::ReadTimeout,
         ErrorKind::Timeout,
         ErrorKind::Protocol,
         ErrorKind::Reset,
@@ -49,7 +62,11 @@ impl ErrorKind {
             ErrorKind::InvalidUrl => "invalid-url",
             ErrorKind::UnsupportedScheme => "unsupported-scheme",
             ErrorKind::Dns => "dns",
+            ErrorKind::DnsTimeout => "dns-timeout",
             ErrorKind::Connect => "connect",
+            ErrorKind::ConnectTimeout => "connect-timeout",
+            ErrorKind::HeadTimeout => "head-timeout",
+            ErrorKind::ReadTimeout => "read-timeout",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Protocol => "protocol",
             ErrorKind::Reset => "reset",

@@ -57,7 +57,11 @@ pub(crate) fn decide(
     // reports the length the body *would* have), so those fields are not
     // even validated.
     if request_was_head || matches!(status, 100..=199 | 204 | 304) {
-        return Ok(Verdict { framing: Framing::NoBody, keep_alive: persistent });
+        // §6.1 still applies: framing fields that smell of smuggling end the
+        // connection, even on a response that has no body to mis-frame.
+        let has = |name: &str| fields.iter().any(|f| f.name.eq_ignore_ascii_case(name));
+        let faulty = has("transfer-encoding") && (version == Version::Http10 || has("content-length"));
+        return Ok(Verdict { framing: Framing::NoBody, keep_alive: persistent && !faulty });
     }
 
     let body = BodyFields::read(fields)?;
@@ -215,5 +219,18 @@ mod tests {
         let length = [field("Content-Length", "5")];
         let verdict = decide(false, Version::Http11, 200, &length).unwrap();
         assert_eq!(verdict, Verdict { framing: Framing::Length(5), keep_alive: true });
+    }
+
+    #[test]
+    fn suspicious_framing_fields_close_even_without_a_body() {
+        let te = field("Transfer-Encoding", "chunked");
+        let cl = field("Content-Length", "5");
+        let keep = field("Connection", "keep-alive");
+        let v10 = decide(false, Version::Http10, 304, &[keep, te]).unwrap();
+        assert_eq!(v10, Verdict { framing: Framing::NoBody, keep_alive: false });
+        let both = decide(true, Version::Http11, 200, &[te, cl]).unwrap();
+        assert_eq!(both, Verdict { framing: Framing::NoBody, keep_alive: false });
+        let plain = decide(false, Version::Http11, 204, &[cl]).unwrap();
+        assert_eq!(plain, Verdict { framing: Framing::NoBody, keep_alive: true });
     }
 }

@@ -268,6 +268,9 @@ impl ResponseDecoder {
             if input.len() > max_head {
                 return Err(Error::HeadTooLarge { limit: max_head });
             }
+            if scanned < PREFIX_CHECK {
+                check_prefix(input)?;
+            }
             self.state = State::Head { scanned: window.len() };
             return Ok((0, Step::Emit(Event::NeedMore)));
         };
@@ -418,8 +421,13 @@ impl ResponseDecoder {
         if input.is_empty() {
             return Ok((0, Step::Emit(Event::NeedMore)));
         }
-        self.check_body_limit(input.len() as u64)?;
-        Ok(self.deliver(input))
+        // No length to check up front: deliver up to the limit, and fail on the first
+        // byte beyond it, so the events are the same however the input was split.
+        let room = self.limits.max_body.map_or(u64::MAX, |limit| limit - self.body_len);
+        if room == 0 {
+            self.check_body_limit(1)?;
+        }
+        Ok(self.deliver(take(input, room)))
     }
 
     /// Fails if `more` body bytes on top of those delivered would break `max_body`.
@@ -488,6 +496,25 @@ fn take(input: &[u8], limit: u64) -> &[u8] {
 /// previous line's LF, optionally with a CR in between (RFC 9112 §2.2 lets us
 /// accept bare LF line endings). One empty line *before* the status line is
 /// therefore tolerated (as httparse does), but two look like an empty head.
+/// How much of an incomplete head is checked early by [`check_prefix`].
+const PREFIX_CHECK: usize = 32;
+
+/// Fails an incomplete head whose first bytes already show it is not HTTP/1.x (an
+/// HTTP/0.9-style bare body, another protocol), instead of waiting for a blank line
+/// that may never come. httparse reports a syntax error as soon as it sees it, so
+/// asking it about a prefix gives the verdict the complete head would get, whatever
+/// the split. Only the first `PREFIX_CHECK` bytes are checked, once each, so a slow
+/// drip still costs linear time.
+fn check_prefix(input: &[u8]) -> Result<(), Error> {
+    let prefix = &input[..input.len().min(PREFIX_CHECK)];
+    let mut slots = [const { MaybeUninit::uninit() }; PREFIX_CHECK / 4];
+    let mut response = httparse::Response::new(&mut []);
+    match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut response, prefix, &mut slots) {
+        Ok(_) | Err(httparse::Error::TooManyHeaders) => Ok(()),
+        Err(error) => Err(Error::MalformedHead(error)),
+    }
+}
+
 fn find_head_end(input: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
     while let Some(offset) = input[at..].iter().position(|&byte| byte == b'\n') {
@@ -719,15 +746,16 @@ mod tests {
 
     #[test]
     fn no_content_and_not_modified_have_no_body() {
-        for input in [
-            &b"HTTP/1.1 204 No Content\r\n\r\n"[..],
-            b"HTTP/1.1 304 Not Modified\r\nContent-Length: 1234\r\n\r\n",
-            // The fields are not even validated where they cannot apply.
-            b"HTTP/1.1 304 Not Modified\r\nContent-Length: nope\r\nTransfer-Encoding: br\r\n\r\n",
+        for (input, reusable) in [
+            (&b"HTTP/1.1 204 No Content\r\n\r\n"[..], true),
+            (b"HTTP/1.1 304 Not Modified\r\nContent-Length: 1234\r\n\r\n", true),
+            // The fields are not even validated where they cannot apply, but having
+            // both still closes the connection (RFC 9112 §6.1).
+            (b"HTTP/1.1 304 Not Modified\r\nContent-Length: nope\r\nTransfer-Encoding: br\r\n\r\n", false),
         ] {
             let seen = check(input);
             assert_eq!(seen.head.as_ref().unwrap().framing, Framing::NoBody);
-            assert_eq!(seen.end, Some(true));
+            assert_eq!(seen.end, Some(reusable));
         }
     }
 
@@ -988,11 +1016,11 @@ mod tests {
         let seen = check_with("GET", limits(5), &chunks);
         assert_eq!((seen.body.as_slice(), seen.error), (&b"abc"[..], Some(Error::BodyTooLarge { limit: 5 })));
 
-        // Close-delimited bodies fail on the read that crosses the limit.
+        // Close-delimited bodies are delivered up to the limit; the byte after fails.
         let until_close = b"HTTP/1.1 200 OK\r\n\r\n0123456789";
         assert_eq!(check_with("GET", limits(10), until_close).body, b"0123456789");
         let seen = feed("GET", limits(9), &[until_close], true);
-        assert_eq!(seen.error, Some(Error::BodyTooLarge { limit: 9 }));
+        assert_eq!((seen.body.len(), seen.error), (9, Some(Error::BodyTooLarge { limit: 9 })));
         let bytes: Vec<&[u8]> = until_close.chunks(1).collect();
         let seen = feed("GET", limits(9), &bytes, true);
         assert_eq!((seen.body.len(), seen.error), (9, Some(Error::BodyTooLarge { limit: 9 })));
@@ -1109,6 +1137,20 @@ mod tests {
         assert_eq!(seen.head.as_ref().unwrap().fields.len(), input.len() - 17 - 2 - 2);
         assert_eq!(seen.header("x-filler-61").map(|value| value.len()), Some(1000));
         assert_eq!((seen.body.as_slice(), seen.end), (&b"ok"[..], Some(true)));
+    }
+
+    #[test]
+    fn a_head_that_cannot_become_http_fails_before_the_peer_closes() {
+        for junk in [&b"<html>hello"[..], b"SSH-2.0-OpenSSH_9.6", b"HTTP/1.1 2000 OK", b"HTTP/1.1 200 OK\r\nA b"] {
+            let mut decoder = ResponseDecoder::new(Limits::default());
+            decoder.start("GET");
+            assert!(matches!(decoder.decode(junk), Err(Error::MalformedHead(_))), "{junk:?}");
+        }
+        for fine in [&b"\r"[..], b"\r\n", b"H", b"HTTP/1.1 2", b"HTTP/1.1 200 OK\r\nContent-Length: 1"] {
+            let mut decoder = ResponseDecoder::new(Limits::default());
+            decoder.start("GET");
+            assert!(matches!(decoder.decode(fine), Ok((0, Event::NeedMore))), "{fine:?}");
+        }
     }
 
     #[test]

@@ -1,0 +1,266 @@
+//! The chaos catalogue: one server that misbehaves in a different way on every path,
+//! and runs that fetch every case several times, mixed with well-behaved requests, on
+//! one client. Each case has a documented outcome (the table in `CATALOGUE`); the
+//! run's other requests must be unaffected, and every request ends exactly once.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use common::*;
+use onethread::client::Config;
+use onethread::http1::Limits;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Expect {
+    /// A response with this status and body length.
+    Ok(u16, u64),
+    /// An error of this kind.
+    Err(&'static str),
+}
+
+use Expect::{Err, Ok};
+
+/// Path, what the server does there, and the outcome the client must report.
+const CATALOGUE: &[(&str, &str, Expect)] = &[
+    ("/ok", "a plain keep-alive 200", Ok(200, 14)),
+    ("/empty-reply", "closes without sending a byte", Err("reset")),
+    ("/reset-before-head", "resets the connection on receiving the request", Err("reset")),
+    ("/reset-mid-body", "Content-Length 100, 10 bytes, then RST", Err("reset")),
+    ("/truncated", "Content-Length 100, 10 bytes, then FIN", Err("reset")),
+    ("/truncated-chunked", "a chunk cut short, then FIN", Err("reset")),
+    ("/garbage", "not HTTP at all", Err("protocol")),
+    ("/http09", "a bare body with no status line, then FIN", Err("protocol")),
+    ("/bad-chunk", "chunk size 'zz'", Err("protocol")),
+    ("/chunk-overflow", "chunk size of 18 hex digits", Err("protocol")),
+    ("/conflicting-length", "Content-Length 5 and 6", Err("protocol")),
+    ("/unknown-coding", "Transfer-Encoding: snappy", Err("protocol")),
+    ("/switching-protocols", "101 to a request that asked for no upgrade", Err("protocol")),
+    ("/huge-header", "a header line of 1 MB", Err("too-large")),
+    ("/many-headers", "500 header fields", Err("too-large")),
+    ("/huge-body", "a 4 MB body, over the 2 MB body limit", Err("too-large")),
+    ("/big-body", "a 1 MB body, under the limit", Ok(200, 1 << 20)),
+    ("/stall-head", "reads the request, never answers", Err("head-timeout")),
+    ("/stall-body", "a head and 10 of 100 bytes, then silence", Err("read-timeout")),
+    ("/slow-drip", "20 body bytes, one every 20 ms (each gap under the read timeout)", Ok(200, 20)),
+    ("/te-and-cl", "Transfer-Encoding chunked and Content-Length: decoded as chunked", Ok(200, 13)),
+    ("/continue", "100 Continue, then 200", Ok(200, 14)),
+    ("/early-hints", "103 Early Hints with headers, then 200", Ok(200, 14)),
+    ("/close-delimited", "HTTP/1.0, no length, body ended by FIN", Ok(200, 5000)),
+    ("/not-modified", "304 with Content-Length: 100 and no body", Ok(304, 0)),
+    ("/no-content", "204", Ok(204, 0)),
+    ("/idle-close", "200 keep-alive, then FIN while idle", Ok(200, 14)),
+    ("/idle-reset", "200 keep-alive, then RST while idle", Ok(200, 14)),
+];
+
+const OK_14: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\nHello, World!\n";
+
+/// Serves one connection: each request's path picks the misbehaviour. Returns when the
+/// case ends the connection or the client goes away.
+fn chaos(mut s: TcpStream) {
+    while let Some(head) = read_request(&mut s) {
+        let line = String::from_utf8_lossy(&head);
+        let target = line.split(' ').nth(1).unwrap_or("/");
+        let path = target.split('?').next().unwrap_or("/").to_string();
+        let w = |s: &mut TcpStream, bytes: &[u8]| s.write_all(bytes).is_ok();
+        match path.as_str() {
+            "/ok" => {
+                if !w(&mut s, OK_14) {
+                    return;
+                }
+            }
+            "/empty-reply" => return,
+            "/reset-before-head" => return reset(s),
+            "/reset-mid-body" => {
+                w(&mut s, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
+                return reset(s);
+            }
+            "/truncated" => {
+                w(&mut s, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
+                return;
+            }
+            "/truncated-chunked" => {
+                w(&mut s, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nshort");
+                return;
+            }
+            "/garbage" => {
+                w(&mut s, b"HELLO THERE, THIS IS NOT HTTP\r\n\r\n");
+                return;
+            }
+            "/http09" => {
+                w(&mut s, b"<html>hello</html>");
+                return;
+            }
+            "/bad-chunk" => {
+                w(&mut s, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n");
+                return;
+            }
+            "/chunk-overflow" => {
+                w(&mut s, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFF\r\nx");
+                return;
+            }
+            "/conflicting-length" => {
+                w(&mut s, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!");
+                return;
+            }
+            "/unknown-coding" => {
+                w(&mut s, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: snappy\r\n\r\nhello");
+                return;
+            }
+            "/switching-protocols" => {
+                w(&mut s, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+                return;
+            }
+            "/huge-header" => {
+                let mut r = b"HTTP/1.1 200 OK\r\nX-Huge: ".to_vec();
+                r.resize(r.len() + (1 << 20), b'a');
+                r.extend_from_slice(b"\r\nContent-Length: 0\r\n\r\n");
+                w(&mut s, &r);
+                return;
+            }
+            "/many-headers" => {
+                let mut r = b"HTTP/1.1 200 OK\r\n".to_vec();
+                for i in 0..500 {
+                    r.extend_from_slice(format!("X-H{i}: {i}\r\n").as_bytes());
+                }
+                r.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+                w(&mut s, &r);
+                return;
+            }
+            "/huge-body" | "/big-body" => {
+                let len = if path == "/huge-body" { 4 << 20 } else { 1 << 20 };
+                let mut r = format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n").into_bytes();
+                r.resize(r.len() + len, b'b');
+                if !w(&mut s, &r) {
+                    return;
+                }
+            }
+            "/stall-head" | "/stall-body" => {
+                if path == "/stall-body" {
+                    w(&mut s, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
+                }
+                // Silence until the client gives up and closes.
+                let _ = s.read(&mut [0u8; 1]);
+                return;
+            }
+            "/slow-drip" => {
+                w(&mut s, b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n");
+                for _ in 0..20 {
+                    std::thread::sleep(Duration::from_millis(20)); // the misbehaviour itself
+                    if !w(&mut s, b"d") {
+                        return;
+                    }
+                }
+            }
+            "/te-and-cl" => {
+                let r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 1000\r\n\r\n5\r\nHello\r\n8\r\n, World!\r\n0\r\n\r\n";
+                if !w(&mut s, r) {
+                    return;
+                }
+            }
+            "/continue" | "/early-hints" => {
+                let interim: &[u8] = if path == "/continue" {
+                    b"HTTP/1.1 100 Continue\r\n\r\n"
+                } else {
+                    b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+                };
+                if !w(&mut s, &[interim, OK_14].concat()) {
+                    return;
+                }
+            }
+            "/close-delimited" => {
+                let mut r = b"HTTP/1.0 200 OK\r\n\r\n".to_vec();
+                r.resize(r.len() + 5000, b'c');
+                w(&mut s, &r);
+                return;
+            }
+            "/not-modified" => {
+                if !w(&mut s, b"HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n\r\n") {
+                    return;
+                }
+            }
+            "/no-content" => {
+                if !w(&mut s, b"HTTP/1.1 204 No Content\r\n\r\n") {
+                    return;
+                }
+            }
+            "/idle-close" | "/idle-reset" => {
+                w(&mut s, OK_14);
+                std::thread::sleep(Duration::from_millis(30)); // idle for a while, then drop it
+                return if path == "/idle-reset" { reset(s) } else { drop(s) };
+            }
+            _ => {
+                w(&mut s, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+            }
+        }
+    }
+}
+
+fn chaos_server() -> SocketAddr {
+    scripted_server(|s, _| chaos(s)).0
+}
+
+/// Each case three times, each followed by a well-behaved request.
+fn run_list(addr: SocketAddr) -> Vec<String> {
+    let mut list = Vec::new();
+    for round in 0..3 {
+        for (path, ..) in CATALOGUE {
+            list.push(format!("http://{addr}{path}?round={round}"));
+            list.push(format!("http://{addr}/ok?after={}", &path[1..]));
+        }
+    }
+    list
+}
+
+fn expected(url: &str) -> Expect {
+    let path = url.split("//").nth(1).and_then(|r| r.find('/').map(|i| &r[i..])).unwrap();
+    let path = path.split('?').next().unwrap();
+    CATALOGUE.iter().find(|c| c.0 == path).unwrap().2
+}
+
+fn chaos_config() -> Config {
+    Config {
+        concurrency: 8,
+        timeout: Some(Duration::from_secs(10)),
+        head_timeout: Some(Duration::from_millis(500)),
+        read_timeout: Some(Duration::from_millis(300)),
+        limits: Limits { max_body: Some(2 << 20), ..Limits::default() },
+        ..Config::default()
+    }
+}
+
+#[test]
+fn every_case_gives_its_documented_outcome_and_others_are_unaffected() {
+    let addr = chaos_server();
+    let list = run_list(addr);
+    let (got, _) = fetch_all(chaos_config(), list.clone());
+    let mut wrong = Vec::new();
+    for g in &got {
+        let actual = match (&g.error, g.status) {
+            (Some((kind, _)), _) => Err(kind),
+            (None, Some(status)) => Ok(status, g.body_len),
+            (None, None) => unreachable!(),
+        };
+        if actual != expected(&g.url) {
+            wrong.push(format!("{}: expected {:?}, got {actual:?} {:?}", g.url, expected(&g.url), g.error));
+        }
+    }
+    assert!(wrong.is_empty(), "{} of {} outcomes wrong:\n{}", wrong.len(), got.len(), wrong.join("\n"));
+}
+
+#[test]
+fn error_messages_name_the_problem() {
+    let addr = chaos_server();
+    let cases = ["/conflicting-length", "/stall-head", "/huge-header", "/reset-mid-body", "/unknown-coding"];
+    let list = cases.iter().map(|p| format!("http://{addr}{p}")).collect();
+    let (got, _) = fetch_all(chaos_config(), list);
+    let messages: HashMap<&str, String> =
+        cases.iter().zip(&got).map(|(p, g)| (*p, g.error.clone().expect("an error").1)).collect();
+    assert!(messages["/conflicting-length"].contains("Content-Length"), "{messages:?}");
+    assert!(messages["/stall-head"].contains("head"), "{messages:?}");
+    assert!(messages["/huge-header"].contains("65536"), "names the limit: {messages:?}");
+    assert!(messages["/unknown-coding"].contains("snappy"), "{messages:?}");
+}
