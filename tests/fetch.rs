@@ -75,7 +75,7 @@ fn seed_workload_20000_requests_on_one_thread_seen_from_outside() {
         paths.insert(url.rsplit('/').next().unwrap().to_string());
     }
     assert_eq!(paths.len(), 20000, "every index fetched exactly once");
-    assert!(run.stderr.contains("peak OS threads  1"), "{}", run.stderr);
+    assert!(run.stderr.contains("OS threads       1 (peak 1,"), "{}", run.stderr);
     assert!(run.stderr.contains("creation forbidden"), "{}", run.stderr);
 }
 
@@ -169,6 +169,6 @@ fn the_thread_check_can_fail() {
     let run = run_fetch(&args, None);
     assert_eq!(run.code, Some(3), "{}", run.stderr);
     assert!(run.stderr.contains("THREAD CHECK FAILED"), "{}", run.stderr);
-    assert!(run.stderr.contains("peak OS threads  2"), "{}", run.stderr);
+    assert!(run.stderr.contains("(peak 2,"), "{}", run.stderr);
     assert_eq!(run.peak_threads, 2);
 }

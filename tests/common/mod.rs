@@ -216,16 +216,38 @@ fn newest_mtime(dir: &std::path::Path) -> std::time::SystemTime {
 /// Samples the `Threads:` of a running child every `every` until it exits; returns
 /// (peak threads, number of samples).
 pub fn sample_threads_until_exit(child: &mut Child, every: Duration, limit: Duration) -> (usize, u64) {
-    let pid = child.id();
+    let watched = watch_until_exit(child, every, limit);
+    (watched.peak_threads, watched.samples)
+}
+
+/// What an outside observer saw of a child while it ran.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Watched {
+    pub peak_threads: usize,
+    /// The kernel's high-water mark of the child's resident memory (`VmHWM`), in KiB,
+    /// as of the last sample before it exited.
+    pub peak_rss_kib: u64,
+    pub samples: u64,
+}
+
+/// Reads `/proc/<pid>/status` of a running child every `every` until it exits.
+pub fn watch_until_exit(child: &mut Child, every: Duration, limit: Duration) -> Watched {
+    let path = format!("/proc/{}/status", child.id());
     let started = Instant::now();
-    let (mut peak, mut samples) = (0, 0);
+    let mut watched = Watched::default();
     loop {
-        if let Ok(n) = onethread::proof::threads_of(pid) {
-            peak = peak.max(n);
-            samples += 1;
+        if let Ok(status) = std::fs::read_to_string(&path)
+            && let Some(threads) = status_field(&status, "Threads:")
+        {
+            watched.peak_threads = watched.peak_threads.max(threads as usize);
+            watched.samples += 1;
+            // Absent once the child has exited (and is not reaped yet).
+            if let Some(rss) = status_field(&status, "VmHWM:") {
+                watched.peak_rss_kib = watched.peak_rss_kib.max(rss);
+            }
         }
         if child.try_wait().unwrap().is_some() {
-            return (peak, samples);
+            return watched;
         }
         if started.elapsed() > limit {
             let _ = child.kill();
@@ -233,4 +255,10 @@ pub fn sample_threads_until_exit(child: &mut Child, every: Duration, limit: Dura
         }
         thread::sleep(every); // pacing the sampler, not synchronisation
     }
+}
+
+/// The number after `name` in a `/proc/<pid>/status` text (`VmHWM:   6012 kB` → 6012).
+fn status_field(status: &str, name: &str) -> Option<u64> {
+    let rest = status.lines().find_map(|line| line.strip_prefix(name))?;
+    rest.split_whitespace().next()?.parse().ok()
 }

@@ -1,0 +1,178 @@
+//! The command line, and turning it into a client configuration.
+//!
+//! Parsing is clap's derive. Every mistake ends the same way: one line on stderr that
+//! names the argument, and exit status 2. Request headers and the method are checked
+//! here, with the same encoder the client uses, so a typo in `-H` stops the run before
+//! it starts instead of failing its first request.
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::exit;
+use std::time::Duration;
+
+use clap::Parser;
+use onethread::client;
+use onethread::dns::DnsConfig;
+use onethread::http1::{self, EncodeError, RequestHead};
+
+const EXAMPLES: &str = "\
+Examples:
+  fetch                                    the seed workload: built-in server, 10000 GETs, 1000 in flight
+  fetch -n 1000000 > /dev/null             a million requests: live progress and the summary only
+  fetch --urls list.txt --jsonl > out.jsonl
+                                           one request per line of list.txt ('-' reads stdin)
+  fetch 'http://127.0.0.1:8080/{}' -n 100000 -c 1000 --quiet --summary-json fetch.json
+                                           a comparison run against your own server (compare with wrk, oha, aiohttp)
+  fetch --urls list.txt -H 'Accept: text/html' -o bodies/ --jsonl --header-out content-type
+
+Progress goes to stderr once a run lasts a second: redrawn in place when stderr is a terminal
+(and stdout is not the same terminal), a plain line every 2 s otherwise. The summary follows
+on stderr; per-request output goes to stdout.";
+
+#[derive(Parser, Debug)]
+#[command(name = "fetch", version, about = "Fetch many URLs on exactly one OS thread, and prove it.", after_help = EXAMPLES)]
+pub struct Args {
+    /// URL template; `{}` is replaced by the request index (0, 1, …). Without a template
+    /// or --urls, fetch starts the built-in server in this process and thread.
+    #[arg(value_name = "URL_TEMPLATE", conflicts_with = "urls")]
+    pub template: Option<String>,
+    /// Number of requests [default: 10000; with --urls, all lines]
+    #[arg(short = 'n', long = "requests", value_name = "N")]
+    pub requests: Option<u64>,
+    /// Most requests in flight at once.
+    #[arg(short = 'c', long, value_name = "C", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub concurrency: u32,
+    /// Read URLs from FILE, one per line, as they are needed (a list of any length costs
+    /// no memory); blank and '#' lines are skipped; '-' is stdin.
+    #[arg(long, value_name = "FILE")]
+    pub urls: Option<PathBuf>,
+    /// Deadline for each request, in seconds (0 disables it).
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse_secs)]
+    pub timeout: f64,
+    /// Resolve names only through this DNS server (repeatable).
+    #[arg(long = "dns-server", value_name = "IP:PORT")]
+    pub dns_servers: Vec<SocketAddr>,
+    /// Request method [default: GET, or POST with --data/--data-file, as curl does]
+    #[arg(short = 'X', long, value_name = "METHOD", value_parser = parse_method)]
+    pub method: Option<String>,
+    /// Add a request header (repeatable). Host, Content-Length and Transfer-Encoding are
+    /// set by fetch itself.
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
+    /// Send TEXT as the body of every request, with a Content-Length.
+    #[arg(long, value_name = "TEXT", conflicts_with = "data_file")]
+    pub data: Option<String>,
+    /// Send the contents of FILE as the body of every request, with a Content-Length.
+    #[arg(long, value_name = "FILE")]
+    pub data_file: Option<PathBuf>,
+    /// Print one JSON object per finished request instead of the seed's lines.
+    #[arg(long)]
+    pub jsonl: bool,
+    /// Add response header NAME to each JSON line, as `"name": value` (null when absent);
+    /// a name that is already a key (url, status, …) becomes `"header:name"`. Repeatable.
+    #[arg(long, value_name = "NAME", requires = "jsonl", value_parser = parse_header_name)]
+    pub header_out: Vec<String>,
+    /// Save each response body to DIR/INDEX, where INDEX is the request's `index` in the
+    /// JSON lines (its position in the input, from 0). Bodies are streamed to disk; the
+    /// partial file of a failed request is removed.
+    #[arg(short = 'o', long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Also write the summary as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+    /// Print nothing per request and no progress; only the summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Built-in server only: delay each response by a random 0..=MS milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub max_delay_ms: u64,
+    /// Do not forbid thread creation (the thread count is still checked).
+    #[arg(long)]
+    pub allow_threads: bool,
+    /// Start one extra thread before the workload, to watch the thread check fail:
+    /// the guard refuses it, or with --allow-threads the census counts it.
+    #[arg(long)]
+    pub demo_extra_thread: bool,
+}
+
+/// Parses the command line. `--help` and `--version` print and exit 0; anything wrong
+/// prints one line and exits 2.
+pub fn parse() -> Args {
+    Args::try_parse().unwrap_or_else(|e| {
+        if !e.use_stderr() {
+            e.exit();
+        }
+        // clap's first paragraph says what is wrong (sometimes over several lines); the
+        // usage block after it repeats --help.
+        let text = e.to_string();
+        let what = text.split("\n\n").next().unwrap_or_default().split_whitespace().collect::<Vec<_>>().join(" ");
+        eprintln!("fetch: {} (see --help)", what.trim_start_matches("error: "));
+        exit(2)
+    })
+}
+
+impl Args {
+    /// The client's configuration. Fails (a bad argument) only if --data-file cannot be read.
+    pub fn client_config(&self) -> Result<client::Config, String> {
+        let body = match (&self.data, &self.data_file) {
+            (Some(text), _) => text.clone().into_bytes(),
+            (None, Some(path)) => fs::read(path).map_err(|e| format!("--data-file {}: {e}", path.display()))?,
+            (None, None) => Vec::new(),
+        };
+        let has_body = self.data.is_some() || self.data_file.is_some();
+        Ok(client::Config {
+            concurrency: self.concurrency as usize,
+            timeout: (self.timeout > 0.0).then(|| Duration::from_secs_f64(self.timeout)),
+            method: self.method.clone().unwrap_or_else(|| if has_body { "POST" } else { "GET" }.into()),
+            headers: self.headers.clone(),
+            body,
+            dns: DnsConfig { servers: self.dns_servers.clone(), ..DnsConfig::default() },
+            ..client::Config::default()
+        })
+    }
+}
+
+fn parse_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=1e9).contains(&v) => Ok(v),
+        _ => Err(format!("'{s}' is not a number of seconds")),
+    }
+}
+
+fn parse_method(s: &str) -> Result<String, String> {
+    let head = RequestHead { method: s, target: "/", host: "x", headers: &[] };
+    match http1::encode_request(&mut Vec::new(), &head, b"") {
+        Ok(()) => Ok(s.to_owned()),
+        Err(EncodeError::Method { byte: Some(b) }) => Err(format!("'{}' is not allowed in a method", b.escape_ascii())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// `Name: value`, with whitespace around either part ignored.
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s.split_once(':').ok_or("expected 'Name: value'")?;
+    let (name, value) = (name.trim(), value.trim());
+    let header = [(name, value)];
+    let head = RequestHead { method: "GET", target: "/", host: "x", headers: &header };
+    match http1::encode_request(&mut Vec::new(), &head, b"") {
+        Ok(()) => Ok((name.to_owned(), value.to_owned())),
+        Err(EncodeError::HeaderName { byte: None, .. }) => Err("the header name is empty".into()),
+        Err(EncodeError::HeaderName { byte: Some(b), .. }) => {
+            Err(format!("'{}' is not allowed in a header name", b.escape_ascii()))
+        }
+        Err(EncodeError::HeaderValue { byte, .. }) => {
+            Err(format!("control byte '{}' is not allowed in a header value", byte.escape_ascii()))
+        }
+        Err(EncodeError::ReservedHeader { name, .. }) => Err(format!("{name} is set by fetch itself")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn parse_header_name(s: &str) -> Result<String, String> {
+    match s.trim() {
+        "" => Err("the header name is empty".into()),
+        name => Ok(name.to_ascii_lowercase()),
+    }
+}

@@ -1,0 +1,203 @@
+//! Counting outcomes as they happen, and the summary at the end (text and JSON).
+//!
+//! The tally's size does not depend on the number of requests: counters, one entry per
+//! error kind (with the first message seen as its example), one per status code, and an
+//! HDR histogram of latencies. The histogram keeps 3 significant digits from 1 µs to
+//! an hour in a fixed ~200 KiB, so p99.9 of a billion requests costs what p99.9 of ten
+//! does. Latency is `Outcome::elapsed`: from admission (a slot was taken) to the end of
+//! the response. Only successful requests are recorded; a timeout's "latency" is the
+//! timeout, and an invalid URL's is zero.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use onethread::client::{ErrorKind, Outcome, Stats};
+use serde_json::{Value, json};
+
+use crate::save::Saver;
+
+pub struct Tally {
+    successes: u64,
+    failures: u64,
+    body_bytes: u64,
+    /// Count and one example ("url: message") per kind.
+    errors: BTreeMap<ErrorKind, (u64, String)>,
+    statuses: BTreeMap<u16, u64>,
+    /// Microseconds.
+    latency: Histogram<u64>,
+}
+
+impl Tally {
+    pub fn new() -> Self {
+        Tally {
+            successes: 0,
+            failures: 0,
+            body_bytes: 0,
+            errors: BTreeMap::new(),
+            statuses: BTreeMap::new(),
+            latency: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
+        }
+    }
+
+    pub fn record(&mut self, o: &Outcome<'_>) {
+        match &o.result {
+            Ok(r) => {
+                self.successes += 1;
+                self.body_bytes += r.body_len;
+                *self.statuses.entry(r.status).or_default() += 1;
+                self.latency.saturating_record(o.elapsed.as_micros().try_into().unwrap_or(u64::MAX));
+            }
+            Err(e) => {
+                self.failures += 1;
+                self.errors.entry(e.kind).or_insert_with(|| (0, format!("{}: {}", o.url, e.message))).0 += 1;
+            }
+        }
+    }
+
+    pub fn done(&self) -> u64 {
+        self.successes + self.failures
+    }
+
+    pub fn failures(&self) -> u64 {
+        self.failures
+    }
+}
+
+/// Everything the summary reports.
+pub struct Summary<'a> {
+    pub tally: &'a Tally,
+    pub stats: Stats,
+    pub wall: Duration,
+    pub threads_now: usize,
+    pub threads_peak: usize,
+    pub thread_samples: u64,
+    pub threads_forbidden: bool,
+    /// Bytes (`VmHWM`).
+    pub peak_rss: Option<u64>,
+    /// With `-o DIR`.
+    pub saver: Option<&'a Saver>,
+}
+
+/// The latency percentiles reported, with their names.
+const PERCENTILES: [(&str, f64); 4] = [("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9)];
+
+impl Summary<'_> {
+    pub fn text(&self) -> String {
+        let (t, st) = (self.tally, &self.stats);
+        let secs = self.wall.as_secs_f64();
+        let rate = st.requests as f64 / secs.max(1e-9);
+        let mut s = format!("fetch: {} requests in {secs:.3} s: {rate:.0} requests/s\n", st.requests);
+        s += &format!("  successes        {}\n", t.successes);
+        s += &format!("  errors           {}\n", t.failures);
+        for (kind, (count, example)) in &t.errors {
+            s += &format!("    {:<18} {count}  e.g. {example}\n", kind.as_str());
+        }
+        let codes: Vec<String> = t.statuses.iter().map(|(code, n)| format!("{code}: {n}")).collect();
+        s += &format!("  status codes     {}\n", if codes.is_empty() { "-".into() } else { codes.join(", ") });
+        s += &format!("  body bytes       {} ({})\n", t.body_bytes, size(t.body_bytes));
+        if !t.latency.is_empty() {
+            let h = &t.latency;
+            let percentiles = PERCENTILES.iter().map(|&(name, p)| (name, h.value_at_percentile(p)));
+            let columns: Vec<(&str, u64)> =
+                [("min", h.min())].into_iter().chain(percentiles).chain([("max", h.max())]).collect();
+            let names: String = columns.iter().map(|(name, _)| format!("{name:>9}")).collect();
+            let values: String = columns.iter().map(|&(_, us)| format!("{:>9}", micros(us))).collect();
+            s += &format!("  latency  {names}   (successful requests only)\n           {values}\n");
+        }
+        if let Some(saver) = self.saver {
+            s += &format!("  saved bodies     {} files in {}", saver.saved, saver.dir.display());
+            if let Some(e) = &saver.first_error {
+                s += &format!(", {} failed, e.g. {e}", saver.failed);
+            }
+            s += "\n";
+        }
+        s += &format!("  connections      {} opened, {} reused\n", st.connections_opened, st.connections_reused);
+        s += &format!("  DNS              {} lookups, {} cache hits\n", st.dns_lookups, st.dns_cache_hits);
+        s += &format!("  retries          {}\n", st.retries);
+        s += &format!("  peak RSS         {}\n", self.peak_rss.map_or("unknown".into(), size));
+        let guard = if self.threads_forbidden { "creation forbidden" } else { "creation allowed" };
+        s += &format!(
+            "  OS threads       {} (peak {}, {} samples, {guard})\n",
+            self.threads_now, self.threads_peak, self.thread_samples
+        );
+        s
+    }
+
+    pub fn json(&self) -> Value {
+        let t = self.tally;
+        let h = &t.latency;
+        let ms = |us: u64| us as f64 / 1000.0;
+        let latency = (!h.is_empty()).then(|| {
+            let mut l = json!({
+                "count": h.len(), "includes_errors": false,
+                "min": ms(h.min()), "mean": h.mean() / 1000.0, "max": ms(h.max()),
+            });
+            for (name, p) in PERCENTILES {
+                l[name] = json!(ms(h.value_at_percentile(p)));
+            }
+            l
+        });
+        let errors: serde_json::Map<String, Value> = t
+            .errors
+            .iter()
+            .map(|(kind, (count, example))| (kind.as_str().into(), json!({"count": count, "example": example})))
+            .collect();
+        let statuses: serde_json::Map<String, Value> =
+            t.statuses.iter().map(|(code, n)| (code.to_string(), json!(n))).collect();
+        let st = &self.stats;
+        json!({
+            "requests": st.requests,
+            "successes": t.successes,
+            "errors": t.failures,
+            "errors_by_kind": errors,
+            "status_codes": statuses,
+            "body_bytes": t.body_bytes,
+            "wall_seconds": self.wall.as_secs_f64(),
+            "requests_per_second": st.requests as f64 / self.wall.as_secs_f64().max(1e-9),
+            "latency_ms": latency,
+            "connections": {"opened": st.connections_opened, "reused": st.connections_reused},
+            "dns": {"lookups": st.dns_lookups, "cache_hits": st.dns_cache_hits},
+            "retries": st.retries,
+            "saved_bodies": self.saver.map(|s| json!({
+                "dir": s.dir, "files": s.saved, "failed": s.failed, "first_error": s.first_error,
+            })),
+            "peak_rss_bytes": self.peak_rss,
+            "os_threads": {
+                "final": self.threads_now, "peak": self.threads_peak,
+                "samples": self.thread_samples, "creation_forbidden": self.threads_forbidden,
+            },
+        })
+    }
+}
+
+/// This process's peak resident set size (`VmHWM`), in bytes.
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().strip_suffix("kB")?;
+    kib.trim().parse::<u64>().ok().map(|k| k * 1024)
+}
+
+/// `812 B`, `13.4 MiB`, …
+fn size(bytes: u64) -> String {
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let (mut value, mut unit) = (bytes as f64 / 1024.0, 0);
+    while value >= 1024.0 && unit < 2 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", ["KiB", "MiB", "GiB"][unit])
+}
+
+/// A latency in microseconds, with three significant digits and a unit that fits.
+fn micros(us: u64) -> String {
+    match us {
+        0..1_000 => format!("{us}µs"),
+        1_000..10_000 => format!("{:.2}ms", us as f64 / 1e3),
+        10_000..100_000 => format!("{:.1}ms", us as f64 / 1e3),
+        100_000..1_000_000 => format!("{:.0}ms", us as f64 / 1e3),
+        _ => format!("{:.2}s", us as f64 / 1e6),
+    }
+}
