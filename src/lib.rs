@@ -14,7 +14,7 @@
 //! 5. [`server`]: the built-in test server on the same reactor.
 //! 6. [`proof`]: the thread census and the no-new-threads guard.
 //!
-//! `examples/fetch.rs` puts them together; `NOTES.md` tells the story.
+//! `examples/fetch/` puts them together; `NOTES.md` tells the story.
 
 pub mod client;
 pub mod dns;

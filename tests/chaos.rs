@@ -14,7 +14,7 @@ use common::*;
 use onethread::client::Config;
 use onethread::http1::Limits;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug)]
 enum Expect {
     /// A response with this status and body length.
     Ok(u16, u64),
@@ -221,6 +221,14 @@ fn expected(url: &str) -> Expect {
     CATALOGUE.iter().find(|c| c.0 == path).unwrap().2
 }
 
+/// An outcome as short text, the same for the library's outcomes and fetch's JSON.
+fn describe(e: Expect) -> String {
+    match e {
+        Ok(status, bytes) => format!("{status} {bytes}B"),
+        Err(kind) => format!("error {kind}"),
+    }
+}
+
 fn chaos_config() -> Config {
     Config {
         concurrency: 8,
@@ -240,12 +248,11 @@ fn every_case_gives_its_documented_outcome_and_others_are_unaffected() {
     let mut wrong = Vec::new();
     for g in &got {
         let actual = match (&g.error, g.status) {
-            (Some((kind, _)), _) => Err(kind),
-            (None, Some(status)) => Ok(status, g.body_len),
-            (None, None) => unreachable!(),
+            (Some((kind, _)), _) => format!("error {kind}"),
+            (None, status) => format!("{} {}B", status.unwrap(), g.body_len),
         };
-        if actual != expected(&g.url) {
-            wrong.push(format!("{}: expected {:?}, got {actual:?} {:?}", g.url, expected(&g.url), g.error));
+        if actual != describe(expected(&g.url)) {
+            wrong.push(format!("{}: expected {}, got {actual} {:?}", g.url, describe(expected(&g.url)), g.error));
         }
     }
     assert!(wrong.is_empty(), "{} of {} outcomes wrong:\n{}", wrong.len(), got.len(), wrong.join("\n"));
@@ -263,4 +270,45 @@ fn error_messages_name_the_problem() {
     assert!(messages["/stall-head"].contains("head"), "{messages:?}");
     assert!(messages["/huge-header"].contains("65536"), "names the limit: {messages:?}");
     assert!(messages["/unknown-coding"].contains("snappy"), "{messages:?}");
+}
+
+#[test]
+fn the_catalogue_through_fetch_on_one_thread() {
+    let addr = chaos_server();
+    let list = run_list(addr);
+    let path = std::env::temp_dir().join(format!("onethread-chaos-{}.txt", std::process::id()));
+    std::fs::write(&path, list.join("\n")).unwrap();
+    let args = [
+        "--urls",
+        path.to_str().unwrap(),
+        "--jsonl",
+        "-c",
+        "8",
+        "--head-timeout",
+        "0.5",
+        "--read-timeout",
+        "0.3",
+        "--timeout",
+        "10",
+        "--max-body",
+        "2097152",
+    ];
+    let run = run_fetch(&args, None);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(run.code, Some(0), "request errors are reported, not fatal: {}", run.stderr);
+    assert_eq!(run.watched.peak_threads, 1, "seen from outside");
+    let lines = json_lines(&run.stdout);
+    assert_eq!(lines.len(), list.len(), "one line per request");
+    let mut wrong = Vec::new();
+    for line in &lines {
+        let url = line["url"].as_str().unwrap();
+        let actual = match line["error"].as_str() {
+            Some(kind) => format!("error {kind}"),
+            None => format!("{} {}B", line["status"], line["bytes"]),
+        };
+        if actual != describe(expected(url)) {
+            wrong.push(format!("{url}: expected {}, got {line}", describe(expected(url))));
+        }
+    }
+    assert!(wrong.is_empty(), "{} wrong:\n{}", wrong.len(), wrong.join("\n"));
 }

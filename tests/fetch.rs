@@ -7,62 +7,24 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
-use std::thread;
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
 use onethread::server::ServerConfig;
 use serde_json::Value;
 
-/// Runs `fetch` with `args`, sampling its threads from outside; returns
-/// (exit code, stdout JSON lines or raw lines, stderr, peak threads, samples).
-struct Run {
-    code: Option<i32>,
-    stdout: Vec<String>,
-    stderr: String,
-    peak_threads: usize,
-    samples: u64,
-}
-
-fn run_fetch(args: &[&str], stdin: Option<String>) -> Run {
-    let mut child = Command::new(example("fetch"))
-        .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start fetch");
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().unwrap();
-        thread::spawn(move || pipe.write_all(input.as_bytes()));
-    }
-    let stdout = child.stdout.take().unwrap();
-    let lines = thread::spawn(move || BufReader::new(stdout).lines().map(Result::unwrap).collect::<Vec<_>>());
-    let mut stderr_pipe = child.stderr.take().unwrap();
-    let stderr = thread::spawn(move || {
-        let mut s = String::new();
-        stderr_pipe.read_to_string(&mut s).unwrap();
-        s
-    });
-    let (peak_threads, samples) =
-        sample_threads_until_exit(&mut child, Duration::from_millis(2), Duration::from_secs(120));
-    let code = child.wait().unwrap().code();
-    Run { code, stdout: lines.join().unwrap(), stderr: stderr.join().unwrap(), peak_threads, samples }
-}
-
-fn json(lines: &[String]) -> Vec<Value> {
-    lines.iter().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"))).collect()
-}
-
 #[test]
 fn seed_workload_20000_requests_on_one_thread_seen_from_outside() {
     let run = run_fetch(&["-n", "20000", "-c", "1000", "--jsonl"], None);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert_eq!(run.peak_threads, 1, "an outside sampler saw more than one thread");
-    assert!(run.samples >= 5, "the sampler must actually have watched the run ({} samples)", run.samples);
-    let objects = json(&run.stdout);
+    assert_eq!(run.watched.peak_threads, 1, "an outside sampler saw more than one thread");
+    assert!(
+        run.watched.samples >= 5,
+        "the sampler must actually have watched the run ({} samples)",
+        run.watched.samples
+    );
+    let objects = json_lines(&run.stdout);
     assert_eq!(objects.len(), 20000);
     let mut paths = HashSet::new();
     for o in &objects {
@@ -87,8 +49,8 @@ fn dns_path_is_inside_the_proof() {
     let dns_server = dns.addr.to_string();
     let run = run_fetch(&[&template, "-n", "3000", "-c", "500", "--jsonl", "--dns-server", &dns_server], None);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert_eq!(run.peak_threads, 1);
-    let objects = json(&run.stdout);
+    assert_eq!(run.watched.peak_threads, 1);
+    let objects = json_lines(&run.stdout);
     assert_eq!(objects.len(), 3000);
     assert!(objects.iter().all(|o| o["status"] == 200), "{:?}", objects.iter().find(|o| o["status"] != 200));
     assert_eq!(dns.queries("app.test"), 2, "one A and one AAAA query for the whole run");
@@ -109,7 +71,7 @@ fn url_list_gives_exactly_one_line_per_url_including_bad_ones() {
     let run = run_fetch(&["--urls", path.to_str().unwrap(), "--jsonl"], None);
     std::fs::remove_file(&path).unwrap();
     assert_eq!(run.code, Some(0), "request errors are reported, not fatal: {}", run.stderr);
-    let objects = json(&run.stdout);
+    let objects = json_lines(&run.stdout);
     let by_url = |u: &str| objects.iter().find(|o| o["url"] == u).unwrap_or_else(|| panic!("no line for {u}"));
     assert_eq!(objects.len(), 7, "{:#?}", objects);
     assert_eq!(by_url(&format!("http://{server}/a"))["status"], 200);
@@ -129,8 +91,8 @@ fn urls_from_stdin_in_seed_line_format() {
     let input: String = (0..50).map(|i| format!("http://{server}/{i}\n")).collect();
     let run = run_fetch(&["--urls", "-"], Some(input));
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert_eq!(run.stdout.len(), 50);
-    for line in &run.stdout {
+    assert_eq!(run.stdout.lines().count(), 50);
+    for line in run.stdout.lines() {
         // The seed script's `DATE:URL with delay D`.
         let (date, rest) = line.split_once(" GMT:").unwrap_or_else(|| panic!("{line}"));
         assert!(date.len() > 20 && rest.starts_with("http://") && rest.ends_with(" with delay 0"), "{line}");
@@ -161,7 +123,7 @@ fn the_thread_check_can_fail() {
     let run = run_fetch(&["-n", "10", "--demo-extra-thread"], None);
     assert_eq!(run.code, Some(3), "{}", run.stderr);
     assert!(run.stderr.contains("guard refused"), "{}", run.stderr);
-    assert_eq!(run.peak_threads, 1);
+    assert_eq!(run.watched.peak_threads, 1);
     // Without it, the thread runs and both the census and the outside sampler see it.
     // The thread lives as long as the run, so the run lasts a few hundred milliseconds
     // (server delays) to give the 2 ms sampler many chances to catch it.
@@ -170,5 +132,5 @@ fn the_thread_check_can_fail() {
     assert_eq!(run.code, Some(3), "{}", run.stderr);
     assert!(run.stderr.contains("THREAD CHECK FAILED"), "{}", run.stderr);
     assert!(run.stderr.contains("(peak 2,"), "{}", run.stderr);
-    assert_eq!(run.peak_threads, 2);
+    assert_eq!(run.watched.peak_threads, 2);
 }

@@ -11,47 +11,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::Duration;
 
 use common::*;
 use onethread::server::ServerConfig;
 use serde_json::Value;
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    watched: Watched,
-}
-
-/// Runs `fetch` with pipes for stdout and stderr (not a terminal), watching it.
-fn run_fetch(args: &[&str]) -> Run {
-    let mut child = Command::new(example("fetch"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start fetch");
-    let stdout = drain(child.stdout.take().unwrap());
-    let stderr = drain(child.stderr.take().unwrap());
-    let watched = watch_until_exit(&mut child, Duration::from_millis(5), Duration::from_secs(300));
-    let code = child.wait().unwrap().code();
-    Run { code, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap(), watched }
-}
-
-fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut s = String::new();
-        pipe.read_to_string(&mut s).unwrap();
-        s
-    })
-}
-
-fn json_lines(text: &str) -> Vec<Value> {
-    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"))).collect()
-}
 
 /// A directory of its own for one test, removed afterwards.
 struct Scratch(PathBuf);
@@ -116,7 +79,7 @@ fn progress_redraws_in_place_under_a_terminal() {
 
 #[test]
 fn progress_is_plain_lines_without_a_terminal_and_off_with_quiet() {
-    let run = run_fetch(&[&SLOW_RUN[..], &["--jsonl"]].concat());
+    let run = run_fetch(&[&SLOW_RUN[..], &["--jsonl"]].concat(), None);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let lines: Vec<&str> = run.stderr.lines().filter(|l| l.contains("req/s")).collect();
     assert!(!lines.is_empty(), "a run of about 2 s reports progress: {}", run.stderr);
@@ -126,7 +89,7 @@ fn progress_is_plain_lines_without_a_terminal_and_off_with_quiet() {
     assert!(!run.stderr.contains('\r'), "no in-place redraws when stderr is not a terminal");
     assert_eq!(json_lines(&run.stdout).len(), 3000);
 
-    let run = run_fetch(&[&SLOW_RUN[..], &["--quiet"]].concat());
+    let run = run_fetch(&[&SLOW_RUN[..], &["--quiet"]].concat(), None);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(!run.stderr.contains("req/s"), "--quiet: summary only: {}", run.stderr);
     assert!(run.stdout.is_empty());
@@ -165,19 +128,22 @@ fn summary_json_agrees_with_the_jsonl_lines() {
     list += &format!("http://{refused}/\n");
     let urls = scratch.write("urls.txt", list);
     let summary_path = scratch.path("summary.json");
-    let run = run_fetch(&[
-        "--urls",
-        &urls,
-        "-c",
-        "8",
-        "--jsonl",
-        "--header-out",
-        "Content-Type",
-        "--header-out",
-        "url",
-        "--summary-json",
-        summary_path.to_str().unwrap(),
-    ]);
+    let run = run_fetch(
+        &[
+            "--urls",
+            &urls,
+            "-c",
+            "8",
+            "--jsonl",
+            "--header-out",
+            "Content-Type",
+            "--header-out",
+            "url",
+            "--summary-json",
+            summary_path.to_str().unwrap(),
+        ],
+        None,
+    );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let lines = json_lines(&run.stdout);
     let summary: Value = serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
@@ -287,7 +253,7 @@ fn method_headers_and_body_reach_the_server() {
     ];
     for (options, method, body) in runs {
         seen.lock().unwrap().clear();
-        let run = run_fetch(&[&[template.as_str(), "-n", "3", "-q"], options].concat());
+        let run = run_fetch(&[&[template.as_str(), "-n", "3", "-q"], options].concat(), None);
         assert_eq!(run.code, Some(0), "{options:?}: {}", run.stderr);
         assert!(run.stderr.contains("successes        3"), "{options:?}: {}", run.stderr);
         let seen = seen.lock().unwrap();
@@ -379,7 +345,7 @@ fn bodies_are_streamed_to_one_file_per_request() {
     list += "not a url\n";
     let urls = scratch.write("urls.txt", list);
     let dir = scratch.path("bodies/nested");
-    let run = run_fetch(&["--urls", &urls, "--jsonl", "-o", dir.to_str().unwrap()]);
+    let run = run_fetch(&["--urls", &urls, "--jsonl", "-o", dir.to_str().unwrap()], None);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let lines = json_lines(&run.stdout);
     assert_eq!(lines.len(), 6);
@@ -406,20 +372,15 @@ fn bodies_are_streamed_to_one_file_per_request() {
 }
 
 /// Peak RSS of `fetch` working through a list of `n` URLs (all to one local server, at
-/// C=1000), in KiB, as the kernel's high-water mark seen from outside.
-///
-/// `--timeout 0`: with a request deadline, the library's timer queue currently keeps one
-/// 24-byte heap entry per finished request until that request's deadline would have
-/// passed (`Timers::remove` leaves its entry behind), so the peak grows with
-/// requests/s × timeout, whatever the input. That is the timer queue's business, not
-/// the input's; this measures the input. Drop the flag once removal compacts the heap.
+/// C=1000), in KiB, as the kernel's high-water mark seen from outside. The default
+/// request timeout stays on: the timer queue must not grow with the input either.
 fn peak_rss_for_list(server: SocketAddr, n: usize, scratch: &Scratch) -> u64 {
     let mut list = String::with_capacity(n * 40);
     for i in 0..n {
         list += &format!("http://{server}/some/longer/path/{i}\n");
     }
     let urls = scratch.write(&format!("urls-{n}.txt"), list);
-    let run = run_fetch(&["--urls", &urls, "-c", "1000", "--quiet", "--timeout", "0"]);
+    let run = run_fetch(&["--urls", &urls, "-c", "1000", "--quiet"], None);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(run.stderr.contains(&format!("successes        {n}\n")), "{}", run.stderr);
     assert_eq!(run.watched.peak_threads, 1);

@@ -14,7 +14,7 @@ use std::time::Duration;
 use clap::Parser;
 use onethread::client;
 use onethread::dns::DnsConfig;
-use onethread::http1::{self, EncodeError, RequestHead};
+use onethread::http1::{self, EncodeError, Limits, RequestHead};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -48,9 +48,22 @@ pub struct Args {
     /// no memory); blank and '#' lines are skipped; '-' is stdin.
     #[arg(long, value_name = "FILE")]
     pub urls: Option<PathBuf>,
-    /// Deadline for each request, in seconds (0 disables it).
-    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse_secs)]
+    /// Deadline for each whole request, in seconds. This and the other timeouts: 0
+    /// disables it; each has its own error kind (timeout, dns-timeout, …).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = parse_secs)]
     pub timeout: f64,
+    /// Longest wait for a name to resolve.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_secs)]
+    pub dns_timeout: f64,
+    /// Longest TCP handshake, per address tried.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_secs)]
+    pub connect_timeout: f64,
+    /// Longest from sending a request to its complete response head.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse_secs)]
+    pub head_timeout: f64,
+    /// Longest silence while reading a body.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse_secs)]
+    pub read_timeout: f64,
     /// Resolve names only through this DNS server (repeatable).
     #[arg(long = "dns-server", value_name = "IP:PORT")]
     pub dns_servers: Vec<SocketAddr>,
@@ -67,6 +80,9 @@ pub struct Args {
     /// Send the contents of FILE as the body of every request, with a Content-Length.
     #[arg(long, value_name = "FILE")]
     pub data_file: Option<PathBuf>,
+    /// Fail a response whose body exceeds BYTES (error kind too-large); no limit by default.
+    #[arg(long, value_name = "BYTES")]
+    pub max_body: Option<u64>,
     /// Print one JSON object per finished request instead of the seed's lines.
     #[arg(long)]
     pub jsonl: bool,
@@ -124,14 +140,24 @@ impl Args {
         let has_body = self.data.is_some() || self.data_file.is_some();
         Ok(client::Config {
             concurrency: self.concurrency as usize,
-            timeout: (self.timeout > 0.0).then(|| Duration::from_secs_f64(self.timeout)),
+            timeout: secs(self.timeout),
+            dns_timeout: secs(self.dns_timeout),
+            connect_timeout: secs(self.connect_timeout),
+            head_timeout: secs(self.head_timeout),
+            read_timeout: secs(self.read_timeout),
             method: self.method.clone().unwrap_or_else(|| if has_body { "POST" } else { "GET" }.into()),
             headers: self.headers.clone(),
             body,
             dns: DnsConfig { servers: self.dns_servers.clone(), ..DnsConfig::default() },
+            limits: Limits { max_body: self.max_body, ..Limits::default() },
             ..client::Config::default()
         })
     }
+}
+
+/// A timeout argument: 0 means none.
+fn secs(value: f64) -> Option<Duration> {
+    (value > 0.0).then(|| Duration::from_secs_f64(value))
 }
 
 fn parse_secs(s: &str) -> Result<f64, String> {

@@ -114,7 +114,10 @@ impl Summary<'_> {
         }
         s += &format!("  connections      {} opened, {} reused\n", st.connections_opened, st.connections_reused);
         s += &format!("  DNS              {} lookups, {} cache hits\n", st.dns_lookups, st.dns_cache_hits);
-        s += &format!("  retries          {}\n", st.retries);
+        s += &format!("  retries          {} (stale keep-alive connections)\n", st.retries);
+        if st.socket_backoffs > 0 {
+            s += &format!("  socket waits     {} (out of descriptors or ports; requests waited)\n", st.socket_backoffs);
+        }
         s += &format!("  peak RSS         {}\n", self.peak_rss.map_or("unknown".into(), size));
         let guard = if self.threads_forbidden { "creation forbidden" } else { "creation allowed" };
         s += &format!(
@@ -159,6 +162,7 @@ impl Summary<'_> {
             "connections": {"opened": st.connections_opened, "reused": st.connections_reused},
             "dns": {"lookups": st.dns_lookups, "cache_hits": st.dns_cache_hits},
             "retries": st.retries,
+            "socket_backoffs": st.socket_backoffs,
             "saved_bodies": self.saver.map(|s| json!({
                 "dir": s.dir, "files": s.saved, "failed": s.failed, "first_error": s.first_error,
             })),

@@ -6,7 +6,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::PathBuf;
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -213,11 +213,46 @@ fn newest_mtime(dir: &std::path::Path) -> std::time::SystemTime {
     newest
 }
 
-/// Samples the `Threads:` of a running child every `every` until it exits; returns
-/// (peak threads, number of samples).
-pub fn sample_threads_until_exit(child: &mut Child, every: Duration, limit: Duration) -> (usize, u64) {
-    let watched = watch_until_exit(child, every, limit);
-    (watched.peak_threads, watched.samples)
+/// A finished run of the `fetch` example, as seen from outside.
+pub struct FetchRun {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub watched: Watched,
+}
+
+/// Runs `fetch` with `args` (stdout and stderr are pipes, not a terminal), sampling
+/// its `/proc/<pid>/status` every 2 ms until it exits.
+pub fn run_fetch(args: &[&str], stdin: Option<String>) -> FetchRun {
+    let mut child = Command::new(example("fetch"))
+        .args(args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start fetch");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        thread::spawn(move || pipe.write_all(input.as_bytes()));
+    }
+    let stdout = drain(child.stdout.take().unwrap());
+    let stderr = drain(child.stderr.take().unwrap());
+    let watched = watch_until_exit(&mut child, Duration::from_millis(2), Duration::from_secs(300));
+    let code = child.wait().unwrap().code();
+    FetchRun { code, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap(), watched }
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut s = String::new();
+        pipe.read_to_string(&mut s).unwrap();
+        s
+    })
+}
+
+/// Parses JSON lines, failing with the line that is not JSON.
+pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"))).collect()
 }
 
 /// What an outside observer saw of a child while it ran.
