@@ -1,0 +1,248 @@
+//! The census: the seed workload run by each peer, its threads counted from outside.
+//!
+//! `cargo bench --bench census` (or `scripts/census`, which also builds the examples and
+//! installs Python's venv) runs, for each peer, 10,000 GETs with at most 1,000 in flight
+//! against the built-in `server` in a process of its own, and resolves `localhost` by
+//! name. Each client is a separate process watched from outside (see `watch`), so the
+//! census counts exactly the threads the client made, whatever it thinks it made.
+//!
+//! The Rust peers (`benches/peers/`) run in this same binary, re-executed as
+//! `census --peer NAME URL N C`, so each gets a fresh process. The aiohttp peers run
+//! `seed.py` in a venv; onethread runs `examples/fetch`. A peer whose toolchain is
+//! missing is a row that says so, and a failing peer is a row with its error.
+//!
+//! Output: a markdown table on stdout, and `target/census/census.{md,json,svg}`.
+//! Options: `-n N`, `-c C`, `--only NAME,NAME`, `--timeout SECS`.
+
+#[path = "../peers/mod.rs"]
+mod peers;
+
+mod chart;
+mod python;
+mod report;
+mod server;
+mod watch;
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Duration;
+
+use report::{Measured, Row};
+use serde_json::Value;
+
+/// Who is measured, in table order.
+const PEERS: &[(&str, &str)] = &[
+    ("aiohttp-threaded", "aiohttp, ThreadedResolver"),
+    ("aiohttp-nocache", "aiohttp, ThreadedResolver, no DNS cache"),
+    ("aiohttp-aiodns", "aiohttp, AsyncResolver (aiodns)"),
+    ("hyper-current-thread", "hyper, tokio current_thread"),
+    ("hyper-multi-thread", "hyper, tokio multi_thread"),
+    ("reqwest", "reqwest, tokio current_thread"),
+    ("onethread", "onethread fetch"),
+];
+
+struct Options {
+    n: usize,
+    c: usize,
+    only: Option<Vec<String>>,
+    timeout: Duration,
+}
+
+fn main() -> ExitCode {
+    // `cargo bench` passes `--bench`; it means nothing here.
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    if args.first().map(String::as_str) == Some("--peer") {
+        return peer_main(&args[1..]);
+    }
+    match parse(&args).and_then(census) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("census: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--peer NAME URL N C`: run one Rust peer in this process and print its result.
+fn peer_main(args: &[String]) -> ExitCode {
+    let [name, url, n, c] = args else {
+        eprintln!("usage: census --peer NAME URL_TEMPLATE N C");
+        return ExitCode::from(2);
+    };
+    let (Some(run), Ok(n), Ok(c)) = (peers::find(name), n.parse(), c.parse()) else {
+        eprintln!("census: bad peer arguments {args:?}");
+        return ExitCode::from(2);
+    };
+    // The main thread's name would be the binary's, `census-<hash>`: say what it is.
+    name_this_thread(c"census-peer");
+    let result = run(url, n, c);
+    let line = serde_json::json!({ "ok": result.ok, "failed": result.failed, "first_error": result.first_error });
+    println!("{line}");
+    ExitCode::SUCCESS
+}
+
+fn name_this_thread(name: &std::ffi::CStr) {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut options = Options { n: 10_000, c: 1000, only: None, timeout: Duration::from_secs(120) };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "-n" => options.n = value()?.parse().map_err(|e| format!("-n: {e}"))?,
+            "-c" => options.c = value()?.parse().map_err(|e| format!("-c: {e}"))?,
+            "--timeout" => {
+                options.timeout = Duration::from_secs(value()?.parse().map_err(|e| format!("--timeout: {e}"))?)
+            }
+            "--only" => options.only = Some(value()?.split(',').map(str::to_owned).collect()),
+            _ => return Err(format!("unknown argument {arg} (options: -n N, -c C, --only NAME,.., --timeout SECS)")),
+        }
+    }
+    Ok(options)
+}
+
+/// Where things are: this binary is `target/release/deps/census-…`.
+struct Paths {
+    examples: PathBuf,
+    out: PathBuf,
+    venv: PathBuf,
+    seed: PathBuf,
+}
+
+fn paths() -> Result<Paths, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let profile = exe.parent().and_then(Path::parent).ok_or("cannot place the target directory")?;
+    let target = profile.parent().ok_or("cannot place the target directory")?;
+    Ok(Paths {
+        examples: profile.join("examples"),
+        out: target.join("census"),
+        venv: target.join("census-venv"),
+        seed: Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/census/seed.py"),
+    })
+}
+
+fn census(options: Options) -> Result<(), String> {
+    let paths = paths()?;
+    for bin in ["server", "fetch"] {
+        if !paths.examples.join(bin).exists() {
+            return Err(format!(
+                "{} is missing: run `cargo build --release --examples` first (scripts/census does)",
+                paths.examples.join(bin).display()
+            ));
+        }
+    }
+    let logs = paths.out.join("logs");
+    fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
+    let selected: Vec<_> = PEERS
+        .iter()
+        .filter(|(name, _)| options.only.as_ref().is_none_or(|only| only.iter().any(|o| o == name)))
+        .collect();
+
+    let wants_python = selected.iter().any(|(name, _)| name.starts_with("aiohttp"));
+    let python = if wants_python {
+        eprintln!("census: preparing the Python venv in {} …", paths.venv.display());
+        Some(python::prepare(&paths.venv))
+    } else {
+        None
+    };
+    let mut context = report::Context::of_this_machine(options.n, options.c);
+    if let Some(Ok(py)) = &python {
+        context.versions.push(py.versions.clone());
+    }
+
+    let server = server::TestServer::start(&paths.examples.join("server")).map_err(|e| format!("server: {e}"))?;
+    let url = format!("http://localhost:{}/{{}}", server.port);
+    eprintln!("census: server on {}; clients fetch {url}", server.addrs.join(" and "));
+
+    let mut rows = Vec::new();
+    for &&(name, label) in &selected {
+        eprintln!("census: {name} …");
+        let outcome = match (name, &python) {
+            (n, Some(Err(why))) if n.starts_with("aiohttp") => Err(format!("skipped: {why}")),
+            (n, Some(Ok(py))) if n.starts_with("aiohttp") => {
+                let resolver = n.trim_start_matches("aiohttp-");
+                let mut command = Command::new(&py.bin);
+                command.arg(&paths.seed).arg(&url).arg(options.n.to_string()).arg(options.c.to_string()).arg(resolver);
+                measure(command, &logs, name, &options, parse_peer_line)
+            }
+            ("onethread", _) => {
+                let summary = logs.join("onethread.json");
+                let mut command = Command::new(paths.examples.join("fetch"));
+                command.arg(&url).args(["-n", &options.n.to_string(), "-c", &options.c.to_string(), "--quiet"]);
+                command.arg("--summary-json").arg(&summary);
+                measure(command, &logs, name, &options, |_| parse_fetch_summary(&summary))
+            }
+            _ => {
+                let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+                let mut command = Command::new(exe);
+                command.args(["--peer", name, &url, &options.n.to_string(), &options.c.to_string()]);
+                measure(command, &logs, name, &options, parse_peer_line)
+            }
+        };
+        if let Err(e) = &outcome {
+            eprintln!("census: {name}: {e}");
+        }
+        rows.push(Row { name, label, outcome });
+    }
+    drop(server);
+
+    let table = report::markdown(&context, &rows);
+    println!("{table}");
+    let write = |file: &str, text: String| {
+        let path = paths.out.join(file);
+        fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    write("census.md", table)?;
+    write("census.json", serde_json::to_string_pretty(&report::json(&context, &rows)).expect("json") + "\n")?;
+    write("census.svg", chart::svg(&context, &rows))?;
+    eprintln!("census: wrote {}/census.{{md,json,svg}}", paths.out.display());
+    Ok(())
+}
+
+/// Runs one client under the watch; its stdout and stderr go to `logs/NAME.{out,err}`.
+/// `result` reads what the client itself reported, from its stdout.
+fn measure(
+    mut command: Command,
+    logs: &Path,
+    name: &str,
+    options: &Options,
+    result: impl FnOnce(&str) -> Result<Value, String>,
+) -> Result<Measured, String> {
+    let (out_path, err_path) = (logs.join(format!("{name}.out")), logs.join(format!("{name}.err")));
+    let file = |p: &Path| File::create(p).map_err(|e| format!("{}: {e}", p.display()));
+    command.stdin(Stdio::null()).stdout(file(&out_path)?).stderr(file(&err_path)?);
+    let watched = watch::watch(&mut command, options.timeout).map_err(|e| format!("cannot run: {e}"))?;
+    let stderr_tail = || {
+        let text = fs::read_to_string(&err_path).unwrap_or_default();
+        text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_owned()
+    };
+    match &watched.exit {
+        Ok(0) => {}
+        Ok(code) => return Err(format!("exit status {code}: {}", stderr_tail())),
+        Err(why) => return Err(format!("{why}: {}", stderr_tail())),
+    }
+    let stdout = fs::read_to_string(&out_path).unwrap_or_default();
+    let reported = result(&stdout)?;
+    Ok(Measured::new(watched, reported, options.n))
+}
+
+/// The JSON line printed by `seed.py` and by `--peer`.
+fn parse_peer_line(stdout: &str) -> Result<Value, String> {
+    let line = stdout.lines().rev().find(|l| l.starts_with('{')).ok_or("no result line on stdout")?;
+    serde_json::from_str(line).map_err(|e| format!("result line: {e}"))
+}
+
+/// `fetch --summary-json`, reduced to the same keys (plus fetch's own requests/s).
+fn parse_fetch_summary(path: &Path) -> Result<Value, String> {
+    let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let s: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(serde_json::json!({
+        "ok": s["successes"],
+        "failed": s["errors"],
+        "own_requests_per_second": s["requests_per_second"],
+    }))
+}
