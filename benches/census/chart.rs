@@ -18,10 +18,10 @@ const ROW: f64 = 34.0;
 const BAR: f64 = 22.0;
 
 pub fn svg(cx: &Context, rows: &[Row]) -> String {
-    let height = TOP + ROW * rows.len() as f64 + 40.0;
-    let peak = rows.iter().filter_map(|r| r.outcome.as_ref().ok()).map(|m| m.watched.peak_threads).max().unwrap_or(1);
-    let fastest =
-        rows.iter().filter_map(|r| r.outcome.as_ref().ok()).map(|m| m.requests_per_second).fold(1.0, f64::max);
+    let height = TOP + ROW * rows.len() as f64 + 12.0;
+    let summaries: Vec<_> = rows.iter().map(Row::summary).collect();
+    let peak = summaries.iter().flatten().map(|sum| sum.most_threads).max().unwrap_or(1).max(1);
+    let fastest = summaries.iter().flatten().map(|sum| sum.median_requests_per_second).fold(1.0, f64::max);
 
     let mut s = String::new();
     let _ = writeln!(
@@ -33,22 +33,26 @@ pub fn svg(cx: &Context, rows: &[Row]) -> String {
     let _ = writeln!(s, r#"<text x="16" y="26" font-size="17" font-weight="bold">{}</text>"#, escape(&title));
     let _ =
         writeln!(s, r##"<text x="16" y="46" fill="#555">{}</text>"##, escape(&format!("{}, {}", cx.date, cx.machine)));
-    let _ = writeln!(s, r#"<text x="{THREADS_X}" y="76" font-weight="bold">peak OS threads</text>"#);
-    let _ = writeln!(s, r#"<text x="{RATE_X}" y="76" font-weight="bold">requests/s (incl. start-up)</text>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="{THREADS_X}" y="76" font-weight="bold">peak OS threads (range over {} runs)</text>"#,
+        cx.runs
+    );
+    let _ = writeln!(s, r#"<text x="{RATE_X}" y="76" font-weight="bold">requests/s (median, incl. start-up)</text>"#);
 
-    for (i, row) in rows.iter().enumerate() {
+    for (i, (row, summary)) in rows.iter().zip(&summaries).enumerate() {
         let y = TOP + ROW * i as f64;
         let text_y = y + BAR / 2.0 + 5.0;
         let _ = writeln!(s, r#"<text x="{LABEL_RIGHT}" y="{text_y}" text-anchor="end">{}</text>"#, escape(row.label));
         let colour = if row.name == "onethread" { "#2a9d5c" } else { "#c8553d" };
-        match &row.outcome {
-            Ok(m) => {
-                let threads = m.watched.peak_threads;
-                bar(&mut s, THREADS_X, y, PANEL * threads as f64 / peak as f64, colour, &threads.to_string());
-                let rate = m.requests_per_second;
+        match (summary, &row.outcome) {
+            (Some(sum), _) => {
+                let length = PANEL * sum.most_threads as f64 / peak as f64;
+                bar(&mut s, THREADS_X, y, length, colour, &sum.threads());
+                let rate = sum.median_requests_per_second;
                 bar(&mut s, RATE_X, y, PANEL * rate / fastest, "#4a78b5", &format!("{rate:.0}"));
             }
-            Err(why) => {
+            (None, Err(why)) => {
                 let short: String = why.chars().take(70).collect();
                 let _ = writeln!(
                     s,
@@ -56,6 +60,7 @@ pub fn svg(cx: &Context, rows: &[Row]) -> String {
                     escape(&short)
                 );
             }
+            (None, Ok(_)) => {} // no runs (`--runs 0` is raised to 1): nothing to draw
         }
     }
     s.push_str("</svg>\n");

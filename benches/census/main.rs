@@ -12,7 +12,8 @@
 //! missing is a row that says so, and a failing peer is a row with its error.
 //!
 //! Output: a markdown table on stdout, and `target/census/census.{md,json,svg}`.
-//! Options: `-n N`, `-c C`, `--only NAME,NAME`, `--timeout SECS`.
+//! Options: `-n N`, `-c C`, `--runs R` (each peer R times, default 3), `--only NAME,NAME`,
+//! `--timeout SECS` (per run, default 120).
 
 #[path = "../peers/mod.rs"]
 mod peers;
@@ -47,6 +48,7 @@ struct Options {
     c: usize,
     only: Option<Vec<String>>,
     timeout: Duration,
+    runs: usize,
 }
 
 fn main() -> ExitCode {
@@ -88,7 +90,7 @@ fn name_this_thread(name: &std::ffi::CStr) {
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
-    let mut options = Options { n: 10_000, c: 1000, only: None, timeout: Duration::from_secs(120) };
+    let mut options = Options { n: 10_000, c: 1000, only: None, timeout: Duration::from_secs(120), runs: 3 };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{arg} needs a value"));
@@ -98,8 +100,13 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--timeout" => {
                 options.timeout = Duration::from_secs(value()?.parse().map_err(|e| format!("--timeout: {e}"))?)
             }
+            "--runs" => options.runs = value()?.parse::<usize>().map_err(|e| format!("--runs: {e}"))?.max(1),
             "--only" => options.only = Some(value()?.split(',').map(str::to_owned).collect()),
-            _ => return Err(format!("unknown argument {arg} (options: -n N, -c C, --only NAME,.., --timeout SECS)")),
+            _ => {
+                return Err(format!(
+                    "unknown argument {arg} (options: -n N, -c C, --runs R, --only NAME,.., --timeout SECS)"
+                ));
+            }
         }
     }
     Ok(options)
@@ -149,7 +156,7 @@ fn census(options: Options) -> Result<(), String> {
     } else {
         None
     };
-    let mut context = report::Context::of_this_machine(options.n, options.c);
+    let mut context = report::Context::of_this_machine(options.n, options.c, options.runs);
     if let Some(Ok(py)) = &python {
         context.versions.push(py.versions.clone());
     }
@@ -161,7 +168,7 @@ fn census(options: Options) -> Result<(), String> {
     let mut rows = Vec::new();
     for &&(name, label) in &selected {
         eprintln!("census: {name} …");
-        let outcome = match (name, &python) {
+        let run_once = || match (name, &python) {
             (n, Some(Err(why))) if n.starts_with("aiohttp") => Err(format!("skipped: {why}")),
             (n, Some(Ok(py))) if n.starts_with("aiohttp") => {
                 let resolver = n.trim_start_matches("aiohttp-");
@@ -183,6 +190,9 @@ fn census(options: Options) -> Result<(), String> {
                 measure(command, &logs, name, &options, parse_peer_line)
             }
         };
+        // Thread counts that come from a race (a pool growing while lookups finish)
+        // differ from run to run: run each peer several times and show the range.
+        let outcome = (0..options.runs).map(|_| run_once()).collect::<Result<Vec<_>, _>>();
         if let Err(e) = &outcome {
             eprintln!("census: {name}: {e}");
         }

@@ -17,6 +17,9 @@ pub struct Python {
 
 /// Makes (or reuses) the venv and installs the packages. `Err` says why it could not.
 pub fn prepare(venv: &Path) -> Result<Python, String> {
+    if Command::new("python3").arg("--version").output().is_err() {
+        return Err("python3 is not installed".into());
+    }
     let bin = venv.join("bin/python");
     if !bin.exists() {
         run(Command::new("python3").args(["-m", "venv"]).arg(venv), "python3 -m venv")?;

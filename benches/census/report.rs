@@ -16,10 +16,11 @@ pub struct Context {
     pub versions: Vec<String>,
     pub n: usize,
     pub c: usize,
+    pub runs: usize,
 }
 
 impl Context {
-    pub fn of_this_machine(n: usize, c: usize) -> Context {
+    pub fn of_this_machine(n: usize, c: usize, runs: usize) -> Context {
         let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let model = field(&cpuinfo, "model name").unwrap_or("unknown CPU");
@@ -32,15 +33,63 @@ impl Context {
             versions: vec![output(Command::new("rustc").arg("--version")), crate_versions()],
             n,
             c,
+            runs,
         }
     }
 }
 
-/// One peer's row: what was measured, or why there is nothing (skipped, failed).
+/// One peer's row: its runs, or why there are none (skipped, failed).
 pub struct Row {
     pub name: &'static str,
     pub label: &'static str,
-    pub outcome: Result<Measured, String>,
+    pub outcome: Result<Vec<Measured>, String>,
+}
+
+/// A summary of one peer's runs.
+pub struct Summary<'a> {
+    pub fewest_threads: usize,
+    pub most_threads: usize,
+    /// The run with the most threads: its thread names are the ones shown.
+    pub busiest: &'a Measured,
+    pub median_requests_per_second: f64,
+    pub median_own_requests_per_second: Option<f64>,
+    pub peak_rss_kib: u64,
+    pub ok: u64,
+    pub failed: u64,
+}
+
+impl Row {
+    pub fn summary(&self) -> Option<Summary<'_>> {
+        let runs = self.outcome.as_ref().ok().filter(|runs| !runs.is_empty())?;
+        let threads = runs.iter().map(|m| m.watched.peak_threads);
+        let own: Vec<f64> = runs.iter().filter_map(|m| m.own_requests_per_second).collect();
+        Some(Summary {
+            fewest_threads: threads.clone().min()?,
+            most_threads: threads.max()?,
+            busiest: runs.iter().max_by_key(|m| m.watched.peak_threads)?,
+            median_requests_per_second: median(runs.iter().map(|m| m.requests_per_second).collect()),
+            median_own_requests_per_second: (!own.is_empty()).then(|| median(own)),
+            peak_rss_kib: runs.iter().map(|m| m.watched.peak_rss_kib).max()?,
+            ok: runs.iter().map(|m| m.ok).sum(),
+            failed: runs.iter().map(|m| m.failed).sum(),
+        })
+    }
+}
+
+impl Summary<'_> {
+    /// `7` or `68–145`.
+    pub fn threads(&self) -> String {
+        if self.fewest_threads == self.most_threads {
+            self.most_threads.to_string()
+        } else {
+            format!("{}–{}", self.fewest_threads, self.most_threads)
+        }
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 pub struct Measured {
@@ -82,48 +131,53 @@ impl Measured {
 pub fn markdown(cx: &Context, rows: &[Row]) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "Thread census: {} GETs, at most {} in flight, `localhost` resolved by name.", cx.n, cx.c);
-    let _ = writeln!(s, "Run {} on {}.", cx.date, cx.machine);
+    let _ = writeln!(s, "Each peer run {} times. Run {} on {}.", cx.runs, cx.date, cx.machine);
     let _ = writeln!(s, "Versions: {}.\n", cx.versions.join("; "));
-    s.push_str("| peer | peak OS threads | threads seen, by name | requests/s | peak RSS | ok / failed |\n");
+    s.push_str(
+        "| peer | peak OS threads | threads seen in the busiest run, by name | requests/s | peak RSS | ok / failed |\n",
+    );
     s.push_str("|---|---:|---|---:|---:|---|\n");
     for row in rows {
-        match &row.outcome {
-            Ok(m) => {
+        match (&row.outcome, row.summary()) {
+            (_, Some(sum)) => {
                 let _ = writeln!(
                     s,
                     "| {} | **{}** | {} | {:.0} | {:.1} MiB | {} / {} |",
                     row.label,
-                    m.watched.peak_threads,
-                    m.names(),
-                    m.requests_per_second,
-                    m.watched.peak_rss_kib as f64 / 1024.0,
-                    m.ok,
-                    m.failed
+                    sum.threads(),
+                    sum.busiest.names(),
+                    sum.median_requests_per_second,
+                    sum.peak_rss_kib as f64 / 1024.0,
+                    sum.ok,
+                    sum.failed
                 );
             }
-            Err(why) => {
+            (Err(why), None) => {
                 let _ = writeln!(s, "| {} | – | {} | – | – | – |", row.label, why.replace('|', "/"));
             }
+            (Ok(_), None) => {}
         }
     }
     s.push('\n');
     let _ = writeln!(
         s,
-        "Threads: `/proc/<pid>/task/*/comm`, sampled from outside every 2 ms; each thread \
-         under the last name it had (names ending in a number are grouped as `name_*`). requests/s: N / wall time from spawn to exit, start-up included. \
-         Peak RSS: `ru_maxrss` from `wait4`."
+        "Peak OS threads: the fewest and the most over the runs. Threads: `/proc/<pid>/task/*/comm`, sampled from \
+         outside every 2 ms; each thread under the last name it had (names ending in a number are grouped as \
+         `name_*`). requests/s: the median run's N / wall time from spawn to exit, start-up included. \
+         Peak RSS: the largest `ru_maxrss` from `wait4`. ok / failed: all runs together."
     );
     for row in rows {
-        let Ok(m) = &row.outcome else { continue };
+        let Some(sum) = row.summary() else { continue };
+        let samples: u64 = row.outcome.as_ref().map_or(0, |runs| runs.iter().map(|m| m.watched.samples).sum());
         let _ = writeln!(s);
-        let _ = write!(s, "- {}: {} samples", row.label, m.watched.samples);
-        if let Some(names) = &m.python_threads {
+        let _ = write!(s, "- {}: {samples} samples", row.label);
+        if let Some(names) = &sum.busiest.python_threads {
             let _ = write!(s, "; Python's own thread names: {}", python_names(names));
         }
-        if let Some(own) = m.own_requests_per_second {
+        if let Some(own) = sum.median_own_requests_per_second {
             let _ = write!(s, "; its own figure, without start-up: {own:.0} requests/s");
         }
-        if let Some(e) = &m.first_error {
+        if let Some(e) = &sum.busiest.first_error {
             let _ = write!(s, "; first error: {e}");
         }
         s.push('.');
@@ -147,24 +201,27 @@ fn python_names(names: &[String]) -> String {
 }
 
 pub fn json(cx: &Context, rows: &[Row]) -> Value {
+    let run = |m: &Measured| {
+        json!({
+            "peak_threads": m.watched.peak_threads,
+            "threads_by_name": m.watched.names,
+            "samples": m.watched.samples,
+            "wall_seconds": m.watched.wall.as_secs_f64(),
+            "requests_per_second": m.requests_per_second,
+            "own_requests_per_second": m.own_requests_per_second,
+            "peak_rss_kib": m.watched.peak_rss_kib,
+            "ok": m.ok,
+            "failed": m.failed,
+            "first_error": m.first_error,
+            "python_threads": m.python_threads,
+        })
+    };
     let rows: Vec<Value> = rows
         .iter()
         .map(|row| match &row.outcome {
-            Ok(m) => json!({
-                "peer": row.name,
-                "label": row.label,
-                "peak_threads": m.watched.peak_threads,
-                "threads_by_name": m.watched.names,
-                "samples": m.watched.samples,
-                "wall_seconds": m.watched.wall.as_secs_f64(),
-                "requests_per_second": m.requests_per_second,
-                "own_requests_per_second": m.own_requests_per_second,
-                "peak_rss_kib": m.watched.peak_rss_kib,
-                "ok": m.ok,
-                "failed": m.failed,
-                "first_error": m.first_error,
-                "python_threads": m.python_threads,
-            }),
+            Ok(runs) => {
+                json!({ "peer": row.name, "label": row.label, "runs": runs.iter().map(run).collect::<Vec<_>>() })
+            }
             Err(why) => json!({ "peer": row.name, "label": row.label, "error": why }),
         })
         .collect();
