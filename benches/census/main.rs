@@ -165,34 +165,13 @@ fn census(options: Options) -> Result<(), String> {
     let url = format!("http://localhost:{}/{{}}", server.port);
     eprintln!("census: server on {}; clients fetch {url}", server.addrs.join(" and "));
 
+    let run = Run { paths: &paths, python: python.as_ref(), url: &url, logs: &logs, options: &options };
     let mut rows = Vec::new();
     for &&(name, label) in &selected {
         eprintln!("census: {name} …");
-        let run_once = || match (name, &python) {
-            (n, Some(Err(why))) if n.starts_with("aiohttp") => Err(format!("skipped: {why}")),
-            (n, Some(Ok(py))) if n.starts_with("aiohttp") => {
-                let resolver = n.trim_start_matches("aiohttp-");
-                let mut command = Command::new(&py.bin);
-                command.arg(&paths.seed).arg(&url).arg(options.n.to_string()).arg(options.c.to_string()).arg(resolver);
-                measure(command, &logs, name, &options, parse_peer_line)
-            }
-            ("onethread", _) => {
-                let summary = logs.join("onethread.json");
-                let mut command = Command::new(paths.examples.join("fetch"));
-                command.arg(&url).args(["-n", &options.n.to_string(), "-c", &options.c.to_string(), "--quiet"]);
-                command.arg("--summary-json").arg(&summary);
-                measure(command, &logs, name, &options, |_| parse_fetch_summary(&summary))
-            }
-            _ => {
-                let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-                let mut command = Command::new(exe);
-                command.args(["--peer", name, &url, &options.n.to_string(), &options.c.to_string()]);
-                measure(command, &logs, name, &options, parse_peer_line)
-            }
-        };
         // Thread counts that come from a race (a pool growing while lookups finish)
         // differ from run to run: run each peer several times and show the range.
-        let outcome = (0..options.runs).map(|_| run_once()).collect::<Result<Vec<_>, _>>();
+        let outcome = (0..options.runs).map(|_| run_once(name, &run)).collect::<Result<Vec<_>, _>>();
         if let Err(e) = &outcome {
             eprintln!("census: {name}: {e}");
         }
@@ -211,6 +190,40 @@ fn census(options: Options) -> Result<(), String> {
     write("census.svg", chart::svg(&context, &rows))?;
     eprintln!("census: wrote {}/census.{{md,json,svg}}", paths.out.display());
     Ok(())
+}
+
+/// Everything a peer's run needs to know.
+struct Run<'a> {
+    paths: &'a Paths,
+    python: Option<&'a Result<python::Python, String>>,
+    url: &'a str,
+    logs: &'a Path,
+    options: &'a Options,
+}
+
+/// One run of one peer, in a process of its own.
+fn run_once(name: &str, run: &Run) -> Result<Measured, String> {
+    let (n, c) = (run.options.n.to_string(), run.options.c.to_string());
+    if let Some(resolver) = name.strip_prefix("aiohttp-") {
+        let py = match run.python {
+            Some(Ok(py)) => py,
+            Some(Err(why)) => return Err(format!("skipped: {why}")),
+            None => return Err("skipped: Python was not prepared".into()),
+        };
+        let mut command = Command::new(&py.bin);
+        command.arg(&run.paths.seed).args([run.url, &n, &c, resolver]);
+        return measure(command, run.logs, name, run.options, parse_peer_line);
+    }
+    if name == "onethread" {
+        let summary = run.logs.join("onethread.json");
+        let mut command = Command::new(run.paths.examples.join("fetch"));
+        command.args([run.url, "-n", &n, "-c", &c, "--quiet", "--summary-json"]).arg(&summary);
+        return measure(command, run.logs, name, run.options, |_| parse_fetch_summary(&summary));
+    }
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut command = Command::new(exe);
+    command.args(["--peer", name, run.url, &n, &c]);
+    measure(command, run.logs, name, run.options, parse_peer_line)
 }
 
 /// Runs one client under the watch; its stdout and stderr go to `logs/NAME.{out,err}`.
