@@ -46,48 +46,22 @@ impl std::error::Error for UrlError {}
 
 impl Url {
     pub fn parse(input: &str) -> Result<Url, UrlError> {
-        let text = input.trim();
-        if text.is_empty() {
-            return Err(UrlError::Invalid("empty"));
+        Url::from_string(input.trim().to_owned()).map_err(|(e, _)| e)
+    }
+
+    /// Like [`Url::parse`], but keeps `input`'s allocation as the URL's text: a mass
+    /// fetch parses one URL per request, so this saves a copy each time. On failure
+    /// the text comes back with the reason.
+    pub fn from_string(mut input: String) -> Result<Url, (UrlError, String)> {
+        if input.trim().len() != input.len() {
+            input = input.trim().to_owned(); // rare: stray white space around the URL
         }
-        if let Some(c) = text.bytes().find(|b| !b.is_ascii_graphic()) {
-            return Err(UrlError::Invalid(match c {
-                b' ' | b'\t' => "contains white space",
-                c if c.is_ascii_control() => "contains a control character",
-                _ => "contains non-ASCII characters (percent-encode them)",
-            }));
-        }
-        let Some(colon) = text.find("://") else {
-            return Err(UrlError::Invalid("missing scheme (expected http://host/...)"));
-        };
-        let scheme = &text[..colon];
-        if !scheme.eq_ignore_ascii_case("http") {
-            if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) {
-                return Err(UrlError::Invalid("malformed scheme"));
+        match locate(&input) {
+            Ok(Located { host, authority, port, target, ip }) => {
+                Ok(Url { text: input, host, authority, port, target, ip })
             }
-            return Err(UrlError::UnsupportedScheme(scheme.to_ascii_lowercase()));
+            Err(e) => Err((e, input)),
         }
-        let auth_start = colon + 3;
-        let auth_end = text[auth_start..].find(['/', '?', '#']).map_or(text.len(), |i| auth_start + i);
-        let authority = &text[auth_start..auth_end];
-        if authority.contains('@') {
-            return Err(UrlError::Invalid("credentials in URLs are not supported"));
-        }
-        let (host, port_text, ip) = split_host_port(authority)?;
-        let port = match port_text {
-            None | Some("") => 80,
-            Some(p) => parse_port(p)?,
-        };
-        let host_start = auth_start + (host.as_ptr() as usize - authority.as_ptr() as usize);
-        let target_end = text[auth_end..].find('#').map_or(text.len(), |i| auth_end + i);
-        Ok(Url {
-            host: host_start..host_start + host.len(),
-            authority: auth_start..auth_end,
-            port,
-            target: auth_end..target_end,
-            ip,
-            text: text.to_owned(),
-        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -122,6 +96,59 @@ impl Url {
             t => Cow::Borrowed(t),
         }
     }
+}
+
+/// Where the parts of a valid URL lie in its text.
+struct Located {
+    host: Range<usize>,
+    authority: Range<usize>,
+    port: u16,
+    target: Range<usize>,
+    ip: Option<IpAddr>,
+}
+
+/// Validates an already trimmed URL and finds its parts.
+fn locate(text: &str) -> Result<Located, UrlError> {
+    if text.is_empty() {
+        return Err(UrlError::Invalid("empty"));
+    }
+    if let Some(c) = text.bytes().find(|b| !b.is_ascii_graphic()) {
+        return Err(UrlError::Invalid(match c {
+            b' ' | b'\t' => "contains white space",
+            c if c.is_ascii_control() => "contains a control character",
+            _ => "contains non-ASCII characters (percent-encode them)",
+        }));
+    }
+    let Some(colon) = text.find("://") else {
+        return Err(UrlError::Invalid("missing scheme (expected http://host/...)"));
+    };
+    let scheme = &text[..colon];
+    if !scheme.eq_ignore_ascii_case("http") {
+        if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) {
+            return Err(UrlError::Invalid("malformed scheme"));
+        }
+        return Err(UrlError::UnsupportedScheme(scheme.to_ascii_lowercase()));
+    }
+    let auth_start = colon + 3;
+    let auth_end = text[auth_start..].find(['/', '?', '#']).map_or(text.len(), |i| auth_start + i);
+    let authority = &text[auth_start..auth_end];
+    if authority.contains('@') {
+        return Err(UrlError::Invalid("credentials in URLs are not supported"));
+    }
+    let (host, port_text, ip) = split_host_port(authority)?;
+    let port = match port_text {
+        None | Some("") => 80,
+        Some(p) => parse_port(p)?,
+    };
+    let host_start = auth_start + (host.as_ptr() as usize - authority.as_ptr() as usize);
+    let target_end = text[auth_end..].find('#').map_or(text.len(), |i| auth_end + i);
+    Ok(Located {
+        host: host_start..host_start + host.len(),
+        authority: auth_start..auth_end,
+        port,
+        target: auth_end..target_end,
+        ip,
+    })
 }
 
 fn split_host_port(authority: &str) -> Result<(&str, Option<&str>, Option<IpAddr>), UrlError> {
@@ -231,6 +258,16 @@ mod tests {
         assert_eq!(invalid("http://[::1]x/"), "junk after IPv6 address");
         assert_eq!(invalid("http://h%41/"), "host contains characters not allowed in a host name");
         assert_eq!(invalid("://h/"), "malformed scheme");
+    }
+
+    #[test]
+    fn from_string_keeps_the_allocation_and_returns_the_text_on_failure() {
+        let text = String::from("http://h:8080/x");
+        let ptr = text.as_ptr();
+        let url = Url::from_string(text).unwrap();
+        assert_eq!((url.as_str().as_ptr(), url.port(), &*url.target()), (ptr, 8080, "/x"));
+        let (e, back) = Url::from_string(" not a url\n".into()).unwrap_err();
+        assert_eq!((e, back.as_str()), (UrlError::Invalid("contains white space"), "not a url"));
     }
 
     #[test]

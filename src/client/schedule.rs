@@ -28,25 +28,25 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
         while !self.urls_done && self.requests.len() < self.config.concurrency && budget > 0 {
             budget -= 1;
             match self.urls.next() {
-                Some(url) => self.admit(cx, &url),
+                Some(url) => self.admit(cx, url),
                 None => self.urls_done = true,
             }
         }
     }
 
-    fn admit(&mut self, cx: &mut Context<'_>, text: &str) {
+    fn admit(&mut self, cx: &mut Context<'_>, text: String) {
         let index = self.next_index;
         self.next_index += 1;
         self.stats.requests += 1;
-        let url = match Url::parse(text) {
+        let url = match Url::from_string(text) {
             Ok(url) => url,
-            Err(e) => {
+            Err((e, text)) => {
                 let kind = match e {
                     UrlError::Invalid(_) => ErrorKind::InvalidUrl,
                     UrlError::UnsupportedScheme(_) => ErrorKind::UnsupportedScheme,
                 };
                 let error = Error::new(kind, e.to_string());
-                let outcome = Outcome { index, url: text.trim(), result: Err(&error), elapsed: Duration::ZERO };
+                let outcome = Outcome { index, url: &text, result: Err(&error), elapsed: Duration::ZERO };
                 self.sink.outcome(&outcome);
                 return;
             }
