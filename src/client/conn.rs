@@ -3,9 +3,9 @@
 //! ```text
 //!              connected            request written        response complete
 //! Connecting ────────────▶ Sending ─────────────▶ Receiving ─────────────────▶ Idle
-//!      │                                             │      (keep-alive)        │
-//!      └── refused: the client tries the next        └── not reusable ──▶ closed │
-//!          address on a new socket                                               │
+//!      │      (won the race)                         │      (keep-alive)        │
+//!      └── refused or lost: closed; the race         └── not reusable ──▶ closed │
+//!          (`race.rs`) goes on with other addresses                              │
 //!                           Sending ◀──────── the pool hands it a request ───────┘
 //! ```
 //!
@@ -33,9 +33,8 @@ use crate::timer::TimerId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum State {
-    /// TCP handshake in progress to `addrs[current]` of the origin; `first` is where
-    /// this request's attempts started, so the client knows when all were tried.
-    Connecting { req: usize, first: usize, current: usize },
+    /// TCP handshake in progress to `addr`, one of `req`'s attempts (see `race.rs`).
+    Connecting { req: usize, addr: SocketAddr },
     /// Request bytes are waiting for room in the socket's send buffer.
     Sending { req: usize },
     /// The request is out; the response is being read.
@@ -47,6 +46,8 @@ pub(super) enum State {
 /// Which deadline applies to a connection now (see `follow_phase` in `schedule.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Phase {
+    /// Connecting, and the next address starts beside this one when the timer fires.
+    Racing,
     Connecting,
     AwaitingHead,
     ReadingBody,
@@ -60,6 +61,8 @@ pub(super) enum Progress {
     Wait,
     /// The response is complete; the connection may be reused if `keep_alive`.
     Done { keep_alive: bool },
+    /// The handshake completed: the connection may take its request.
+    Connected,
     /// The handshake failed.
     ConnectFailed(io::Error),
     /// The exchange failed. `unanswered` means no byte of a response arrived, so on a
@@ -142,10 +145,10 @@ impl Conn {
         sink: &mut impl Sink,
     ) -> Progress {
         match (self.state, received) {
-            (State::Connecting { req, .. }, _) => match handshake_result(&self.stream, event) {
+            (State::Connecting { .. }, _) => match handshake_result(&self.stream, event) {
                 None => Progress::Wait,
                 Some(Err(e)) => Progress::ConnectFailed(e),
-                Some(Ok(())) => self.send(req),
+                Some(Ok(())) => Progress::Connected,
             },
             (State::Sending { .. }, received) => match self.write_request() {
                 Progress::Wait if event.is_readable() && matches!(self.state, State::Receiving { .. }) => {

@@ -22,11 +22,7 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
             }
             State::Idle => None,
         };
-        let before = conn.state;
         let progress = conn.on_event(event, &mut self.read_buf, received, &mut self.sink);
-        if let (State::Connecting { current, .. }, false) = (before, matches!(conn.state, State::Connecting { .. })) {
-            self.origins[conn.origin].preferred = current;
-        }
         self.on_progress(cx, key, progress);
     }
 
@@ -48,13 +44,8 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
                 }
                 self.complete(cx, req, Ok(()));
             }
-            Progress::ConnectFailed(e) => {
-                let State::Connecting { req, first, current } = self.conns[key].state else {
-                    unreachable!("only a connecting socket fails to connect")
-                };
-                self.close(cx, key);
-                self.connect_failed(cx, req, first, current, e);
-            }
+            Progress::Connected => self.won(cx, key),
+            Progress::ConnectFailed(e) => self.attempt_failed(cx, key, e),
             Progress::Failed { error, unanswered } => {
                 let reused = self.conns[key].served > 0;
                 let req = request_of(self.conns[key].state);
@@ -63,7 +54,7 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
                 if unanswered && reused && self.idempotent && !active.retried {
                     active.retried = true;
                     self.stats.retries += 1;
-                    self.dispatch(cx, req, false);
+                    self.dispatch(cx, req);
                 } else {
                     self.complete(cx, req, Err(error));
                 }
@@ -75,58 +66,53 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
         }
     }
 
-    pub(super) fn on_answers(&mut self, cx: &mut Context<'_>) {
-        let mut answers = std::mem::take(&mut self.answers);
-        for answer in answers.drain(..) {
-            let origin = &mut self.origins[answer.key];
-            origin.resolving = false;
-            let waiting = std::mem::take(&mut origin.waiting);
-            match answer.result {
-                Ok(resolved) => {
-                    origin.set_addrs(resolved.addrs.iter().map(|a| a.ip()), cx.now + resolved.ttl);
-                    for req in waiting {
-                        // Back to the overall deadline now that the DNS wait is over.
-                        let active = &self.requests[req];
-                        match active.deadline {
-                            Some(at) => cx.timers.arm(active.timer, at),
-                            None => cx.timers.cancel(active.timer),
-                        }
-                        self.dispatch(cx, req, true);
-                    }
-                }
-                Err(failure) => {
-                    let kind = if failure.timed_out { ErrorKind::DnsTimeout } else { ErrorKind::Dns };
-                    for req in waiting {
-                        self.complete(cx, req, Err(Error::new(kind, failure.message.clone())));
-                    }
-                }
+    /// Lookups have answered: their waiters look again (the answer may be all they
+    /// need, or they wait on for the other family).
+    pub(super) fn on_dns_news(&mut self, cx: &mut Context<'_>) {
+        let mut woken = std::mem::take(&mut self.woken);
+        for req in woken.drain(..) {
+            if let Some(Place::Resolving(_)) = self.requests.get(req).map(|r| r.place) {
+                self.dispatch(cx, req);
             }
         }
-        self.answers = answers;
+        self.woken = woken;
     }
 
     /// The overall deadline passed, or the DNS wait did.
     pub(super) fn on_request_timeout(&mut self, cx: &mut Context<'_>, req: usize) {
         let Some(active) = self.requests.get(req) else { return };
         let overall = active.deadline.is_some_and(|at| cx.now >= at);
+        if let Place::Resolving(entry) = active.place
+            && !overall
+            && active.dns_deadline.is_none_or(|at| cx.now < at)
+        {
+            // The resolution delay is over: go with the IPv4 answer (RFC 8305 §3).
+            self.dns.leave(entry, req);
+            return self.dispatch(cx, req);
+        }
         let error = match active.place {
-            Place::Resolving if !overall => {
+            Place::Resolving(_) if !overall => {
                 let wait = self.config.dns_timeout.unwrap_or_default();
                 Error::new(ErrorKind::DnsTimeout, format!("{}: no DNS answer within {wait:?}", active.url.host()))
             }
             place => {
                 let waiting = match place {
-                    Place::Resolving => " (still resolving the name)",
+                    Place::Resolving(_) => " (still resolving the name)",
                     Place::NeedsSocket => " (still waiting for a free socket)",
-                    Place::On(_) => "",
+                    Place::Connecting | Place::On(_) => "",
                 };
                 let limit = self.config.timeout.unwrap_or_default();
                 Error::new(ErrorKind::Timeout, format!("no complete response within {limit:?}{waiting}"))
             }
         };
         match active.place {
-            Place::Resolving => self.origins[active.origin].waiting.retain(|&r| r != req),
+            Place::Resolving(entry) => self.dns.leave(entry, req),
             Place::NeedsSocket => self.backlog.retain(|&r| r != req),
+            Place::Connecting => {
+                for attempt in std::mem::take(&mut self.requests[req].race).attempts() {
+                    self.close(cx, *attempt);
+                }
+            }
             Place::On(conn) => self.close(cx, conn),
         }
         self.complete(cx, req, Err(error));
@@ -141,10 +127,10 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
                 self.origins[conn.origin].remove_idle(key);
                 self.close(cx, key);
             }
-            (Phase::Connecting, State::Connecting { req, first, current }) => {
-                self.close(cx, key);
+            (Phase::Racing, State::Connecting { req, .. }) => self.attempt_delay_passed(cx, key, req),
+            (Phase::Connecting, State::Connecting { .. }) => {
                 let e = io::Error::new(io::ErrorKind::TimedOut, "no answer to the TCP handshake in time");
-                self.connect_failed(cx, req, first, current, e);
+                self.attempt_failed(cx, key, e);
             }
             (Phase::AwaitingHead | Phase::ReadingBody, State::Sending { req } | State::Receiving { req }) => {
                 self.close(cx, key);
@@ -168,6 +154,7 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
     pub(super) fn close(&mut self, cx: &mut Context<'_>, key: usize) {
         let conn = self.conns.remove(key);
         cx.timers.remove(conn.timer);
+        self.origins.release(conn.origin);
         self.socket_freed = true;
     }
 
@@ -175,6 +162,7 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
     pub(super) fn complete(&mut self, cx: &mut Context<'_>, req: usize, result: Result<(), Error>) {
         let mut active = self.requests.remove(req);
         cx.timers.remove(active.timer);
+        self.origins.release(active.origin);
         let r = &active.received;
         let response = match &result {
             Ok(()) => Ok(Response {

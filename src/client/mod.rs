@@ -35,6 +35,7 @@ mod conn;
 mod events;
 mod origin;
 mod outcome;
+mod race;
 mod schedule;
 
 use std::collections::VecDeque;
@@ -45,13 +46,14 @@ use mio::Token;
 use mio::event::Event;
 use slab::Slab;
 
-use crate::dns::{Answer, DnsConfig, Resolver};
+use crate::dns::{Dns, DnsConfig};
 use crate::http1::{self, Limits};
 use crate::reactor::{Context, Handler, Reactor};
 use crate::timer::TimerId;
 use crate::url::Url;
 use conn::{Conn, Received};
 use origin::Origins;
+use race::Race;
 pub use outcome::{Error, ErrorKind, Outcome, Response, Sink};
 
 /// Request timers: `REQUEST_TIMERS + request key`.
@@ -117,6 +119,7 @@ pub struct Stats {
     pub requests: u64,
     pub connections_opened: u64,
     pub connections_reused: u64,
+    /// Names looked up (each one A and one AAAA query).
     pub dns_lookups: u64,
     /// New connections whose addresses were still valid from an earlier lookup.
     pub dns_cache_hits: u64,
@@ -129,10 +132,12 @@ pub struct Stats {
 /// Where an admitted request is waiting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Place {
-    /// Behind its origin's lookup.
-    Resolving,
+    /// For an answer about its host (the resolver's entry for the name).
+    Resolving(usize),
     /// For a free descriptor or port (see `schedule.rs`).
     NeedsSocket,
+    /// For one of its connection attempts to connect (see `race`).
+    Connecting,
     /// On this connection.
     On(usize),
 }
@@ -147,6 +152,9 @@ struct Active {
     deadline: Option<Instant>,
     /// Fires at the overall deadline, or earlier while waiting for DNS.
     timer: TimerId,
+    /// While waiting for DNS: when that wait ends in a `dns-timeout`.
+    dns_deadline: Option<Instant>,
+    race: Race,
     /// Already retried once after a stale pooled connection.
     retried: bool,
     place: Place,
@@ -163,9 +171,10 @@ pub struct Client<I, S> {
     requests: Slab<Active>,
     conns: Slab<Conn>,
     origins: Origins,
-    resolver: Resolver,
+    dns: Dns,
     read_buf: Box<[u8]>,
-    answers: Vec<Answer>,
+    /// Requests whose lookup has news, to dispatch again.
+    woken: Vec<usize>,
     /// The request being encoded; copied into the connection that sends it.
     request_buf: Vec<u8>,
     /// Header buffers of finished requests, kept so the next ones need not allocate.
@@ -188,7 +197,8 @@ where
     let mut reactor = Reactor::new(1024)?;
     let mut client = Client::new(&mut reactor.context(), config, urls.into_iter(), sink)?;
     reactor.run(&mut client)?;
-    Ok((client.sink, client.stats))
+    let stats = client.stats();
+    Ok((client.sink, stats))
 }
 
 impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
@@ -200,7 +210,7 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
         }
         schedule::encode(&mut Vec::new(), &config, "/", "example")
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let resolver = Resolver::new(cx, &config.dns, DNS_SOCKETS, Token(DNS_TIMER))?;
+        let dns = Dns::new(cx, &config.dns, DNS_SOCKETS, Token(DNS_TIMER))?;
         Ok(Client {
             idempotent: http1::is_idempotent(&config.method),
             config,
@@ -211,9 +221,9 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
             requests: Slab::new(),
             conns: Slab::new(),
             origins: Origins::default(),
-            resolver,
+            dns,
             read_buf: vec![0; READ_BUFFER].into_boxed_slice(),
-            answers: Vec::new(),
+            woken: Vec::new(),
             request_buf: Vec::new(),
             spare_heads: Vec::new(),
             backlog: VecDeque::new(),
@@ -229,7 +239,20 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
     }
 
     pub fn stats(&self) -> Stats {
-        self.stats
+        Stats { dns_lookups: self.dns.lookups(), ..self.stats }
+    }
+
+    /// Gives the client more URLs once it has finished the previous ones, so a second
+    /// batch reuses its pooled connections and cached DNS answers. Indexes go on from
+    /// where the previous batch ended.
+    pub fn feed(&mut self, urls: I) {
+        self.urls = urls;
+        self.urls_done = false;
+    }
+
+    /// Origins currently in use (by a request or a connection).
+    pub fn origins(&self) -> usize {
+        self.origins.len()
     }
 
     pub fn sink(&self) -> &S {
@@ -258,7 +281,7 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
 impl<I: Iterator<Item = String>, S: Sink> Handler for Client<I, S> {
     fn ready(&mut self, cx: &mut Context<'_>, token: Token, event: &Event) {
         if token.0 >= DNS_SOCKETS {
-            self.resolver.ready(cx, token, event);
+            self.dns.ready(cx, token, event);
         } else {
             self.on_conn_event(cx, token.0, event);
         }
@@ -266,7 +289,7 @@ impl<I: Iterator<Item = String>, S: Sink> Handler for Client<I, S> {
 
     fn timer(&mut self, cx: &mut Context<'_>, token: Token) {
         match token.0 {
-            DNS_TIMER => self.resolver.timer_fired(cx),
+            DNS_TIMER => self.dns.timer_fired(cx),
             SOCKET_RETRY_TIMER => self.retry_backlog(cx),
             t if t >= REQUEST_TIMERS => self.on_request_timeout(cx, t - REQUEST_TIMERS),
             t => self.on_conn_timeout(cx, t),
@@ -281,11 +304,11 @@ impl<I: Iterator<Item = String>, S: Sink> Handler for Client<I, S> {
         // cache), and answers may free slots; go round until nothing changes.
         loop {
             self.admit_more(cx);
-            self.resolver.take_answers(&mut self.answers);
-            if self.answers.is_empty() {
+            self.dns.take_woken(cx, &mut self.woken);
+            if self.woken.is_empty() {
                 break;
             }
-            self.on_answers(cx);
+            self.on_dns_news(cx);
         }
     }
 

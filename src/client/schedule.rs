@@ -8,11 +8,12 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use mio::{Interest, Token};
+use mio::Token;
 
-use super::conn::{self, Conn, Phase, Received, State};
+use super::conn::{Phase, Received, State};
 use super::{Active, Client, Config, Error, ErrorKind, Outcome, Place, REQUEST_TIMERS, Sink};
-use crate::http1::{self, RequestHead, ResponseDecoder};
+use crate::dns::{Lookup, Reason};
+use crate::http1::{self, RequestHead};
 use crate::reactor::Context;
 use crate::url::{Url, UrlError};
 
@@ -51,7 +52,7 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
                 return;
             }
         };
-        let origin = self.origins.find_or_insert(&url);
+        let origin = self.origins.hold(&url);
         let entry = self.requests.vacant_entry();
         let key = entry.key();
         let timer = cx.timers.insert(Token(REQUEST_TIMERS + key));
@@ -68,15 +69,17 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
             deadline,
             timer,
             retried: false,
-            place: Place::Resolving,
+            dns_deadline: None,
+            race: Default::default(),
+            place: Place::NeedsSocket, // until `dispatch`, below, decides
             received: Received { index, head, ..Received::default() },
         });
-        self.dispatch(cx, key, false);
+        self.dispatch(cx, key);
     }
 
-    /// Puts a request on a connection, behind its origin's lookup, or in the back-off
-    /// queue. `answered` says it was waiting for a lookup that has just finished.
-    pub(super) fn dispatch(&mut self, cx: &mut Context<'_>, req: usize, answered: bool) {
+    /// Puts a request on an idle connection, behind its host's lookup, on a new
+    /// connection race, or in the back-off queue.
+    pub(super) fn dispatch(&mut self, cx: &mut Context<'_>, req: usize) {
         let o = self.requests[req].origin;
         if !self.requests[req].retried
             && let Some(conn) = self.origins[o].idle.pop()
@@ -92,99 +95,54 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
             self.on_progress(cx, conn, progress);
             return;
         }
-        let origin = &mut self.origins[o];
-        if !origin.has_addrs(cx.now) {
-            origin.waiting.push(req);
-            self.requests[req].place = Place::Resolving;
-            if let Some(wait) = self.config.dns_timeout {
-                let active = &self.requests[req];
-                let at = active.deadline.map_or(cx.now + wait, |d| d.min(cx.now + wait));
-                cx.timers.arm(active.timer, at);
-            }
-            if !origin.resolving {
-                origin.resolving = true;
-                self.stats.dns_lookups += 1;
-                self.resolver.lookup(cx, &origin.host, o);
-            }
-            return;
+        if self.conns.len() >= self.config.concurrency {
+            self.close_an_idle_connection(cx);
         }
-        if origin.expires.is_some() && !answered {
-            self.stats.dns_cache_hits += 1;
+        let origin = &self.origins[o];
+        if let Some(ip) = origin.ip {
+            return self.race(cx, req, &[ip]);
         }
-        let first = origin.preferred % origin.addrs.len();
-        if !self.encode(cx, req) {
-            return;
-        }
-        if self.conns.len() >= self.config.concurrency
-            && let Some(other) = self.origins.any_with_idle()
-        {
-            let oldest = self.origins[other].idle.remove(0);
-            self.close(cx, oldest);
-        }
-        self.open(cx, req, first, first);
-    }
-
-    /// Opens a connection for `req` to address `current` of its origin.
-    fn open(&mut self, cx: &mut Context<'_>, req: usize, first: usize, current: usize) {
-        let o = self.requests[req].origin;
-        let addr = self.origins[o].addrs[current];
-        let registered = conn::connect(addr).and_then(|mut stream| {
-            let key = self.conns.vacant_key();
-            cx.registry.register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE)?;
-            Ok(stream)
-        });
-        match registered {
-            Ok(stream) => {
-                let key = self.conns.vacant_key();
-                let timer = cx.timers.insert(Token(key));
-                let state = State::Connecting { req, first, current };
-                let mut conn = Conn::new(stream, o, state, timer, ResponseDecoder::new(self.config.limits));
-                conn.load_request(&self.config.method, &self.request_buf);
-                self.conns.insert(conn);
-                self.requests[req].place = Place::On(key);
-                self.stats.connections_opened += 1;
-                self.follow_phase(cx, key);
-            }
-            Err(e) if out_of_sockets(&e) => match self.origins.any_with_idle() {
-                // An idle connection holds a descriptor nobody is using: give it up.
-                Some(other) => {
-                    let oldest = self.origins[other].idle.remove(0);
-                    self.close(cx, oldest);
-                    self.open(cx, req, first, current);
+        let (entry, lookup) = self.dns.resolve(cx, &origin.host, req);
+        let active = &mut self.requests[req];
+        let was_waiting = matches!(active.place, Place::Resolving(_));
+        match lookup {
+            Lookup::Waiting { until } => {
+                if !was_waiting {
+                    active.dns_deadline = self.config.dns_timeout.map(|wait| cx.now + wait);
                 }
-                None => self.wait_for_socket(cx, req),
-            },
-            Err(e) => self.connect_failed(cx, req, first, current, e),
-        }
-    }
-
-    /// Tries the origin's next address, or gives up once all were tried.
-    pub(super) fn connect_failed(
-        &mut self,
-        cx: &mut Context<'_>,
-        req: usize,
-        first: usize,
-        current: usize,
-        e: io::Error,
-    ) {
-        let kind = if e.kind() == io::ErrorKind::TimedOut { ErrorKind::ConnectTimeout } else { ErrorKind::Connect };
-        let addrs = &self.origins[self.requests[req].origin].addrs;
-        // A new DNS answer may have replaced the list since this attempt began.
-        let Some(&failed) = addrs.get(current) else {
-            return self.complete(cx, req, Err(Error::new(kind, format!("connect: {e}"))));
-        };
-        let next = (current + 1) % addrs.len();
-        if next != first && first < addrs.len() {
-            self.open(cx, req, first, next);
-        } else {
-            let tried =
-                if addrs.len() > 1 { format!(" (all {} addresses failed)", addrs.len()) } else { String::new() };
-            self.complete(cx, req, Err(Error::new(kind, format!("connect to {failed}: {e}{tried}"))));
+                active.place = Place::Resolving(entry);
+                match [active.dns_deadline, active.deadline, until].into_iter().flatten().min() {
+                    Some(at) => cx.timers.arm(active.timer, at),
+                    None => cx.timers.cancel(active.timer),
+                }
+            }
+            Lookup::Failed(failure) => {
+                let kind = match failure.reason {
+                    Reason::TimedOut => ErrorKind::DnsTimeout,
+                    _ => ErrorKind::Dns,
+                };
+                let error = Error::new(kind, failure.message.clone());
+                self.complete(cx, req, Err(error));
+            }
+            Lookup::Ready(ips) => {
+                if !was_waiting {
+                    self.stats.dns_cache_hits += 1;
+                } else {
+                    active.dns_deadline = None;
+                    // Back to the overall deadline now that the DNS wait is over.
+                    match active.deadline {
+                        Some(at) => cx.timers.arm(active.timer, at),
+                        None => cx.timers.cancel(active.timer),
+                    }
+                }
+                let ips = ips.to_vec();
+                self.race(cx, req, &ips);
+            }
         }
     }
 
     /// Encodes `req` into `request_buf`, or completes it with the reason it cannot be sent.
-    fn encode(&mut self, cx: &mut Context<'_>, req: usize) -> bool {
+    pub(super) fn encode(&mut self, cx: &mut Context<'_>, req: usize) -> bool {
         self.request_buf.clear();
         let url = &self.requests[req].url;
         match encode(&mut self.request_buf, &self.config, &url.target(), url.authority()) {
@@ -203,7 +161,7 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
     /// request instead of failing it. It is retried when a connection closes or goes
     /// idle, or after a back-off that doubles while the shortage lasts, so a shortage
     /// never turns into a burst of errors or a spin.
-    fn wait_for_socket(&mut self, cx: &mut Context<'_>, req: usize) {
+    pub(super) fn wait_for_socket(&mut self, cx: &mut Context<'_>, req: usize) {
         self.stats.socket_backoffs += 1;
         self.requests[req].place = Place::NeedsSocket;
         self.backlog.push_back(req);
@@ -217,7 +175,7 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
     pub(super) fn retry_backlog(&mut self, cx: &mut Context<'_>) {
         while let Some(req) = self.backlog.pop_front() {
             let before = self.stats.socket_backoffs;
-            self.dispatch(cx, req, false);
+            self.dispatch(cx, req);
             if self.stats.socket_backoffs != before {
                 // Still short: it went back in the queue, behind the others; put it
                 // back in front so the order of waiting is kept.
@@ -236,7 +194,7 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
     pub(super) fn follow_phase(&mut self, cx: &mut Context<'_>, key: usize) {
         let Some(conn) = self.conns.get_mut(key) else { return }; // closed meanwhile
         let phase = match conn.state {
-            State::Connecting { .. } => Phase::Connecting,
+            State::Connecting { .. } => return, // the race arms its own timers
             State::Sending { req } | State::Receiving { req } if self.requests[req].received.version.is_some() => {
                 Phase::ReadingBody
             }
@@ -248,7 +206,7 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
         }
         conn.phase = phase;
         let timeout = match phase {
-            Phase::Connecting => self.config.connect_timeout,
+            Phase::Racing | Phase::Connecting => unreachable!("connecting phases are left to the race"),
             Phase::AwaitingHead => self.config.head_timeout,
             Phase::ReadingBody => self.config.read_timeout,
             Phase::Idle => Some(self.config.idle_timeout),
@@ -263,7 +221,7 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
 /// Errors that mean "not now" rather than "not at all": the process or system is out
 /// of descriptors (EMFILE, ENFILE), buffers (ENOBUFS, ENOMEM) or local ports
 /// (EADDRNOTAVAIL).
-fn out_of_sockets(e: &io::Error) -> bool {
+pub(super) fn out_of_sockets(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EADDRNOTAVAIL))
 }
 

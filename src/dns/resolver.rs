@@ -1,10 +1,7 @@
-//! Name resolution on the reactor's thread, through c-ares.
+//! c-ares on the reactor's thread: the socket and timer glue.
 //!
-//! This file is the reason the project exists. `getaddrinfo` blocks, so every async
-//! runtime that uses it (asyncio's default resolver, tokio's `lookup_host`, hyper's
-//! `GaiResolver`) runs it on a pool of helper threads — the "25 threads" of the
-//! motivating question. c-ares instead exposes its sockets and its next timeout, and
-//! lets the application do the waiting. So:
+//! c-ares exposes its sockets and its next timeout and lets the application do the
+//! waiting, so:
 //!
 //! * c-ares tells us which sockets it wants watched through the **socket-state
 //!   callback**; we register them with the same `mio::Poll` as the HTTP sockets, in a
@@ -17,7 +14,11 @@
 //!
 //! We never enable c-ares's event thread (`ARES_OPT_EVENT_THREAD`) and never call
 //! `ares_reinit` (which starts a thread); with the socket-state callback, c-ares
-//! starts no threads at all.
+//! starts no threads at all. Its query cache is switched off: `cache.rs` is the one
+//! cache, so there is one set of rules to read and test.
+//!
+//! Each lookup asks for one family (`getaddrinfo` with `AF_INET` or `AF_INET6`), so
+//! `/etc/hosts`, search domains and `resolv.conf` apply exactly as c-ares applies them.
 //!
 //! The `c-ares` crate requires callbacks to be `Send` (and `Sync` for the socket-state
 //! one), so they cannot touch our state through `Rc`. They push into two small queues
@@ -25,50 +26,26 @@
 //! which we drain right after each call into c-ares ([`Resolver::sync`]).
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use c_ares::{AddrInfoHints, AddrInfoResults, FdEventFlags, FdEvents, ProcessFlags};
+use c_ares::{AddrInfoHints, AddrInfoResults, AddressFamily, FdEventFlags, FdEvents, ProcessFlags};
 use mio::event::Event;
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 
+use super::cache::{Family, Failure, Part, Reason};
+use super::DnsConfig;
 use crate::reactor::Context;
 use crate::timer::TimerId;
 
-/// How names are resolved.
-#[derive(Clone, Debug, Default)]
-pub struct DnsConfig {
-    /// Name servers to use instead of those in `/etc/resolv.conf`.
-    pub servers: Vec<SocketAddr>,
-    /// Time to wait for a server's answer before retrying (c-ares default if `None`).
-    pub timeout: Option<Duration>,
-    /// Attempts per server (c-ares default if `None`).
-    pub tries: Option<u32>,
-}
-
-/// Addresses for a name, and how long they may be used.
-#[derive(Clone, Debug)]
-pub struct Resolved {
-    pub addrs: Vec<SocketAddr>,
-    /// The smallest TTL among the records.
-    pub ttl: Duration,
-}
-
-/// Why a lookup failed, e.g. "nx.example: Domain name not found".
-#[derive(Clone, Debug)]
-pub struct Failure {
-    /// No server answered in time (c-ares gave up after its tries).
-    pub timed_out: bool,
-    pub message: String,
-}
-
-/// A finished lookup, tagged with the caller's key.
+/// A finished query, tagged with the caller's key.
 pub struct Answer {
     pub key: usize,
-    pub result: Result<Resolved, Failure>,
+    pub family: Family,
+    pub part: Part,
 }
 
 type Queue<T> = Arc<Mutex<Vec<T>>>;
@@ -99,6 +76,7 @@ impl Resolver {
         if let Some(tries) = config.tries {
             options.set_tries(tries);
         }
+        options.set_query_cache_max_ttl(0);
         let mut channel = c_ares::Channel::with_options(options).map_err(ares_to_io)?;
         if !config.servers.is_empty() {
             let servers: Vec<String> = config.servers.iter().map(|s| s.to_string()).collect();
@@ -114,15 +92,19 @@ impl Resolver {
         })
     }
 
-    /// Starts resolving `host` (A and AAAA); the answer arrives tagged with `key`.
-    pub fn lookup(&mut self, cx: &mut Context<'_>, host: &str, key: usize) {
-        let hints = AddrInfoHints { socktype: libc::SOCK_STREAM, ..Default::default() };
+    /// Starts asking for `host`'s addresses of one family; the answer arrives tagged
+    /// with `key`.
+    pub fn lookup(&mut self, cx: &mut Context<'_>, host: &str, family: Family, key: usize) {
+        let ai_family = match family {
+            Family::V4 => AddressFamily::INET,
+            Family::V6 => AddressFamily::INET6,
+        };
+        let hints = AddrInfoHints { socktype: libc::SOCK_STREAM, family: Some(ai_family), ..Default::default() };
         let answers = Arc::clone(&self.answers);
         let name = host.to_owned();
         self.channel.get_addrinfo(host, None, &hints, move |result| {
-            let result = to_resolved(result)
-                .map_err(|e| Failure { timed_out: e == c_ares::Error::ETIMEOUT, message: format!("{name}: {e}") });
-            answers.lock().unwrap().push(Answer { key, result });
+            let part = to_part(result, family).map_err(|e| failure(&name, family, e));
+            answers.lock().unwrap().push(Answer { key, family, part });
         });
         self.sync(cx);
     }
@@ -192,22 +174,38 @@ impl Resolver {
     }
 }
 
-fn to_resolved(result: c_ares::Result<AddrInfoResults>) -> Result<Resolved, c_ares::Error> {
+fn to_part(result: c_ares::Result<AddrInfoResults>, family: Family) -> Result<(Vec<IpAddr>, Duration), c_ares::Error> {
     let results = result?;
     let mut ttl = i32::MAX;
     let mut addrs = Vec::new();
     for node in results.nodes() {
-        if let Some(addr) = node.socket_addr() {
+        let Some(ip) = node.ip_addr() else { continue };
+        if ip.is_ipv4() == (family == Family::V4) && !addrs.contains(&ip) {
             ttl = ttl.min(node.ttl());
-            if !addrs.contains(&addr) {
-                addrs.push(addr);
-            }
+            addrs.push(ip);
         }
     }
     if addrs.is_empty() {
         return Err(c_ares::Error::ENODATA);
     }
-    Ok(Resolved { addrs, ttl: Duration::from_secs(ttl.max(0) as u64) })
+    Ok((addrs, Duration::from_secs(ttl.max(0) as u64)))
+}
+
+/// Says what went wrong in words a user can act on, and how telling it is.
+fn failure(host: &str, family: Family, e: c_ares::Error) -> Failure {
+    use c_ares::Error as E;
+    let v = if family == Family::V4 { "IPv4" } else { "IPv6" };
+    let (reason, what) = match e {
+        E::ENOTFOUND => (Reason::NoSuchName, "no such name (NXDOMAIN)".to_owned()),
+        E::ENODATA => (Reason::NoAddress, format!("the name has no {v} address")),
+        E::ESERVFAIL => (Reason::Server, "the DNS server failed to answer (SERVFAIL)".to_owned()),
+        E::EREFUSED => (Reason::Server, "the DNS server refused the query (REFUSED)".to_owned()),
+        E::ETIMEOUT => (Reason::TimedOut, "no answer from the DNS server(s)".to_owned()),
+        E::ECONNREFUSED => (Reason::Unreachable, "could not reach the DNS server(s)".to_owned()),
+        E::EBADNAME => (Reason::NoSuchName, "not a valid host name".to_owned()),
+        e => (Reason::Server, e.to_string()),
+    };
+    Failure { reason, message: format!("{host}: {what}") }
 }
 
 fn ares_to_io(e: c_ares::Error) -> io::Error {

@@ -1,0 +1,240 @@
+//! Happy Eyeballs (RFC 8305): connecting to a name that has several addresses.
+//!
+//! A name often has IPv6 and IPv4 addresses, and one of them may be dead — worst of
+//! all a "blackhole" that drops packets, so a plain connect hangs until its timeout.
+//! Trying addresses one by one makes every such name cost a connect timeout. Instead
+//! each new connection runs a small race:
+//!
+//! * The addresses are put in order (§4): the address that last worked for this
+//!   origin first, then alternating families, IPv6 first.
+//! * One attempt starts; if it has not connected after [`ATTEMPT_DELAY`] (250 ms, §5),
+//!   the next starts beside it, and so on. An attempt that fails starts the next at
+//!   once.
+//! * The first to connect wins and gets the request; the others are closed. When all
+//!   have failed, the request fails with the last error.
+//!
+//! Extra attempts never push the client past its socket budget (`concurrency`): when
+//! there is no room and no idle connection to give up, the race waits for its current
+//! attempt instead. The winner's address becomes the origin's preferred one, so after
+//! the first race a host with a dead family costs nothing more.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use mio::{Interest, Token};
+
+use super::conn::{self, Conn, Phase, State};
+use super::schedule::out_of_sockets;
+use super::{Client, Error, ErrorKind, Place, Sink};
+use crate::http1::ResponseDecoder;
+use crate::reactor::Context;
+
+/// How long an attempt runs alone before the next one starts (RFC 8305 §5).
+pub const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+
+/// A request's connection race.
+#[derive(Debug, Default)]
+pub(super) struct Race {
+    /// Addresses in the order they are tried.
+    addrs: Vec<SocketAddr>,
+    /// The next address to try.
+    next: usize,
+    /// Attempts still connecting (connection keys).
+    attempts: Vec<usize>,
+    /// The most recent failure, for the error if all fail.
+    last_error: Option<(SocketAddr, io::Error)>,
+}
+
+impl Race {
+    /// Connections still trying.
+    pub fn attempts(&self) -> &[usize] {
+        &self.attempts
+    }
+}
+
+/// Orders `ips` for connecting (RFC 8305 §4): `preferred` first if present, then the
+/// families alternate, starting with the preferred family or else IPv6. Within a
+/// family the resolver's order is kept.
+pub(super) fn order(ips: &[IpAddr], preferred: Option<IpAddr>, port: u16, out: &mut Vec<SocketAddr>) {
+    out.clear();
+    let first_v6 = preferred.map_or(true, |p| p.is_ipv6());
+    let (mut a, mut b): (Vec<IpAddr>, Vec<IpAddr>) = ips.iter().partition(|ip| ip.is_ipv6() == first_v6);
+    if a.is_empty() {
+        std::mem::swap(&mut a, &mut b);
+    }
+    if let Some(i) = preferred.and_then(|p| a.iter().position(|&ip| ip == p)) {
+        let ip = a.remove(i);
+        a.insert(0, ip);
+    }
+    let (mut a, mut b) = (a.into_iter(), b.into_iter());
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => break,
+            (x, y) => out.extend(x.into_iter().chain(y).map(|ip| SocketAddr::new(ip, port))),
+        }
+    }
+}
+
+impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
+    /// Starts connecting `req` to its origin's addresses `ips`.
+    pub(super) fn race(&mut self, cx: &mut Context<'_>, req: usize, ips: &[IpAddr]) {
+        let origin = &self.origins[self.requests[req].origin];
+        let active = &mut self.requests[req];
+        active.race = Race::default();
+        order(ips, origin.preferred, origin.port, &mut active.race.addrs);
+        active.place = Place::Connecting;
+        self.next_attempt(cx, req);
+    }
+
+    /// Starts the next attempt, skipping addresses that fail at once; gives up when
+    /// none is left and none is still trying.
+    fn next_attempt(&mut self, cx: &mut Context<'_>, req: usize) {
+        loop {
+            let race = &self.requests[req].race;
+            let Some(&addr) = race.addrs.get(race.next) else {
+                if race.attempts.is_empty() {
+                    self.give_up(cx, req);
+                }
+                return;
+            };
+            let racing = !race.attempts.is_empty();
+            if racing && self.conns.len() >= self.config.concurrency && !self.close_an_idle_connection(cx) {
+                return; // no room for a second socket: the current attempt runs on
+            }
+            match self.attempt(cx, req, addr) {
+                Ok(()) => return,
+                Err(e) if out_of_sockets(&e) => {
+                    if self.close_an_idle_connection(cx) {
+                        continue;
+                    }
+                    if !racing {
+                        self.wait_for_socket(cx, req);
+                    }
+                    return;
+                }
+                Err(e) => {
+                    let race = &mut self.requests[req].race;
+                    race.next += 1;
+                    race.last_error = Some((addr, e));
+                }
+            }
+        }
+    }
+
+    /// Opens a socket to `addr` for `req` and arms its timer.
+    fn attempt(&mut self, cx: &mut Context<'_>, req: usize, addr: SocketAddr) -> io::Result<()> {
+        let key = self.conns.vacant_key();
+        let mut stream = conn::connect(addr)?;
+        cx.registry.register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE)?;
+        let o = self.requests[req].origin;
+        self.origins.hold_again(o);
+        let timer = cx.timers.insert(Token(key));
+        let decoder = ResponseDecoder::new(self.config.limits);
+        let mut conn = Conn::new(stream, o, State::Connecting { req, addr }, timer, decoder);
+        let race = &mut self.requests[req].race;
+        race.next += 1;
+        race.attempts.push(key);
+        let more_to_try = race.next < race.addrs.len();
+        let (phase, wait) = match self.config.connect_timeout {
+            Some(t) if t <= ATTEMPT_DELAY || !more_to_try => (Phase::Connecting, Some(t)),
+            None if !more_to_try => (Phase::Connecting, None),
+            _ => (Phase::Racing, Some(ATTEMPT_DELAY)),
+        };
+        conn.phase = phase;
+        if let Some(wait) = wait {
+            cx.timers.arm(timer, cx.now + wait);
+        }
+        self.conns.insert(conn);
+        self.stats.connections_opened += 1;
+        Ok(())
+    }
+
+    /// An attempt has run alone for [`ATTEMPT_DELAY`]: let the next one start beside it.
+    pub(super) fn attempt_delay_passed(&mut self, cx: &mut Context<'_>, key: usize, req: usize) {
+        let conn = &mut self.conns[key];
+        conn.phase = Phase::Connecting;
+        match self.config.connect_timeout {
+            Some(t) => cx.timers.arm(conn.timer, cx.now + t.saturating_sub(ATTEMPT_DELAY)),
+            None => cx.timers.cancel(conn.timer),
+        }
+        self.next_attempt(cx, req);
+    }
+
+    /// Attempt `key` connected: it carries the request; the others are closed.
+    pub(super) fn won(&mut self, cx: &mut Context<'_>, key: usize) {
+        let State::Connecting { req, addr } = self.conns[key].state else {
+            unreachable!("only a connecting socket connects")
+        };
+        let race = std::mem::take(&mut self.requests[req].race);
+        for &other in race.attempts.iter().filter(|&&other| other != key) {
+            self.close(cx, other);
+        }
+        let active = &mut self.requests[req];
+        active.place = Place::On(key);
+        self.origins[active.origin].preferred = Some(addr.ip());
+        if !self.encode(cx, req) {
+            return self.close(cx, key);
+        }
+        let conn = &mut self.conns[key];
+        conn.load_request(&self.config.method, &self.request_buf);
+        let progress = conn.send(req);
+        self.on_progress(cx, key, progress);
+    }
+
+    /// Attempt `key` failed (refused, unreachable, timed out): try the next address.
+    pub(super) fn attempt_failed(&mut self, cx: &mut Context<'_>, key: usize, e: io::Error) {
+        let State::Connecting { req, addr } = self.conns[key].state else {
+            unreachable!("only a connecting socket fails to connect")
+        };
+        self.close(cx, key);
+        let race = &mut self.requests[req].race;
+        race.attempts.retain(|&k| k != key);
+        race.last_error = Some((addr, e));
+        self.next_attempt(cx, req);
+    }
+
+    /// Every address failed.
+    fn give_up(&mut self, cx: &mut Context<'_>, req: usize) {
+        let race = std::mem::take(&mut self.requests[req].race);
+        let (addr, e) = race.last_error.expect("a race that ran out of addresses saw a failure");
+        let kind = if e.kind() == io::ErrorKind::TimedOut { ErrorKind::ConnectTimeout } else { ErrorKind::Connect };
+        let n = race.addrs.len();
+        let all = if n > 1 { format!(" (all {n} addresses failed)") } else { String::new() };
+        self.complete(cx, req, Err(Error::new(kind, format!("connect to {addr}: {e}{all}"))));
+    }
+
+    /// Gives up an idle connection (of any origin) to make room; false if none.
+    pub(super) fn close_an_idle_connection(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(o) = self.origins.any_with_idle() else { return false };
+        let oldest = self.origins[o].idle.remove(0);
+        self.close(cx, oldest);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ordered(ips: &[&str], preferred: Option<&str>) -> Vec<String> {
+        let ips: Vec<IpAddr> = ips.iter().map(|s| s.parse().unwrap()).collect();
+        let mut out = Vec::new();
+        order(&ips, preferred.map(|p| p.parse().unwrap()), 80, &mut out);
+        out.iter().map(|a| a.ip().to_string()).collect()
+    }
+
+    #[test]
+    fn families_alternate_ipv6_first() {
+        let ips = ["2001:db8::1", "2001:db8::2", "192.0.2.1", "192.0.2.2", "192.0.2.3"];
+        assert_eq!(ordered(&ips, None), ["2001:db8::1", "192.0.2.1", "2001:db8::2", "192.0.2.2", "192.0.2.3"]);
+        assert_eq!(ordered(&["192.0.2.1", "192.0.2.2"], None), ["192.0.2.1", "192.0.2.2"]);
+    }
+
+    #[test]
+    fn the_address_that_worked_goes_first() {
+        let ips = ["2001:db8::1", "192.0.2.1", "192.0.2.2"];
+        assert_eq!(ordered(&ips, Some("192.0.2.2")), ["192.0.2.2", "2001:db8::1", "192.0.2.1"]);
+        assert_eq!(ordered(&ips, Some("203.0.113.9")), ["192.0.2.1", "2001:db8::1", "192.0.2.2"]);
+    }
+}

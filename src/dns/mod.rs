@@ -1,0 +1,125 @@
+//! Name resolution on the reactor's thread.
+//!
+//! This module is the reason the project exists. `getaddrinfo` blocks, so every async
+//! runtime that uses it (asyncio's default resolver, tokio's `lookup_host`, hyper's
+//! `GaiResolver`) runs it on a pool of helper threads — the "25 threads" of the
+//! motivating question. Here c-ares does the asking and our poll loop does the waiting.
+//!
+//! Two parts, read in this order:
+//! * `cache.rs` — what we know about each name: coalescing, TTLs, negative answers,
+//!   Happy Eyeballs' resolution delay, the size bound. Pure bookkeeping, no I/O.
+//! * `resolver.rs` — c-ares's sockets and timer driven by the reactor.
+//!
+//! [`Dns`] joins them for the client: ask for a name, get addresses, a failure, or
+//! "wait"; when answers arrive, the waiters are handed back to ask again.
+
+mod cache;
+mod resolver;
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mio::Token;
+use mio::event::Event;
+
+pub use cache::{Failure, Family, Lookup, MAX_TTL, RESOLUTION_DELAY, Reason};
+pub use resolver::{Answer, Resolver};
+
+use crate::reactor::Context;
+use cache::{Asked, Cache};
+
+/// How names are resolved. Unset fields follow `/etc/resolv.conf`, as c-ares reads it.
+#[derive(Clone, Debug)]
+pub struct DnsConfig {
+    /// Name servers to use instead of those in `/etc/resolv.conf`.
+    pub servers: Vec<SocketAddr>,
+    /// Time to wait for a server's first answer before retrying (c-ares adapts it to
+    /// the server's measured latency afterwards, doubling per retry).
+    pub timeout: Option<Duration>,
+    /// Attempts per server.
+    pub tries: Option<u32>,
+    /// Most names whose answers are kept (least recently used go first).
+    pub cache_entries: usize,
+    /// How long "no such name", "no address" and server failures are remembered.
+    pub negative_ttl: Duration,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            servers: Vec::new(),
+            timeout: None,
+            tries: None,
+            cache_entries: 10_000,
+            negative_ttl: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The client's resolver: c-ares plus the cache.
+pub struct Dns {
+    resolver: Resolver,
+    cache: Cache,
+    answers: Vec<Answer>,
+    /// Lookups started (each is one A and one AAAA query).
+    lookups: u64,
+}
+
+impl Dns {
+    /// Socket tokens are `base + fd`; `timer_token` is reported when c-ares must run
+    /// its timeouts.
+    pub fn new(cx: &mut Context<'_>, config: &DnsConfig, base: usize, timer_token: Token) -> io::Result<Self> {
+        Ok(Dns {
+            resolver: Resolver::new(cx, config, base, timer_token)?,
+            cache: Cache::new(config.cache_entries, config.negative_ttl),
+            answers: Vec::new(),
+            lookups: 0,
+        })
+    }
+
+    /// Asks for `host` (lower case) on behalf of `waiter`. Returns the name's entry and
+    /// what to do now; on [`Lookup::Waiting`] the waiter is handed back by
+    /// [`Dns::take_woken`] when an answer arrives.
+    pub fn resolve(&mut self, cx: &mut Context<'_>, host: &str, waiter: usize) -> (usize, Lookup<'_>) {
+        let (id, asked) = self.cache.ask(host, waiter, cx.now);
+        if let Asked::Start = asked {
+            self.lookups += 1;
+            // AAAA first: RFC 8305 §3 asks for it to be sent before A.
+            self.resolver.lookup(cx, host, Family::V6, id);
+            self.resolver.lookup(cx, host, Family::V4, id);
+        }
+        (id, self.cache.lookup(id, cx.now))
+    }
+
+    /// `waiter` stops waiting for entry `id`.
+    pub fn leave(&mut self, id: usize, waiter: usize) {
+        self.cache.leave(id, waiter);
+    }
+
+    /// Records the answers that have arrived and appends their waiters to `woken`.
+    pub fn take_woken(&mut self, cx: &Context<'_>, woken: &mut Vec<usize>) {
+        self.resolver.take_answers(&mut self.answers);
+        for answer in self.answers.drain(..) {
+            self.cache.answer(answer.key, answer.family, answer.part, cx.now, woken);
+        }
+    }
+
+    pub fn ready(&mut self, cx: &mut Context<'_>, token: Token, event: &Event) {
+        self.resolver.ready(cx, token, event);
+    }
+
+    pub fn timer_fired(&mut self, cx: &mut Context<'_>) {
+        self.resolver.timer_fired(cx);
+    }
+
+    /// Lookups started so far.
+    pub fn lookups(&self) -> u64 {
+        self.lookups
+    }
+
+    /// Names currently remembered.
+    pub fn cached_names(&self) -> usize {
+        self.cache.len()
+    }
+}
