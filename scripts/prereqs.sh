@@ -2,6 +2,9 @@
 # installed, installing it (Debian/Ubuntu, apt) when it is missing.
 #   - cargo/rustc 1.88 or newer (edition 2024); not installable from here: we say how.
 #   - cmake and a C compiler, for the vendored c-ares build.
+#   - with ONETHREAD_TEST_DEPS=1 (scripts/test): dnsmasq, the real DNS server one
+#     integration test starts on a loopback port. Debian's dnsmasq-base is the bare
+#     program, without a system service that would take port 53.
 
 set -euo pipefail
 
@@ -11,7 +14,7 @@ command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "onethread: installing ${need_apt[*]} (needed to build the vendored c-ares)" >&2
+  echo "onethread: installing ${need_apt[*]} (to build the vendored c-ares and run the tests)" >&2
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then
     command -v sudo >/dev/null 2>&1 || { echo "onethread: please install: ${need_apt[*]} (apt-get install ${need_apt[*]})" >&2; exit 1; }
@@ -28,4 +31,14 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "onethread: cargo not found. Install Rust 1.88 or newer with rustup (https://rustup.rs), then run this again." >&2
     exit 1
   fi
+fi
+
+# Optional for the tests: without it, the dnsmasq test says it was skipped and why.
+if [ "${ONETHREAD_TEST_DEPS:-0}" = 1 ] && ! command -v dnsmasq >/dev/null 2>&1 && [ ! -x /usr/sbin/dnsmasq ]; then
+  echo "onethread: installing dnsmasq-base (a real DNS server for one integration test)" >&2
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  { $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dnsmasq-base >/dev/null; } ||
+    echo "onethread: could not install dnsmasq-base; its test will be skipped" >&2
 fi

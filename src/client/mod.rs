@@ -7,12 +7,13 @@
 //!   taken from the input until `concurrency` requests are active. A request holds its
 //!   slot from admission to its outcome, wherever it waits (see [`Place`]).
 //! * **Dispatch** (`schedule.rs`). An admitted request takes an idle keep-alive
-//!   connection of its origin if there is one; otherwise it needs addresses (waiting
-//!   behind the origin's one lookup if necessary) and opens a new connection. The
-//!   client never holds more than `concurrency` sockets: to open one at the cap it
-//!   first closes an idle connection of another origin. When the system is out of
-//!   descriptors or ports, requests queue and retry when a socket closes or after a
-//!   back-off, instead of failing in a burst.
+//!   connection of its origin if there is one; otherwise it needs addresses (from the
+//!   DNS cache, or waiting behind its host's one lookup) and a new connection, which a
+//!   Happy Eyeballs race between the addresses provides (`race.rs`). The client holds
+//!   at most `concurrency` sockets: to open one at the cap it first closes an idle
+//!   connection of another origin. When the system is out of descriptors or ports,
+//!   requests queue and retry when a socket closes or after a back-off, instead of
+//!   failing in a burst.
 //! * **Connections** are state machines in a slab (`conn.rs`); the slab key is the mio
 //!   token. What each event means is acted on in one place (`events.rs`,
 //!   `on_progress`).

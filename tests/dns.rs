@@ -1,0 +1,270 @@
+//! DNS end to end: coalescing, the cache, negative answers, failures that stay with
+//! their own requests, both families, Happy Eyeballs, and a real dnsmasq.
+//!
+//! A scripted responder (`common/dns.rs`) plays the DNS server and counts every query
+//! by name and type, which is how coalescing and caching are proven: not by timing.
+
+mod common;
+
+use std::net::{Ipv6Addr, SocketAddr, TcpStream};
+use std::time::Duration;
+
+use common::dns::{DnsBuilder, QueryType, dns_responder, dnsmasq};
+use common::{Got, builtin_server, fetch_all, keep};
+use onethread::client::{Client, Config, Outcome};
+use onethread::dns::DnsConfig;
+use onethread::reactor::Reactor;
+use onethread::server::{Server, ServerConfig};
+
+fn config(dns: SocketAddr, concurrency: usize) -> Config {
+    Config { concurrency, dns: DnsConfig { servers: vec![dns], ..DnsConfig::default() }, ..Config::default() }
+}
+
+/// Runs one client over several batches of URLs, one after the other, so later
+/// batches meet what earlier ones left in the cache and the pool.
+fn fetch_batches(config: Config, batches: Vec<Vec<String>>) -> Vec<Vec<Got>> {
+    let mut reactor = Reactor::new(1024).unwrap();
+    let mut got: Vec<Got> = Vec::new();
+    let mut per_batch = Vec::new();
+    {
+        let sink = |o: &Outcome<'_>| got.push(keep(o));
+        let mut batches = batches.into_iter();
+        let first = batches.next().unwrap_or_default();
+        let mut sizes = vec![first.len()];
+        let mut client = Client::new(&mut reactor.context(), config, first.into_iter(), sink).unwrap();
+        reactor.run(&mut client).unwrap();
+        for batch in batches {
+            sizes.push(batch.len());
+            client.feed(batch.into_iter());
+            reactor.run(&mut client).unwrap();
+        }
+        per_batch.push(sizes);
+    }
+    got.sort_by_key(|g| g.index);
+    let mut out = Vec::new();
+    let mut rest = got.as_slice();
+    for size in per_batch.remove(0) {
+        assert!(rest.len() >= size, "exactly one outcome per request");
+        out.push(rest[..size].to_vec());
+        rest = &rest[size..];
+    }
+    assert!(rest.is_empty(), "exactly one outcome per request");
+    out
+}
+
+fn all_ok(got: &[Got]) {
+    for g in got {
+        assert_eq!(g.status, Some(200), "{g:?}");
+    }
+}
+
+#[test]
+fn a_thousand_requests_over_fifty_names_ask_once_per_family_and_a_second_batch_not_at_all() {
+    let server = builtin_server(ServerConfig::default());
+    let dns = dns_responder(); // every name: A 127.0.0.1 with TTL 60, no AAAA
+    let batch = |offset: usize| -> Vec<String> {
+        (0..1000).map(|i| format!("http://host{}.test:{}/{}", i % 50, server.port(), offset + i)).collect()
+    };
+    let got = fetch_batches(config(dns.addr, 1000), vec![batch(0), batch(1000)]);
+    all_ok(&got[0]);
+    all_ok(&got[1]);
+    for i in 0..50 {
+        let name = format!("host{i}.test");
+        assert_eq!(dns.queries_of(&name, QueryType::A), 1, "{name}: one A query for 40 requests in two batches");
+        assert_eq!(dns.queries_of(&name, QueryType::Aaaa), 1, "{name}: one AAAA query");
+    }
+    assert_eq!(dns.total(), 100, "the second batch, inside the TTL, asked nothing");
+}
+
+#[test]
+fn a_ttl_of_zero_is_not_cached_and_a_long_one_is() {
+    let server = builtin_server(ServerConfig::default());
+    let dns = DnsBuilder::new()
+        .a("brief.test", [127, 0, 0, 1], 0)
+        .a("long.test", [127, 0, 0, 1], 600)
+        .build();
+    // `Connection: close` makes every request open a new connection, and so look again.
+    let close = vec![("connection".to_owned(), "close".to_owned())];
+    let config = Config { headers: close, ..config(dns.addr, 1) };
+    let urls = |host: &str| (0..5).map(|i| format!("http://{host}:{}/{i}", server.port())).collect::<Vec<_>>();
+    let mut all = urls("brief.test");
+    all.extend(urls("long.test"));
+    let (got, _) = fetch_all(config, all);
+    all_ok(&got);
+    assert_eq!(dns.queries_of("brief.test", QueryType::A), 5, "TTL 0: every new connection asks again");
+    assert_eq!(dns.queries_of("long.test", QueryType::A), 1, "TTL 600: asked once");
+}
+
+#[test]
+fn nxdomain_and_servfail_are_clear_errors_and_are_remembered_briefly() {
+    let dns = DnsBuilder::new().nxdomain("gone.test").servfail("broken.test").build();
+    let batch = || -> Vec<String> { vec!["http://gone.test/".into(), "http://broken.test/".into()] };
+    let got = fetch_batches(config(dns.addr, 10), vec![batch(), batch()]);
+    for batch in &got {
+        let (kind, message) = batch[0].error.clone().expect("NXDOMAIN is an error");
+        assert_eq!(kind, "dns");
+        assert!(message.contains("gone.test") && message.contains("NXDOMAIN"), "{message}");
+        let (kind, message) = batch[1].error.clone().expect("SERVFAIL is an error");
+        assert_eq!(kind, "dns");
+        assert!(message.contains("broken.test") && message.contains("SERVFAIL"), "{message}");
+    }
+    assert_eq!(dns.queries_of("gone.test", QueryType::A), 1, "the second batch used the negative answer");
+    assert_eq!(dns.queries_of("broken.test", QueryType::Aaaa), 1);
+
+    // With negative caching off, the second batch asks again: the remembering is real.
+    let dns = DnsBuilder::new().nxdomain("gone.test").build();
+    let mut config = config(dns.addr, 10);
+    config.dns.negative_ttl = Duration::ZERO;
+    fetch_batches(config, vec![vec!["http://gone.test/".into()], vec!["http://gone.test/".into()]]);
+    assert_eq!(dns.queries_of("gone.test", QueryType::A), 2);
+}
+
+#[test]
+fn a_silent_server_is_a_dns_timeout_and_never_stalls_other_names() {
+    let server = builtin_server(ServerConfig::default());
+    let dns = DnsBuilder::new().silent("quiet.test").slow("slow.test", Duration::from_millis(300)).build();
+    let mut config = config(dns.addr, 100);
+    config.dns.timeout = Some(Duration::from_millis(200));
+    config.dns.tries = Some(1);
+    config.dns_timeout = Some(Duration::from_secs(5));
+    let port = server.port();
+    let mut urls: Vec<String> = (0..20).map(|i| format!("http://quiet.test:{port}/{i}")).collect();
+    urls.extend((0..20).map(|i| format!("http://fine.test:{port}/{i}")));
+    let (got, _) = fetch_all(config.clone(), urls);
+    for g in &got[..20] {
+        let (kind, message) = g.error.clone().expect("no answer is an error");
+        assert_eq!(kind, "dns-timeout", "{message}");
+        assert!(message.contains("quiet.test"), "{message}");
+    }
+    all_ok(&got[20..]);
+    assert_eq!(dns.queries_of("quiet.test", QueryType::A), 1, "20 requests shared one unanswered query");
+
+    // A slow answer arrives, and a name asked at the same time does not wait for it.
+    config.dns = DnsConfig { servers: vec![dns.addr], ..DnsConfig::default() };
+    let urls = vec![format!("http://slow.test:{port}/"), format!("http://fine.test:{port}/again")];
+    let (got, _) = fetch_all(config, urls);
+    all_ok(&got);
+    assert!(got[1].elapsed < got[0].elapsed, "the fast name waited for the slow one: {got:?}");
+}
+
+#[test]
+fn aaaa_only_and_a_only_names_both_work() {
+    let Some(v6_server) = ipv6_server() else { return };
+    let v4_server = builtin_server(ServerConfig::default());
+    let dns = DnsBuilder::new()
+        .aaaa("six.test", Ipv6Addr::LOCALHOST, 60)
+        .a("four.test", [127, 0, 0, 1], 60)
+        .build();
+    let urls = vec![
+        format!("http://six.test:{}/", v6_server.port()),
+        format!("http://four.test:{}/", v4_server.port()),
+        format!("http://[::1]:{}/literal", v6_server.port()),
+    ];
+    let (got, stats) = fetch_all(config(dns.addr, 10), urls);
+    all_ok(&got);
+    assert_eq!(stats.dns_lookups, 2, "the IPv6 literal needs no lookup");
+}
+
+#[test]
+fn a_blackholed_ipv6_address_costs_the_attempt_delay_not_the_connect_timeout() {
+    // The name has a dead IPv6 address (a listener whose queue is full: SYNs are
+    // dropped, as on a broken IPv6 path) and a working IPv4 one on the same port.
+    let Some((blackhole, _fillers)) = ipv6_blackhole() else { return };
+    let port = blackhole.local_addr().unwrap().port();
+    let Some(server) = builtin_server_on(SocketAddr::from(([127, 0, 0, 1], port))) else {
+        eprintln!("skipped: port {port} is taken on 127.0.0.1");
+        return;
+    };
+    let dns = DnsBuilder::new()
+        .aaaa("dual.test", Ipv6Addr::LOCALHOST, 60)
+        .a("dual.test", [127, 0, 0, 1], 60)
+        .build();
+    let mut config = config(dns.addr, 10);
+    config.connect_timeout = Some(Duration::from_secs(30));
+    let urls = (0..5).map(|i| format!("http://dual.test:{}/{i}", server.port())).collect();
+    let (got, stats) = fetch_all(config, urls);
+    all_ok(&got);
+    let ms = |g: &Got| g.elapsed.as_millis();
+    // Without racing, the first request would wait out the 30 s connect timeout.
+    assert!(ms(&got[0]) < 5_000, "{} ms: the IPv4 attempt did not start beside the IPv6 one", ms(&got[0]));
+    assert!(stats.connections_opened >= 2, "the dead IPv6 address was tried first: {stats:?}");
+}
+
+#[test]
+fn localhost_comes_from_the_hosts_file_not_the_server() {
+    let server = builtin_server(ServerConfig::default());
+    let dns = dns_responder();
+    let (got, _) = fetch_all(config(dns.addr, 2), vec![format!("http://localhost:{}/", server.port())]);
+    all_ok(&got);
+    assert_eq!(dns.queries("localhost"), 0);
+}
+
+#[test]
+fn names_resolve_through_a_real_dnsmasq() {
+    let server = builtin_server(ServerConfig::default());
+    let records = [("alpha.onethread.test", "127.0.0.1".parse().unwrap())];
+    let dnsmasq = match dnsmasq(&records) {
+        Ok(d) => d,
+        Err(reason) => {
+            eprintln!("skipped: {reason}");
+            return;
+        }
+    };
+    let urls = vec![
+        format!("http://alpha.onethread.test:{}/", server.port()),
+        format!("http://missing.onethread.test:{}/", server.port()),
+    ];
+    let (got, stats) = fetch_all(config(dnsmasq.addr, 10), urls);
+    assert_eq!(got[0].status, Some(200), "{:?}", got[0]);
+    let (kind, message) = got[1].error.clone().expect("an unknown name is an error");
+    assert_eq!(kind, "dns", "{message}");
+    assert_eq!(stats.dns_lookups, 2);
+}
+
+// ---- servers on IPv6 ------------------------------------------------------------
+
+/// The built-in server on `addr`, on a thread of its own; `None` if it cannot bind.
+fn builtin_server_on(addr: SocketAddr) -> Option<SocketAddr> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reactor = Reactor::new(1024).unwrap();
+        match Server::bind(&mut reactor.context(), &[addr], ServerConfig::default(), 0) {
+            Ok(mut server) => {
+                tx.send(Some(server.local_addrs()[0])).unwrap();
+                reactor.run(&mut server).unwrap();
+            }
+            Err(_) => tx.send(None).unwrap(),
+        }
+    });
+    rx.recv().unwrap()
+}
+
+fn ipv6_server() -> Option<SocketAddr> {
+    let server = builtin_server_on(SocketAddr::from((Ipv6Addr::LOCALHOST, 0)));
+    if server.is_none() {
+        eprintln!("skipped: no IPv6 loopback here");
+    }
+    server
+}
+
+/// A listener on [::1] that accepts nothing: its queue (length 0, which Linux rounds
+/// to one) is filled, so further SYNs are dropped and connects hang. Checked, not assumed.
+fn ipv6_blackhole() -> Option<(socket2::Socket, Vec<TcpStream>)> {
+    use socket2::{Domain, Socket, Type};
+    let listener = Socket::new(Domain::IPV6, Type::STREAM, None).ok()?;
+    if listener.bind(&SocketAddr::from((Ipv6Addr::LOCALHOST, 0)).into()).is_err() {
+        eprintln!("skipped: no IPv6 loopback here");
+        return None;
+    }
+    listener.listen(0).ok()?;
+    let addr = listener.local_addr().ok()?.as_socket()?;
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            Ok(s) => fillers.push(s),
+            Err(_) => return Some((listener, fillers)), // the queue is full: SYNs now vanish
+        }
+    }
+    eprintln!("skipped: could not make a blackhole on [::1] (the listener kept accepting)");
+    None
+}
