@@ -3,12 +3,16 @@
 //! a child's thread count. Test code may use threads; only the measured workload may not.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod dns;
+#[allow(unused_imports)] // not every test binary uses every name
+pub use dns::{Dns, DnsBuilder, Fallback, QueryType, dns_responder};
+
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -114,70 +118,6 @@ pub fn answer_all(mut stream: TcpStream, response: &[u8]) {
 pub fn reset(stream: TcpStream) {
     socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO)).unwrap();
     drop(stream);
-}
-
-/// A scripted DNS server on 127.0.0.1 (UDP). Every name resolves to 127.0.0.1 with a
-/// TTL of 60 s (A) and has no AAAA records, except names starting with `nx`
-/// (NXDOMAIN) and `servfail` (SERVFAIL). Counts the queries it answers.
-pub struct Dns {
-    pub addr: SocketAddr,
-    asked: Arc<Mutex<Vec<String>>>,
-}
-
-impl Dns {
-    /// Queries received for `name` (any type).
-    pub fn queries(&self, name: &str) -> usize {
-        self.asked.lock().unwrap().iter().filter(|n| n.as_str() == name).count()
-    }
-}
-
-pub fn dns_responder() -> Dns {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = socket.local_addr().unwrap();
-    let asked = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&asked);
-    thread::spawn(move || {
-        let mut buf = [0u8; 1500];
-        while let Ok((n, peer)) = socket.recv_from(&mut buf) {
-            if let Some((name, reply)) = dns_reply(&buf[..n]) {
-                log.lock().unwrap().push(name);
-                let _ = socket.send_to(&reply, peer);
-            }
-        }
-    });
-    Dns { addr, asked }
-}
-
-/// The queried name and the reply.
-fn dns_reply(query: &[u8]) -> Option<(String, Vec<u8>)> {
-    // Header (12 bytes), then one question: labels, 0, QTYPE, QCLASS.
-    let mut pos = 12;
-    let mut labels: Vec<String> = Vec::new();
-    while *query.get(pos)? != 0 {
-        let len = query[pos] as usize;
-        labels.push(String::from_utf8_lossy(query.get(pos + 1..pos + 1 + len)?).to_ascii_lowercase());
-        pos += 1 + len;
-    }
-    let first_label = labels.first()?.as_bytes();
-    let question_end = pos + 5;
-    let qtype = u16::from_be_bytes([*query.get(pos + 1)?, *query.get(pos + 2)?]);
-    let rcode = if first_label.starts_with(b"nx") {
-        3
-    } else if first_label.starts_with(b"servfail") {
-        2
-    } else {
-        0
-    };
-    let answer = rcode == 0 && qtype == 1;
-    let mut reply = query[..2].to_vec(); // ID
-    reply.extend_from_slice(&[0x81, 0x80 | rcode]); // QR RD RA, rcode
-    reply.extend_from_slice(&[0, 1, 0, answer as u8, 0, 0, 0, 0]); // QD=1 AN NS=0 AR=0
-    reply.extend_from_slice(query.get(12..question_end)?);
-    if answer {
-        // Name pointer to the question, A, IN, TTL 60, 4 bytes: 127.0.0.1
-        reply.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]);
-    }
-    Some((labels.join("."), reply))
 }
 
 /// Path of a built example (cargo test builds the examples before running tests).
