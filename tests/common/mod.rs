@@ -30,6 +30,8 @@ pub struct Got {
     pub error: Option<(&'static str, String)>,
     pub delay: Option<String>,
     pub date: Option<String>,
+    /// From admission to the outcome.
+    pub elapsed: Duration,
 }
 
 /// Runs the client over `urls` and returns the outcomes in input order.
@@ -55,6 +57,7 @@ pub fn keep(o: &Outcome<'_>) -> Got {
         error: o.result.as_ref().err().map(|e| (e.kind.as_str(), e.message.clone())),
         delay: header("delay"),
         date: header("date"),
+        elapsed: o.elapsed,
     }
 }
 
