@@ -6,13 +6,15 @@
 //! default executor of `min(32, cores + 4)` threads; here that is
 //! `std::net::ToSocketAddrs` (glibc's `getaddrinfo`) on a pool of the same width.
 //!
-//! `cargo bench --bench dns [-- -n N --runs R]` runs each side R times (default 3) and
-//! reports the run with the median wall time:
+//! `cargo bench --bench dns [-- -n N --runs R -k K,K]` runs each side R times (default 3)
+//! and reports the run with the median wall time:
 //!
 //! * **c-ares, K in flight**: `onethread::dns::Resolver` on a `Reactor`, one thread,
 //!   keeping K names in flight (each is one `getaddrinfo`-style lookup: A and AAAA
-//!   queries). K = 1000 is the seed's concurrency; K = 32 matches the pool's width.
-//! * **getaddrinfo pool**: N threads pulling names from a shared counter.
+//!   queries). By default K = the pool's width (same concurrency as the peer; the first
+//!   row, which the ratios compare against) and K = 1000 (the seed's concurrency).
+//! * **getaddrinfo pool**: `min(32, cores + 4)` threads pulling names from a shared
+//!   counter.
 //!
 //! Every name is `name<i>.bench.test`, all distinct, so no cache helps either side. The
 //! name server is the scripted responder of the tests (`tests/common/dns.rs`): A
@@ -40,8 +42,10 @@
 //!
 //! The runner measures its `--measure` child the way the census does: wall time from
 //! spawn to reap, user + system CPU from `wait4`'s rusage, peak threads by sampling
-//! `/proc/<pid>/status` every millisecond, plus the namespace's UDP receive-buffer drops
-//! (`/proc/net/snmp`), which would show up as retransmissions and long waits.
+//! `/proc/<pid>/status` every millisecond. Two more columns keep the run honest: the
+//! queries the responder saw (2 per name when nothing is lost: A and AAAA), and the
+//! namespace's UDP receive-buffer drops (`/proc/net/snmp`; in parentheses those at the
+//! responder's socket, `/proc/net/udp`), which show up as retransmissions and timeouts.
 //!
 //! Output: a markdown table on stdout and in `target/bench/dns.md`, raw numbers in
 //! `target/bench/dns.json`.
@@ -51,7 +55,7 @@ mod responder;
 
 use std::ffi::CString;
 use std::fs;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -285,9 +289,13 @@ fn responder_main() -> Result<(), String> {
         .try_build()
         .map_err(|e| format!("responder cannot listen on {SERVER}: {e}"))?;
     println!("ready {}", dns.addr); // the runner waits for this line
-    loop {
-        thread::park(); // serve until the runner kills us
+    // The runner asks for the query count on stdin, then closes it: time to go.
+    for line in io::stdin().lock().lines() {
+        if line.map_err(|e| e.to_string())? == "total" {
+            println!("{}", dns.total());
+        }
     }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------
@@ -320,14 +328,17 @@ fn run_side(side: Side, n: usize) -> Result<Value, Skip> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let mut server = Command::new(&exe)
         .arg("--responder")
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| format!("starting the responder: {e}"))?;
-    let ready = {
+    let mut to_server = server.stdin.take().expect("piped");
+    let mut from_server = BufReader::new(server.stdout.take().expect("piped"));
+    let mut read_line = move || {
         let mut line = String::new();
-        let mut out = BufReader::new(server.stdout.take().expect("piped"));
-        out.read_line(&mut line).map(|_| line)
+        from_server.read_line(&mut line).map(|_| line)
     };
+    let ready = read_line();
     if !ready.as_ref().is_ok_and(|l| l.starts_with("ready")) {
         let _ = server.kill();
         let _ = server.wait();
@@ -342,8 +353,12 @@ fn run_side(side: Side, n: usize) -> Result<Value, Skip> {
         .and_then(|child| watch(child).map_err(|e| format!("watching the measured side: {e}")));
     let drops = udp_receive_errors().saturating_sub(drops_before);
     let server_drops = udp_socket_drops("0100007F:0035"); // 127.0.0.1:53, in hex
-    let _ = server.kill();
-    let _ = server.wait();
+    // How many queries the responder saw: proof that each side really asked it.
+    let queries = writeln!(to_server, "total").ok().and_then(|()| read_line().ok()?.trim().parse::<u64>().ok());
+    drop(to_server); // EOF: the responder exits
+    if server.wait().is_err() {
+        let _ = server.kill();
+    }
     let (watched, stdout) = measured?;
     let reported: Value = serde_json::from_str(stdout.trim())
         .map_err(|_| format!("the measured side printed {stdout:?} ({})", watched.exit))?;
@@ -359,6 +374,7 @@ fn run_side(side: Side, n: usize) -> Result<Value, Skip> {
         "sys_s": watched.sys.as_secs_f64(),
         "peak_threads": watched.peak_threads,
         "samples": watched.samples,
+        "queries": queries,
         "udp_drops": drops,
         "server_drops": server_drops,
     }))
@@ -542,17 +558,24 @@ fn loopback_up() -> io::Result<()> {
 struct Options {
     n: usize,
     runs: usize,
+    /// c-ares rows: names in flight. The first is the reference for the ratios.
+    in_flight: Vec<usize>,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
-    let mut options = Options { n: 10_000, runs: 3 };
+    let mut options = Options { n: 10_000, runs: 3, in_flight: vec![pool_width(), 1000] };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = |what: &str| it.next().and_then(|v| v.parse().ok()).ok_or(format!("{arg} needs {what}"));
         match arg.as_str() {
             "-n" => options.n = value("a count")?,
             "--runs" => options.runs = value("a count")?.max(1),
-            other => return Err(format!("unknown argument {other:?} (options: -n N, --runs R)")),
+            "-k" => {
+                let list = it.next().ok_or("-k needs a list like 6,1000")?;
+                let parsed: Result<Vec<usize>, _> = list.split(',').map(str::parse).collect();
+                options.in_flight = parsed.ok().filter(|k| !k.is_empty() && !k.contains(&0)).ok_or("bad -k list")?;
+            }
+            other => return Err(format!("unknown argument {other:?} (options: -n N, --runs R, -k K,K)")),
         }
     }
     Ok(options)
@@ -561,7 +584,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
 fn report_main(args: &[String]) -> Result<(), String> {
     let options = parse(args)?;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let sides = [Side::Cares(1000), Side::Cares(pool_width()), Side::Pool(pool_width())];
+    let mut sides: Vec<Side> = options.in_flight.iter().map(|&k| Side::Cares(k)).collect();
+    sides.push(Side::Pool(pool_width()));
     let mut rows: Vec<(Side, Value)> = Vec::new();
     for side in sides {
         let mut runs: Vec<Value> = Vec::new();
@@ -615,17 +639,18 @@ fn render(rows: &[(Side, Value)], options: &Options) -> String {
     let cpu = |v: &Value| v["user_s"].as_f64().unwrap_or(0.0) + v["sys_s"].as_f64().unwrap_or(0.0);
     let reference = rows.first().map(|(_, v)| v).filter(|v| v.get("skipped").is_none());
     let mut t = format!(
-        "DNS: {} distinct names per side, median of {} runs by wall time; {} cores.\n\n",
+        "DNS: {} distinct names per side, median of {} runs by wall time; {} cores; ratios are against the \
+         first row.\n\n",
         options.n,
         options.runs,
         thread::available_parallelism().map_or(1, |n| n.get())
     );
     t += "| resolver | lookups | failures | wall | lookups/s | CPU user+sys | CPU µs/lookup | peak threads \
-          | UDP drops (server) | lookups/s vs c-ares | CPU vs c-ares |\n";
-    t += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+          | queries seen | UDP drops (server) | lookups/s vs c-ares | CPU vs c-ares |\n";
+    t += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     for (side, v) in rows {
         if let Some(reason) = v["skipped"].as_str() {
-            t += &format!("| {} | {reason} |||||||||\n", side.label());
+            t += &format!("| {} | {reason} ||||||||||\n", side.label());
             continue;
         }
         let lookups = v["resolved"].as_u64().unwrap_or(0) + v["failures"].as_u64().unwrap_or(0);
@@ -634,7 +659,7 @@ fn render(rows: &[(Side, Value)], options: &Options) -> String {
             None => ("–".into(), "–".into()),
         };
         t += &format!(
-            "| {} | {} | {} | {:.3} s | {:.0} | {:.3} s | {:.1} | {} | {} ({}) | {rate_vs} | {cpu_vs} |\n",
+            "| {} | {} | {} | {:.3} s | {:.0} | {:.3} s | {:.1} | {} | {} | {} ({}) | {rate_vs} | {cpu_vs} |\n",
             side.label(),
             lookups,
             v["failures"],
@@ -643,6 +668,7 @@ fn render(rows: &[(Side, Value)], options: &Options) -> String {
             cpu(v),
             cpu(v) * 1e6 / lookups.max(1) as f64,
             v["peak_threads"],
+            v["queries"],
             v["udp_drops"],
             v["server_drops"],
         );
