@@ -348,7 +348,7 @@ async fn tokio_accept_close(listener: &tokio::net::TcpListener) {
 
 fn accept_close(c: &mut Criterion) {
     let mut group = c.benchmark_group("accept_close");
-    group.sample_size(10).sampling_mode(SamplingMode::Flat).measurement_time(Duration::from_secs(5));
+    group.sample_size(10).sampling_mode(SamplingMode::Flat).measurement_time(Duration::from_secs(8));
     group.throughput(Throughput::Elements(CONNECTIONS as u64));
 
     let mut reactor = Reactor::new(1024).unwrap();
