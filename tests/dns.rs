@@ -79,10 +79,7 @@ fn a_thousand_requests_over_fifty_names_ask_once_per_family_and_a_second_batch_n
 #[test]
 fn a_ttl_of_zero_is_not_cached_and_a_long_one_is() {
     let server = builtin_server(ServerConfig::default());
-    let dns = DnsBuilder::new()
-        .a("brief.test", [127, 0, 0, 1], 0)
-        .a("long.test", [127, 0, 0, 1], 600)
-        .build();
+    let dns = DnsBuilder::new().a("brief.test", [127, 0, 0, 1], 0).a("long.test", [127, 0, 0, 1], 600).build();
     // `Connection: close` makes every request open a new connection, and so look again.
     let close = vec![("connection".to_owned(), "close".to_owned())];
     let config = Config { headers: close, ..config(dns.addr, 1) };
@@ -159,10 +156,7 @@ fn a_silent_server_is_a_dns_timeout_and_never_stalls_other_names() {
 fn aaaa_only_and_a_only_names_both_work() {
     let Some(v6_server) = ipv6_server() else { return };
     let v4_server = builtin_server(ServerConfig::default());
-    let dns = DnsBuilder::new()
-        .aaaa("six.test", Ipv6Addr::LOCALHOST, 60)
-        .a("four.test", [127, 0, 0, 1], 60)
-        .build();
+    let dns = DnsBuilder::new().aaaa("six.test", Ipv6Addr::LOCALHOST, 60).a("four.test", [127, 0, 0, 1], 60).build();
     let urls = vec![
         format!("http://six.test:{}/", v6_server.port()),
         format!("http://four.test:{}/", v4_server.port()),
@@ -183,10 +177,7 @@ fn a_blackholed_ipv6_address_costs_the_attempt_delay_not_the_connect_timeout() {
         eprintln!("skipped: port {port} is taken on 127.0.0.1");
         return;
     };
-    let dns = DnsBuilder::new()
-        .aaaa("dual.test", Ipv6Addr::LOCALHOST, 60)
-        .a("dual.test", [127, 0, 0, 1], 60)
-        .build();
+    let dns = DnsBuilder::new().aaaa("dual.test", Ipv6Addr::LOCALHOST, 60).a("dual.test", [127, 0, 0, 1], 60).build();
     let mut config = config(dns.addr, 10);
     config.connect_timeout = Some(Duration::from_secs(30));
     let urls = (0..5).map(|i| format!("http://dual.test:{}/{i}", server.port())).collect();

@@ -54,8 +54,8 @@ use crate::timer::TimerId;
 use crate::url::Url;
 use conn::{Conn, Received};
 use origin::Origins;
-use race::Race;
 pub use outcome::{Error, ErrorKind, Outcome, Response, Sink};
+use race::Race;
 
 /// Request timers: `REQUEST_TIMERS + request key`.
 const REQUEST_TIMERS: usize = 1 << 32;

@@ -58,7 +58,7 @@ impl Race {
 /// family the resolver's order is kept.
 pub(super) fn order(ips: &[IpAddr], preferred: Option<IpAddr>, port: u16, out: &mut Vec<SocketAddr>) {
     out.clear();
-    let first_v6 = preferred.map_or(true, |p| p.is_ipv6());
+    let first_v6 = preferred.is_none_or(|p| p.is_ipv6());
     let (mut a, mut b): (Vec<IpAddr>, Vec<IpAddr>) = ips.iter().partition(|ip| ip.is_ipv6() == first_v6);
     if a.is_empty() {
         std::mem::swap(&mut a, &mut b);

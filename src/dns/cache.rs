@@ -79,14 +79,26 @@ pub enum Lookup<'a> {
     Failed(&'a Failure),
     /// Wait for an answer; at the latest until `until`, when the A answer is usable on
     /// its own (RFC 8305's resolution delay).
-    Waiting { until: Option<Instant> },
+    Waiting {
+        until: Option<Instant>,
+    },
 }
 
 enum State {
     /// A and AAAA queries in flight; `v4_at` is when the A answer arrived.
-    Resolving { v4: Option<Part>, v6: Option<Part>, v4_at: Option<Instant> },
-    Resolved { addrs: Vec<IpAddr>, expires: Instant },
-    Failed { failure: Failure, expires: Instant },
+    Resolving {
+        v4: Option<Part>,
+        v6: Option<Part>,
+        v4_at: Option<Instant>,
+    },
+    Resolved {
+        addrs: Vec<IpAddr>,
+        expires: Instant,
+    },
+    Failed {
+        failure: Failure,
+        expires: Instant,
+    },
 }
 
 struct Entry {
@@ -282,7 +294,8 @@ fn settle(host: &str, v4: Part, v6: Part, now: Instant, negative_ttl: Duration) 
                 _ => failure,
             };
             // Nobody answered: that is not an answer to remember.
-            let ttl = if matches!(failure.reason, Reason::TimedOut | Reason::Unreachable) { Duration::ZERO } else { ttl };
+            let ttl =
+                if matches!(failure.reason, Reason::TimedOut | Reason::Unreachable) { Duration::ZERO } else { ttl };
             State::Failed { failure, expires: now + ttl }
         }
         (v4, v6) => {
@@ -312,11 +325,14 @@ mod tests {
 
     fn asked(cache: &mut Cache, host: &str, waiter: usize, now: Instant) -> (usize, &'static str) {
         let (id, a) = cache.ask(host, waiter, now);
-        (id, match a {
-            Asked::Known => "known",
-            Asked::Joined => "joined",
-            Asked::Start => "start",
-        })
+        (
+            id,
+            match a {
+                Asked::Known => "known",
+                Asked::Joined => "joined",
+                Asked::Start => "start",
+            },
+        )
     }
 
     #[test]

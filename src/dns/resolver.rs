@@ -31,13 +31,13 @@ use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use c_ares::{AddrInfoHints, AddrInfoResults, AddressFamily, FdEventFlags, FdEvents, ProcessFlags};
+use c_ares::{AddrInfoFlags, AddrInfoHints, AddrInfoResults, AddressFamily, FdEventFlags, FdEvents, ProcessFlags};
 use mio::event::Event;
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 
-use super::cache::{Family, Failure, Part, Reason};
 use super::DnsConfig;
+use super::cache::{Failure, Family, Part, Reason};
 use crate::reactor::Context;
 use crate::timer::TimerId;
 
@@ -47,6 +47,9 @@ pub struct Answer {
     pub family: Family,
     pub part: Part,
 }
+
+/// Receive buffer for c-ares's UDP sockets (the kernel caps it at `rmem_max`).
+const UDP_RECEIVE_BUFFER: u32 = 4 << 20;
 
 type Queue<T> = Arc<Mutex<Vec<T>>>;
 
@@ -77,6 +80,9 @@ impl Resolver {
             options.set_tries(tries);
         }
         options.set_query_cache_max_ttl(0);
+        // A thousand lookups answer in a burst; the kernel's default UDP buffer drops
+        // part of it, and each drop costs a retransmission timeout.
+        options.set_sock_receive_buffer_size(UDP_RECEIVE_BUFFER);
         let mut channel = c_ares::Channel::with_options(options).map_err(ares_to_io)?;
         if !config.servers.is_empty() {
             let servers: Vec<String> = config.servers.iter().map(|s| s.to_string()).collect();
@@ -99,7 +105,14 @@ impl Resolver {
             Family::V4 => AddressFamily::INET,
             Family::V6 => AddressFamily::INET6,
         };
-        let hints = AddrInfoHints { socktype: libc::SOCK_STREAM, family: Some(ai_family), ..Default::default() };
+        // NOSORT: RFC 6724 sorting connects a UDP socket per address to learn its source
+        // address; the connection race (`client/race.rs`) does its own ordering.
+        let hints = AddrInfoHints {
+            socktype: libc::SOCK_STREAM,
+            family: Some(ai_family),
+            flags: AddrInfoFlags::NOSORT,
+            ..Default::default()
+        };
         let answers = Arc::clone(&self.answers);
         let name = host.to_owned();
         self.channel.get_addrinfo(host, None, &hints, move |result| {
