@@ -8,8 +8,9 @@
 //! keep-alive connection, writes a request, and reads the response with `httparse`
 //! into one buffer. What it costs above onethread is roughly tokio's share.
 //!
-//! Deliberately small: GET only, `http://` only, `Content-Length` and chunked bodies
-//! (anything else, such as a close-delimited body, is a clear error), and one reconnect
+//! Deliberately small: GET only, `http://` only, no pipelining, no 1xx interim
+//! responses, `Content-Length` and chunked bodies (anything else, such as a
+//! close-delimited body, is a clear error), and one reconnect
 //! when a reused connection turns out to be closed. The host must be an IP address, so
 //! that no lookup goes to tokio's blocking pool: this peer measures HTTP, not DNS.
 

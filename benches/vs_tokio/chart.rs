@@ -35,7 +35,8 @@ pub fn svg(cx: &Context, cells: &[Cell]) -> String {
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="13">"#
     );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let title = format!("Client CPU µs per request (median of {} runs; shorter is better), {} GETs", cx.runs, cx.n);
+    let runs = if cx.runs == 1 { "one run".to_owned() } else { format!("median of {} runs", cx.runs) };
+    let title = format!("Client CPU µs per request ({runs}; shorter is better), {} GETs per run", cx.n);
     let _ = writeln!(s, r#"<text x="16" y="26" font-size="17" font-weight="bold">{}</text>"#, escape(&title));
     let _ =
         writeln!(s, r##"<text x="16" y="46" fill="#555">{}</text>"##, escape(&format!("{}, {}", cx.date, cx.machine)));
