@@ -210,6 +210,7 @@ pub fn json(cx: &Context, rows: &[Row]) -> Value {
             "requests_per_second": m.requests_per_second,
             "own_requests_per_second": m.own_requests_per_second,
             "peak_rss_kib": m.watched.peak_rss_kib,
+            "cpu_seconds": m.watched.cpu.as_secs_f64(),
             "ok": m.ok,
             "failed": m.failed,
             "first_error": m.first_error,

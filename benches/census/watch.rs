@@ -6,7 +6,9 @@
 //! `comm`. It keeps the peak count, and the last name seen for every thread id: a new
 //! thread starts with its creator's name and renames itself a moment later (tokio's
 //! `tokio-rt-worker`), and the main thread takes the program's name at `exec`. Peak RSS is the kernel's own high-water mark, which `wait4` returns
-//! in `ru_maxrss` when the child is reaped, so nothing is missed between samples.
+//! in `ru_maxrss` when the child is reaped, so nothing is missed between samples; the
+//! same `rusage` gives the child's CPU time (user + system), which `vs_tokio` divides by
+//! the requests it made.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -28,6 +30,8 @@ pub struct Watched {
     pub names: BTreeMap<String, usize>,
     pub samples: u64,
     pub peak_rss_kib: u64,
+    /// CPU time, user + system, from `wait4`'s `rusage`.
+    pub cpu: Duration,
 }
 
 /// Spawns `command`, samples it until it exits (or kills it after `timeout`).
@@ -42,14 +46,16 @@ pub fn watch(command: &mut Command, timeout: Duration) -> io::Result<Watched> {
         names: BTreeMap::new(),
         samples: 0,
         peak_rss_kib: 0,
+        cpu: Duration::ZERO,
     };
     let mut last_name: BTreeMap<u32, String> = BTreeMap::new();
     let mut killed = false;
     loop {
-        if let Some((status, rss)) = reap(pid, libc::WNOHANG)? {
+        if let Some(reaped) = reap(pid, libc::WNOHANG)? {
             seen.wall = start.elapsed();
-            seen.exit = if killed { Err(format!("killed after {} s", timeout.as_secs())) } else { status };
-            seen.peak_rss_kib = rss;
+            seen.exit = if killed { Err(format!("killed after {} s", timeout.as_secs())) } else { reaped.exit };
+            seen.peak_rss_kib = reaped.peak_rss_kib;
+            seen.cpu = reaped.cpu;
             for name in last_name.values() {
                 *seen.names.entry(group(name)).or_default() += 1;
             }
@@ -80,8 +86,15 @@ fn sample(pid: u32, seen: &mut Watched, last_name: &mut BTreeMap<u32, String>) {
     seen.peak_threads = seen.peak_threads.max(count);
 }
 
-/// `wait4` on the child: its exit and its peak RSS (KiB), or `None` if it still runs.
-fn reap(pid: u32, flags: libc::c_int) -> io::Result<Option<(Result<i32, String>, u64)>> {
+/// What `wait4` says of a child that ended.
+struct Reaped {
+    exit: Result<i32, String>,
+    peak_rss_kib: u64,
+    cpu: Duration,
+}
+
+/// `wait4` on the child, or `None` if it still runs.
+fn reap(pid: u32, flags: libc::c_int) -> io::Result<Option<Reaped>> {
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value; wait4 fills it in.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -98,7 +111,8 @@ fn reap(pid: u32, flags: libc::c_int) -> io::Result<Option<(Result<i32, String>,
     } else {
         Err(format!("killed by signal {}", libc::WTERMSIG(status)))
     };
-    Ok(Some((exit, usage.ru_maxrss as u64)))
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Ok(Some(Reaped { exit, peak_rss_kib: usage.ru_maxrss as u64, cpu: time(usage.ru_utime) + time(usage.ru_stime) }))
 }
 
 /// Groups numbered thread names: `asyncio_3` and `worker-12` become `asyncio_*` and

@@ -1,16 +1,18 @@
 //! The Rust peers: the seed workload written the way most Rust users would write it.
 //!
 //! Each peer does N GETs of `template` with `{}` replaced by 0, 1, …, at most C in
-//! flight, and reads every body whole. They resolve the host *by name*, through the
+//! flight, and reads every body whole. Given a host name, they resolve it through the
 //! library's default resolver, because that is where the helper threads come from:
 //! hyper-util's `GaiResolver` (also reqwest's default) hands every lookup to tokio's
-//! blocking pool with `spawn_blocking`.
+//! blocking pool with `spawn_blocking`. (`vs_tokio` gives them an IP address instead,
+//! to measure HTTP alone; `httparse_client` accepts only an IP address.)
 //!
 //! The concurrency limit is C worker tasks pulling the next index from a shared
 //! counter, which bounds in-flight requests exactly like `Semaphore(C)` around N tasks,
 //! without creating N tasks up front. The census (and later benchmarks) run each peer in
 //! a process of its own and measure it from outside.
 
+pub mod httparse_client;
 pub mod hyper_client;
 pub mod reqwest_client;
 
@@ -35,6 +37,7 @@ pub const PEERS: &[(&str, Run)] = &[
     ("hyper-current-thread", hyper_client::run_current_thread),
     ("hyper-multi-thread", hyper_client::run_multi_thread),
     ("reqwest", reqwest_client::run),
+    ("httparse-current-thread", httparse_client::run),
 ];
 
 /// Looks a peer up by name.
