@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr};
 use std::ops::Range;
 
 /// A parsed `http://` URL. Cheap accessors slice the original text.
@@ -22,7 +22,6 @@ pub struct Url {
     port: u16,
     /// Path and query, without the fragment; empty means "/".
     target: Range<usize>,
-    ip: Option<IpAddr>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,9 +56,7 @@ impl Url {
             input = input.trim().to_owned(); // rare: stray white space around the URL
         }
         match locate(&input) {
-            Ok(Located { host, authority, port, target, ip }) => {
-                Ok(Url { text: input, host, authority, port, target, ip })
-            }
+            Ok(Located { host, authority, port, target }) => Ok(Url { text: input, host, authority, port, target }),
             Err(e) => Err((e, input)),
         }
     }
@@ -73,9 +70,10 @@ impl Url {
         &self.text[self.host.clone()]
     }
 
-    /// `Some` when the host is an IP literal, which needs no DNS.
+    /// `Some` when the host is an IP literal, which needs no DNS. Worked out on each
+    /// call: the client asks once per origin, not once per request.
     pub fn ip(&self) -> Option<IpAddr> {
-        self.ip
+        self.host().parse().ok()
     }
 
     pub fn port(&self) -> u16 {
@@ -104,7 +102,6 @@ struct Located {
     authority: Range<usize>,
     port: u16,
     target: Range<usize>,
-    ip: Option<IpAddr>,
 }
 
 /// Validates an already trimmed URL and finds its parts.
@@ -119,7 +116,7 @@ fn locate(text: &str) -> Result<Located, UrlError> {
             _ => "contains non-ASCII characters (percent-encode them)",
         }));
     }
-    let Some(colon) = text.find("://") else {
+    let Some(colon) = text.find(':').filter(|&c| text[c..].starts_with("://")) else {
         return Err(UrlError::Invalid("missing scheme (expected http://host/...)"));
     };
     let scheme = &text[..colon];
@@ -135,7 +132,7 @@ fn locate(text: &str) -> Result<Located, UrlError> {
     if authority.contains('@') {
         return Err(UrlError::Invalid("credentials in URLs are not supported"));
     }
-    let (host, port_text, ip) = split_host_port(authority)?;
+    let (host, port_text) = split_host_port(authority)?;
     let port = match port_text {
         None | Some("") => 80,
         Some(p) => parse_port(p)?,
@@ -147,22 +144,21 @@ fn locate(text: &str) -> Result<Located, UrlError> {
         authority: auth_start..auth_end,
         port,
         target: auth_end..target_end,
-        ip,
     })
 }
 
-fn split_host_port(authority: &str) -> Result<(&str, Option<&str>, Option<IpAddr>), UrlError> {
+fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), UrlError> {
     if let Some(rest) = authority.strip_prefix('[') {
         let Some(close) = rest.find(']') else {
             return Err(UrlError::Invalid("unclosed '[' in IPv6 address"));
         };
         let host = &rest[..close];
-        let ip: Ipv6Addr = host.parse().map_err(|_| UrlError::Invalid("malformed IPv6 address"))?;
+        host.parse::<Ipv6Addr>().map_err(|_| UrlError::Invalid("malformed IPv6 address"))?;
         let port = match &rest[close + 1..] {
             "" => None,
             after => Some(after.strip_prefix(':').ok_or(UrlError::Invalid("junk after IPv6 address"))?),
         };
-        return Ok((host, port, Some(IpAddr::V6(ip))));
+        return Ok((host, port));
     }
     let (host, port) = match authority.rsplit_once(':') {
         Some((h, p)) => (h, Some(p)),
@@ -177,8 +173,7 @@ fn split_host_port(authority: &str) -> Result<(&str, Option<&str>, Option<IpAddr
     if !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) {
         return Err(UrlError::Invalid("host contains characters not allowed in a host name"));
     }
-    let ip = host.parse::<Ipv4Addr>().ok().map(IpAddr::V4);
-    Ok((host, port, ip))
+    Ok((host, port))
 }
 
 fn parse_port(text: &str) -> Result<u16, UrlError> {
