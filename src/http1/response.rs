@@ -12,8 +12,10 @@
 //!
 //! * While a head is incomplete nothing is consumed (httparse wants the whole
 //!   head in one slice), so the caller offers the same bytes again, extended.
-//!   The `Head` state remembers how far it has already searched for the blank
-//!   line, and httparse runs exactly once per head, when that line is found.
+//!   The first offer goes straight to httparse: a head usually arrives whole,
+//!   and httparse finds its end faster than any separate search. If it is not
+//!   whole, the `Head` state remembers how far it has searched for the blank
+//!   line, and httparse runs once more, when that line is found.
 //! * Everything after the head is consumed as it is understood, byte by byte
 //!   for framing (chunk-size lines, CRLFs, trailers) and slice by slice for
 //!   data, so no byte is ever looked at twice.
@@ -264,17 +266,30 @@ impl ResponseDecoder {
         // memory stays bounded even if the blank line never comes.
         let max_head = self.limits.max_head;
         let window = &input[..input.len().min(max_head)];
-        let Some(head_len) = find_head_end(window, scanned.min(window.len())) else {
-            if input.len() > max_head {
-                return Err(Error::HeadTooLarge { limit: max_head });
+        // Fast path: the whole head is usually here on the first offer. Anything
+        // else (partial, or an error to be reported precisely) takes the slow path.
+        // So do leading empty lines, which httparse skips but the blank-line search
+        // counts as the end of the head: both paths must agree on every split.
+        let plain_start = !matches!(window.first(), Some(b'\r' | b'\n'));
+        let fast = if scanned == 0 && plain_start { self.parse_head(window).ok().flatten() } else { None };
+        let (head_len, head, verdict) = match fast {
+            Some(parsed) => parsed,
+            None => {
+                let Some(head_len) = find_head_end(window, scanned.min(window.len())) else {
+                    if input.len() > max_head {
+                        return Err(Error::HeadTooLarge { limit: max_head });
+                    }
+                    if scanned < PREFIX_CHECK {
+                        check_prefix(input)?;
+                    }
+                    self.state = State::Head { scanned: window.len() };
+                    return Ok((0, Step::Emit(Event::NeedMore)));
+                };
+                // The blank line was found, so only a "head" made of nothing but
+                // empty lines can leave httparse wanting more.
+                self.parse_head(&input[..head_len])?.ok_or(Error::MalformedHead(httparse::Error::NewLine))?
             }
-            if scanned < PREFIX_CHECK {
-                check_prefix(input)?;
-            }
-            self.state = State::Head { scanned: window.len() };
-            return Ok((0, Step::Emit(Event::NeedMore)));
         };
-        let (head, verdict) = self.parse_head(&input[..head_len])?;
         if (100..200).contains(&head.status) {
             // RFC 9110 §15.2: a client must accept any number of interim responses
             // before the final one, even ones it did not ask for. They are skipped.
@@ -291,24 +306,21 @@ impl ResponseDecoder {
         Ok((head_len, Step::Emit(Event::Head(head))))
     }
 
-    /// Parses a complete head (blank line included) with httparse and decides
-    /// its framing. Interim heads come back with `NoBody` and their fields unread.
-    fn parse_head<'a>(&self, raw: &'a [u8]) -> Result<(Head<'a>, Verdict), Error> {
+    /// Parses the head at the front of `input` with httparse and decides its
+    /// framing; `None` if the head is not complete. Returns the head's length.
+    /// Interim heads come back with `NoBody` and their fields unread.
+    fn parse_head<'a>(&self, input: &'a [u8]) -> Result<Option<(usize, Head<'a>, Verdict)>, Error> {
         let mut slots = [const { MaybeUninit::uninit() }; HEADER_SLOTS];
         let max_headers = self.limits.max_headers.min(HEADER_SLOTS);
         let mut response = httparse::Response::new(&mut []);
         let parsed = httparse::ParserConfig::default()
-            .parse_response_with_uninit_headers(&mut response, raw, &mut slots[..max_headers])
+            .parse_response_with_uninit_headers(&mut response, input, &mut slots[..max_headers])
             .map_err(|error| match error {
                 httparse::Error::TooManyHeaders => Error::TooManyHeaders { limit: max_headers },
                 error => Error::MalformedHead(error),
             })?;
-        // The blank line was found, so only a "head" made of nothing but empty
-        // lines can leave httparse wanting more.
-        if parsed.is_partial() {
-            return Err(Error::MalformedHead(httparse::Error::NewLine));
-        }
-        debug_assert_eq!(parsed, httparse::Status::Complete(raw.len()));
+        let httparse::Status::Complete(head_len) = parsed else { return Ok(None) };
+        let raw = &input[..head_len];
         let version = match response.version {
             Some(0) => Version::Http10,
             _ => Version::Http11,
@@ -323,7 +335,7 @@ impl ResponseDecoder {
         };
         let (reason, fields) = split_head(raw);
         let head = Head { version, status, reason, headers: Headers::new(fields), framing: verdict.framing };
-        Ok((head, verdict))
+        Ok(Some((head_len, head, verdict)))
     }
 
     fn read_length<'a>(&mut self, input: &'a [u8], remaining: u64) -> Result<(usize, Step<'a>), Error> {
