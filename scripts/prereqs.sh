@@ -2,9 +2,8 @@
 # installed, installing it (Debian/Ubuntu, apt) when it is missing.
 #   - cargo/rustc 1.88 or newer (edition 2024); not installable from here: we say how.
 #   - cmake and a C compiler, for the vendored c-ares build.
-#   - with ONETHREAD_TEST_DEPS=1 (scripts/test): dnsmasq, the real DNS server one
-#     integration test starts on a loopback port. Debian's dnsmasq-base is the bare
-#     program, without a system service that would take port 53.
+#   - optional extras for the tests and benchmarks (see the end). Debian's
+#     dnsmasq-base is the bare program, without a service that would take port 53.
 
 set -euo pipefail
 
@@ -33,12 +32,24 @@ if ! command -v cargo >/dev/null 2>&1; then
   fi
 fi
 
-# Optional for the tests: without it, the dnsmasq test says it was skipped and why.
-if [ "${ONETHREAD_TEST_DEPS:-0}" = 1 ] && ! command -v dnsmasq >/dev/null 2>&1 && [ ! -x /usr/sbin/dnsmasq ]; then
-  echo "onethread: installing dnsmasq-base (a real DNS server for one integration test)" >&2
+# Optional extras, installed when asked for and missing; a failure only means the
+# test or bench row that needs them says it was skipped, and why.
+#   ONETHREAD_TEST_DEPS=1 (scripts/test): dnsmasq, a real DNS server one test starts.
+#   ONETHREAD_BENCH_DEPS=1 (scripts/bench): nginx (the neutral server) and wrk (a peer).
+optional=()
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+if [ "${ONETHREAD_TEST_DEPS:-0}" = 1 ]; then
+  have dnsmasq || optional+=(dnsmasq-base)
+fi
+if [ "${ONETHREAD_BENCH_DEPS:-0}" = 1 ]; then
+  have nginx || optional+=(nginx)
+  have wrk || optional+=(wrk)
+fi
+if [ ${#optional[@]} -gt 0 ]; then
+  echo "onethread: installing ${optional[*]} (for the tests or benchmarks)" >&2
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   { $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dnsmasq-base >/dev/null; } ||
-    echo "onethread: could not install dnsmasq-base; its test will be skipped" >&2
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${optional[@]}" >/dev/null; } ||
+    echo "onethread: could not install ${optional[*]}; what needs them will say it was skipped" >&2
 fi

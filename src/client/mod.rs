@@ -285,6 +285,12 @@ impl<I: Iterator<Item = String>, S: Sink> Handler for Client<I, S> {
             self.dns.ready(cx, token, event);
         } else {
             self.on_conn_event(cx, token.0, event);
+            // A finished response frees a slot: fill it now, usually on the connection
+            // that just went idle, rather than after every other event of this turn.
+            // The server then sees a steady stream of requests, not one burst per turn.
+            if self.requests.len() < self.config.concurrency {
+                self.admit_more(cx);
+            }
         }
     }
 
