@@ -267,3 +267,42 @@ fn ipv6_blackhole() -> Option<(socket2::Socket, Vec<TcpStream>)> {
     eprintln!("skipped: could not make a blackhole on [::1] (the listener kept accepting)");
     None
 }
+
+#[test]
+fn nothing_is_left_behind_after_every_kind_of_ending() {
+    // Successes, refusals, DNS failures, a race cut short by the request deadline and
+    // an invalid URL, all with `Connection: close`: afterwards no socket is open and no
+    // origin is still held (origins are counted references; a leak would show here).
+    let Some((blackhole, _fillers)) = ipv6_blackhole() else { return };
+    let hole = blackhole.local_addr().unwrap().as_socket().unwrap().port();
+    let server = builtin_server(ServerConfig::default());
+    let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let dns = DnsBuilder::new()
+        .a("ok.test", [127, 0, 0, 1], 60)
+        .aaaa("hole.test", Ipv6Addr::LOCALHOST, 60)
+        .nxdomain("gone.test")
+        .build();
+    let mut config = config(dns.addr, 8);
+    config.headers = vec![("connection".to_owned(), "close".to_owned())];
+    config.timeout = Some(Duration::from_millis(400));
+    let mut urls = Vec::new();
+    for i in 0..10 {
+        urls.push(format!("http://ok.test:{}/{i}", server.port()));
+        urls.push(format!("http://{refused}/{i}"));
+        urls.push(format!("http://gone.test/{i}"));
+        urls.push(format!("http://hole.test:{hole}/{i}"));
+        urls.push("http://bad host/".to_owned());
+    }
+    let mut reactor = Reactor::new(1024).unwrap();
+    let mut kinds = std::collections::BTreeMap::new();
+    let sink = |o: &Outcome<'_>| {
+        let kind = o.result.as_ref().err().map_or("ok", |e| e.kind.as_str());
+        *kinds.entry(kind).or_insert(0) += 1;
+    };
+    let mut client = Client::new(&mut reactor.context(), config, urls.into_iter(), sink).unwrap();
+    reactor.run(&mut client).unwrap();
+    assert_eq!((client.connections(), client.origins(), client.in_flight()), (0, 0, 0));
+    drop(client);
+    let expected = [("connect", 10), ("dns", 10), ("invalid-url", 10), ("ok", 10), ("timeout", 10)];
+    assert_eq!(kinds.into_iter().collect::<Vec<_>>(), expected);
+}
