@@ -10,8 +10,8 @@
 //! holds one, and an origin nobody holds is forgotten. A crawl over a million hosts
 //! therefore keeps only the origins it is using, not every origin it has seen.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 
 use slab::Slab;
@@ -44,7 +44,9 @@ impl Origin {
 #[derive(Default)]
 pub(super) struct Origins {
     list: Slab<Origin>,
-    index: HashMap<(Box<str>, u16), usize>,
+    /// Lower-cased host → its origins, one per port (almost always just one). Keyed by
+    /// host alone so a lookup borrows the URL's text instead of building a key.
+    index: HashMap<Box<str>, Vec<(u16, usize)>>,
     /// Most URL lists hit one origin many times in a row: check it before hashing.
     last: usize,
 }
@@ -52,16 +54,34 @@ pub(super) struct Origins {
 impl Origins {
     /// The origin of `url`, with one more user.
     pub fn hold(&mut self, url: &Url) -> usize {
+        let port = url.port();
         let id = match self.list.get(self.last) {
-            Some(o) if o.port == url.port() && o.host.eq_ignore_ascii_case(url.host()) => self.last,
+            Some(o) if o.port == port && o.host.eq_ignore_ascii_case(url.host()) => self.last,
             _ => {
-                let host: Box<str> = url.host().to_ascii_lowercase().into();
-                match self.index.entry((host, url.port())) {
-                    Entry::Occupied(e) => *e.get(),
-                    Entry::Vacant(e) => {
-                        let (host, port) = e.key().clone();
-                        let origin = Origin { host, port, ip: url.ip(), preferred: None, idle: Vec::new(), users: 0 };
-                        *e.insert(self.list.insert(origin))
+                // Host names are nearly always written in lower case; only the rest pay
+                // for a lower-cased copy.
+                let host = url.host();
+                let lower: Cow<'_, str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+                    Cow::Owned(host.to_ascii_lowercase())
+                } else {
+                    Cow::Borrowed(host)
+                };
+                let known = self.index.get(&*lower).and_then(|ports| ports.iter().find(|&&(p, _)| p == port));
+                match known {
+                    Some(&(_, id)) => id,
+                    None => {
+                        let host: Box<str> = lower.into();
+                        let origin = Origin {
+                            host: host.clone(),
+                            port,
+                            ip: url.ip(),
+                            preferred: None,
+                            idle: Vec::new(),
+                            users: 0,
+                        };
+                        let id = self.list.insert(origin);
+                        self.index.entry(host).or_default().push((port, id));
+                        id
                     }
                 }
             }
@@ -82,7 +102,11 @@ impl Origins {
         origin.users -= 1;
         if origin.users == 0 {
             let origin = self.list.remove(id);
-            self.index.remove(&(origin.host, origin.port));
+            let ports = self.index.get_mut(&origin.host).expect("a held origin is indexed");
+            ports.retain(|&(_, other)| other != id);
+            if ports.is_empty() {
+                self.index.remove(&origin.host);
+            }
         }
     }
 

@@ -47,6 +47,13 @@ pub(super) struct Race {
 }
 
 impl Race {
+    /// A race over `ips` in connection order (see [`order`]).
+    pub fn to(ips: &[IpAddr], preferred: Option<IpAddr>, port: u16) -> Self {
+        let mut race = Race::default();
+        order(ips, preferred, port, &mut race.addrs);
+        race
+    }
+
     /// Connections still trying.
     pub fn attempts(&self) -> &[usize] {
         &self.attempts
@@ -56,34 +63,25 @@ impl Race {
 /// Orders `ips` for connecting (RFC 8305 §4): `preferred` first if present, then the
 /// families alternate, starting with the preferred family or else IPv6. Within a
 /// family the resolver's order is kept.
-pub(super) fn order(ips: &[IpAddr], preferred: Option<IpAddr>, port: u16, out: &mut Vec<SocketAddr>) {
+fn order(ips: &[IpAddr], preferred: Option<IpAddr>, port: u16, out: &mut Vec<SocketAddr>) {
     out.clear();
     let first_v6 = preferred.is_none_or(|p| p.is_ipv6());
-    let (mut a, mut b): (Vec<IpAddr>, Vec<IpAddr>) = ips.iter().partition(|ip| ip.is_ipv6() == first_v6);
-    if a.is_empty() {
-        std::mem::swap(&mut a, &mut b);
-    }
-    if let Some(i) = preferred.and_then(|p| a.iter().position(|&ip| ip == p)) {
-        let ip = a.remove(i);
-        a.insert(0, ip);
-    }
-    let (mut a, mut b) = (a.into_iter(), b.into_iter());
+    let preferred = preferred.filter(|p| ips.contains(p));
+    let rest = ips.iter().copied().filter(|&ip| Some(ip) != preferred);
+    let mut first = preferred.into_iter().chain(rest.clone().filter(|ip| ip.is_ipv6() == first_v6));
+    let mut second = rest.filter(|ip| ip.is_ipv6() != first_v6);
     loop {
-        match (a.next(), b.next()) {
+        match (first.next(), second.next()) {
             (None, None) => break,
-            (x, y) => out.extend(x.into_iter().chain(y).map(|ip| SocketAddr::new(ip, port))),
+            (a, b) => out.extend(a.into_iter().chain(b).map(|ip| SocketAddr::new(ip, port))),
         }
     }
 }
 
 impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
-    /// Starts connecting `req` to its origin's addresses `ips`.
-    pub(super) fn race(&mut self, cx: &mut Context<'_>, req: usize, ips: &[IpAddr]) {
-        let origin = &self.origins[self.requests[req].origin];
-        let active = &mut self.requests[req];
-        active.race = Race::default();
-        order(ips, origin.preferred, origin.port, &mut active.race.addrs);
-        active.place = Place::Connecting;
+    /// Starts connecting `req` to the addresses `dispatch` put in its race.
+    pub(super) fn race(&mut self, cx: &mut Context<'_>, req: usize) {
+        self.requests[req].place = Place::Connecting;
         self.next_attempt(cx, req);
     }
 

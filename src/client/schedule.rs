@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use mio::Token;
 
 use super::conn::{Phase, Received, State};
+use super::race::Race;
 use super::{Active, Client, Config, Error, ErrorKind, Outcome, Place, REQUEST_TIMERS, Sink};
 use crate::dns::{Lookup, Reason};
 use crate::http1::{self, RequestHead};
@@ -100,7 +101,8 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
         }
         let origin = &self.origins[o];
         if let Some(ip) = origin.ip {
-            return self.race(cx, req, &[ip]);
+            self.requests[req].race = Race::to(&[ip], None, origin.port);
+            return self.race(cx, req);
         }
         let (entry, lookup) = self.dns.resolve(cx, &origin.host, req);
         let active = &mut self.requests[req];
@@ -135,8 +137,8 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
                         None => cx.timers.cancel(active.timer),
                     }
                 }
-                let ips = ips.to_vec();
-                self.race(cx, req, &ips);
+                active.race = Race::to(ips, origin.preferred, origin.port);
+                self.race(cx, req);
             }
         }
     }
