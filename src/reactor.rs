@@ -14,6 +14,23 @@
 //! component must read until the kernel has nothing more (a short read or
 //! `WouldBlock`) before it can expect another event.
 //!
+//! ## Nothing blocks but the poll
+//! `epoll_wait` is the only call in which the thread may sleep. Every other call a
+//! handler makes must return at once: sockets are non-blocking, and so are the pipes
+//! and terminals a program reads and writes (see `examples/fetch/stdio.rs`). A handler
+//! that slept anywhere else would stall every connection, and their deadlines would
+//! then expire for the client's own delay and be blamed on the servers.
+//!
+//! ## The clock rule
+//! Every deadline is set, and checked, against a clock read *after* the work that
+//! preceded it in the turn. [`Context::now`] is read when `epoll_wait` returns and
+//! again before each event, before the timers are checked, after each timer that
+//! fired, and before the end-of-turn work, so it is never older than one handler call.
+//! A handler that does much work in one call (admitting a batch of requests, each with
+//! a `connect`) calls [`Context::refresh`] before each deadline it sets. A clock read
+//! costs about as much as a function call (the vDSO); an early deadline costs a
+//! wrong outcome.
+//!
 //! Next: `timer.rs` (the deadline queue), then `client/mod.rs`.
 
 use std::io;
@@ -29,8 +46,16 @@ use crate::timer::Timers;
 pub struct Context<'a> {
     pub registry: &'a Registry,
     pub timers: &'a mut Timers,
-    /// Read once per turn: a clock read per event would cost more than it tells.
+    /// The time, read after the work that preceded this call (see "The clock rule").
     pub now: Instant,
+}
+
+impl Context<'_> {
+    /// Reads the clock again, for a deadline set after work done within this call.
+    pub fn refresh(&mut self) -> Instant {
+        self.now = Instant::now();
+        self.now
+    }
 }
 
 /// Something that reacts to readiness, timers and the end of each turn.
@@ -87,10 +112,13 @@ impl Reactor {
         }
         let mut cx = Context { registry: self.poll.registry(), timers: &mut self.timers, now: Instant::now() };
         for event in self.events.iter() {
+            cx.refresh();
             handler.ready(&mut cx, event.token(), event);
         }
+        cx.refresh();
         while let Some(token) = cx.timers.pop_expired(cx.now) {
             handler.timer(&mut cx, token);
+            cx.refresh();
         }
         handler.end_of_turn(&mut cx);
         Ok(())

@@ -104,10 +104,18 @@ struct Located {
     target: Range<usize>,
 }
 
+/// The longest URL accepted. Far above what servers take in a request line (8 KiB is
+/// common), and it lets a reader of URL lists bound its buffer: a longer line is cut
+/// just past this length and still fails as what it is, too long.
+pub const MAX_LEN: usize = 64 * 1024;
+
 /// Validates an already trimmed URL and finds its parts.
 fn locate(text: &str) -> Result<Located, UrlError> {
     if text.is_empty() {
         return Err(UrlError::Invalid("empty"));
+    }
+    if text.len() > MAX_LEN {
+        return Err(UrlError::Invalid("longer than 64 KiB"));
     }
     if let Some(c) = text.bytes().find(|b| !b.is_ascii_graphic()) {
         return Err(UrlError::Invalid(match c {
@@ -263,6 +271,13 @@ mod tests {
         assert_eq!((url.as_str().as_ptr(), url.port(), &*url.target()), (ptr, 8080, "/x"));
         let (e, back) = Url::from_string(" not a url\n".into()).unwrap_err();
         assert_eq!((e, back.as_str()), (UrlError::Invalid("contains white space"), "not a url"));
+    }
+
+    #[test]
+    fn a_url_longer_than_the_limit_is_invalid() {
+        let at_limit = format!("http://h/{}", "a".repeat(MAX_LEN - "http://h/".len()));
+        assert_eq!(ok(&at_limit).as_str().len(), MAX_LEN);
+        assert_eq!(invalid(&format!("{at_limit}a")), "longer than 64 KiB");
     }
 
     #[test]

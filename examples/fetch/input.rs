@@ -1,24 +1,43 @@
-//! Where URLs come from: one at a time, only when the client asks.
+//! Where URLs come from: one at a time, only when the client asks, never waiting.
 //!
 //! The client pulls the next URL only when a request slot is free, so the input is read
 //! exactly as fast as requests finish. A list of ten million lines then costs what a
-//! list of ten costs: one line buffer, reused for every line. A template builds each URL
-//! when it is pulled. Nothing here keeps anything per URL.
+//! list of ten costs: one bounded buffer. A template builds each URL when it is pulled.
+//! Nothing here keeps anything per URL.
+//!
+//! **A list on a pipe, FIFO, socket or terminal** (stdin included) is read on the
+//! reactor (`stdio.rs`): a read that would block makes the source answer
+//! [`Next::Later`], and `main` tells it when the poll reports the stream readable. Each
+//! complete line is admitted as soon as it arrives and a slot is free, so
+//! `tail -f list | fetch --urls -` starts at the first line, and a slow writer never
+//! holds up requests already in flight or their deadlines. A **regular file** cannot
+//! be polled (epoll refuses it, and it never waits for another process): it is read in
+//! plain 64 KiB chunks.
+//!
+//! The buffer holds at most one 64 KiB read beyond the longest line kept, and a line
+//! is kept only up to [`url::MAX_LEN`]: a longer one is cut there, fails as
+//! `invalid-url` (too long), and the rest of it is skipped.
 //!
 //! The progress line wants a total for its percentage and ETA. A template knows it
 //! exactly. A file would need a second pass to count its lines, so instead the total is
 //! extrapolated from how far through the file the reader is: requests so far × file
 //! size ÷ bytes read. The estimate sharpens as the run goes and is exact once the whole
-//! file has been read. Stdin has no size; its total is unknown unless `-n` caps it.
+//! file has been read. A pipe has no size; its total is unknown unless `-n` caps it.
 
 use std::cell::Cell;
 use std::fmt::Write as _;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io;
 use std::path::Path;
 use std::rc::Rc;
 
-pub type Urls = Box<dyn Iterator<Item = String>>;
+use mio::event::Event;
+use onethread::client::{Next, Source};
+use onethread::url;
+
+use crate::stdio::Stream;
+
+/// Bytes asked for per read.
+const CHUNK: usize = 64 * 1024;
 
 pub struct Input {
     pub urls: Urls,
@@ -54,68 +73,195 @@ impl Total {
     }
 }
 
-/// `{}` in `template` replaced by 0, 1, …, n-1, each URL built when it is pulled.
-pub fn template(template: String, n: u64) -> Input {
-    // Split once; each URL is then one allocation: the pieces with the index between.
-    let pieces: Vec<String> = template.split("{}").map(str::to_owned).collect();
-    let len = template.len() + 20;
-    let urls = (0..n).map(move |i| {
-        let mut url = String::with_capacity(len);
-        for (k, piece) in pieces.iter().enumerate() {
+/// The run's URLs: a template or a list.
+pub enum Urls {
+    Template(Template),
+    Lines(Lines),
+}
+
+impl Source for Urls {
+    fn next_url(&mut self) -> Next {
+        match self {
+            Urls::Template(t) => t.next(),
+            Urls::Lines(l) => l.next(),
+        }
+    }
+}
+
+impl Urls {
+    /// The poll has news for the list's stream.
+    pub fn ready(&mut self, event: &Event) {
+        if let Urls::Lines(lines) = self {
+            lines.stream.ready(event);
+        }
+    }
+
+    /// Why reading the list stopped early, once.
+    pub fn take_error(&mut self) -> Option<String> {
+        match self {
+            Urls::Lines(lines) => lines.error.take(),
+            Urls::Template(_) => None,
+        }
+    }
+
+    /// The list's stream, to register with the poll.
+    pub fn stream(&mut self) -> Option<&mut Stream> {
+        match self {
+            Urls::Lines(lines) => Some(&mut lines.stream),
+            Urls::Template(_) => None,
+        }
+    }
+}
+
+/// `{}` in a template replaced by 0, 1, …, n-1, each URL built when it is pulled.
+pub struct Template {
+    /// The template split at `{}`: each URL is one allocation, the pieces with the index between.
+    pieces: Vec<String>,
+    len: usize,
+    next: u64,
+    n: u64,
+}
+
+impl Template {
+    fn next(&mut self) -> Next {
+        if self.next == self.n {
+            return Next::End;
+        }
+        let mut url = String::with_capacity(self.len);
+        for (k, piece) in self.pieces.iter().enumerate() {
             if k > 0 {
-                let _ = write!(url, "{i}");
+                let _ = write!(url, "{}", self.next);
             }
             url.push_str(piece);
         }
-        url
-    });
-    Input { urls: Box::new(urls), total: Total::Exact(n) }
+        self.next += 1;
+        Next::Url(url)
+    }
+}
+
+pub fn template(template: String, n: u64) -> Input {
+    let pieces = template.split("{}").map(str::to_owned).collect();
+    let urls = Urls::Template(Template { pieces, len: template.len() + 20, next: 0, n });
+    Input { urls, total: Total::Exact(n) }
 }
 
 /// The lines of the file at `path` ('-' for stdin), at most `limit` of them.
 pub fn lines(path: &Path, limit: Option<u64>) -> io::Result<Input> {
-    let (reader, file_len): (Box<dyn BufRead>, _) = if path.as_os_str() == "-" {
-        (Box::new(BufReader::new(io::stdin())), None)
+    let stream = if path.as_os_str() == "-" { Stream::standard(0, false)? } else { Stream::open(path)? };
+    let file_len = if stream.is_polled() || path.as_os_str() == "-" {
+        None
     } else {
-        let file = File::open(path)?;
-        let len = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
-        (Box::new(BufReader::new(file)), len)
+        std::fs::metadata(path).ok().map(|m| m.len())
     };
     let bytes_read = Rc::new(Cell::new(0));
-    let lines = Lines { reader, line: Vec::new(), bytes_read: Rc::clone(&bytes_read) };
-    let urls = Box::new(lines.take(limit.map_or(usize::MAX, |n| n as usize)));
-    Ok(Input { urls, total: Total::Estimated { file_len, bytes_read, cap: limit } })
+    let lines = Lines {
+        stream,
+        buf: Vec::new(),
+        start: 0,
+        eof: false,
+        skipping: false,
+        left: limit.unwrap_or(u64::MAX),
+        bytes_read: Rc::clone(&bytes_read),
+        error: None,
+    };
+    Ok(Input { urls: Urls::Lines(lines), total: Total::Estimated { file_len, bytes_read, cap: limit } })
 }
 
 /// URLs from a list: one per line, surrounding whitespace ignored, blank lines and `#`
 /// comments skipped. A line that is not UTF-8 still becomes a request (that fails as
 /// an invalid URL), so every line of the list is accounted for.
-struct Lines {
-    reader: Box<dyn BufRead>,
-    /// Reused for every line; each URL handed out is one allocation of its own length.
-    line: Vec<u8>,
+pub struct Lines {
+    stream: Stream,
+    /// Bytes read and not yet handed out: `buf[start..]`.
+    buf: Vec<u8>,
+    start: usize,
+    eof: bool,
+    /// Dropping the rest of a line that was too long.
+    skipping: bool,
+    /// Lines still wanted (`-n`).
+    left: u64,
     bytes_read: Rc<Cell<u64>>,
+    error: Option<String>,
 }
 
-impl Iterator for Lines {
-    type Item = String;
-
-    fn next(&mut self) -> Option<String> {
-        loop {
-            self.line.clear();
-            match self.reader.read_until(b'\n', &mut self.line) {
-                Ok(0) => return None,
-                Ok(n) => self.bytes_read.set(self.bytes_read.get() + n as u64),
-                Err(e) => {
-                    eprintln!("fetch: stopped reading URLs: {e}");
-                    return None;
+impl Lines {
+    fn next(&mut self) -> Next {
+        while self.left > 0 {
+            let unread = self.buf.len() - self.start;
+            let (from, to) = match self.buf[self.start..].iter().position(|&b| b == b'\n') {
+                Some(end) => {
+                    let from = self.start;
+                    self.start += end + 1;
+                    if std::mem::take(&mut self.skipping) {
+                        continue;
+                    }
+                    (from, from + end)
                 }
-            }
-            let text = String::from_utf8_lossy(&self.line);
+                None if self.skipping || (unread == 0 && !self.eof) => {
+                    self.start = self.buf.len();
+                    match self.fill() {
+                        Some(wait) => return wait,
+                        None => continue,
+                    }
+                }
+                None if unread > url::MAX_LEN => {
+                    // Too long to be a URL: hand out just enough to fail as one.
+                    self.skipping = true;
+                    self.start += url::MAX_LEN + 1;
+                    (self.start - url::MAX_LEN - 1, self.start)
+                }
+                None if self.eof => {
+                    // The last line, without a newline (or nothing left at all).
+                    self.start = self.buf.len();
+                    (self.start - unread, self.start)
+                }
+                None => match self.fill() {
+                    Some(wait) => return wait,
+                    None => continue,
+                },
+            };
+            let text = String::from_utf8_lossy(&self.buf[from..to]);
             let url = text.trim();
             if !url.is_empty() && !url.starts_with('#') {
-                return Some(url.to_owned());
+                self.left -= 1;
+                return Next::Url(url.to_owned());
+            }
+            if self.eof && self.start == self.buf.len() {
+                return Next::End;
             }
         }
+        Next::End
+    }
+
+    /// Reads more into the buffer; `Some(Later)` if nothing can be read now.
+    fn fill(&mut self) -> Option<Next> {
+        if self.eof {
+            return Some(Next::End);
+        }
+        if self.stream.blocked {
+            return Some(Next::Later);
+        }
+        self.buf.drain(..self.start);
+        self.start = 0;
+        let have = self.buf.len();
+        self.buf.resize(have + CHUNK, 0);
+        let result = self.stream.read(&mut self.buf[have..]);
+        self.buf.truncate(have + *result.as_ref().unwrap_or(&0));
+        match result {
+            // A FIFO opened before its writer reads as empty until one has come and
+            // gone; the poll's hang-up tells the real end from "no writer yet".
+            Ok(0) if self.stream.awaits_writer && !self.stream.hung_up => {
+                self.stream.blocked = true;
+                return Some(Next::Later);
+            }
+            Ok(0) => self.eof = true,
+            Ok(n) => self.bytes_read.set(self.bytes_read.get() + n as u64),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(Next::Later),
+            Err(e) => {
+                self.error = Some(format!("stopped reading URLs: {e}"));
+                self.eof = true;
+            }
+        }
+        None
     }
 }

@@ -7,22 +7,35 @@
 //! name. Before any work starts it forbids the process to create threads (seccomp), and
 //! it counts its threads at start, every 100 ms and at the end. Exit status: 0 when
 //! the run completed on one thread (failed requests are reported, not fatal); 2 for
-//! bad arguments; 3 if the thread check failed; 1 for any other fatal error.
+//! bad arguments; 3 if the thread check failed; 130 or 143 when SIGINT or SIGTERM cut
+//! the run short; 141 when stdout's reader went away; 1 for any other fatal error.
 //!
-//! Everything shares one reactor. The client and the built-in server own their socket
-//! and timer tokens; one more timer, the tick, samples the thread census every 100 ms
-//! and so also guarantees the loop a turn at least that often, at whose end the
-//! progress line redraws when due. Each outcome goes to the [`Report`]: counted for
-//! the summary, its body finished on disk with `-o`, and printed on stdout.
+//! Everything shares one reactor, and nothing waits anywhere else: the client and the
+//! built-in server own their socket and timer tokens; a URL list on a pipe, stdout,
+//! stderr and the signals are registered like sockets (`stdio.rs`, `signals.rs`). One
+//! more timer, the tick, samples the thread census every 100 ms and so also
+//! guarantees the loop a turn at least that often, at whose end the progress line is
+//! redrawn when due. Each outcome goes to the [`Report`]: counted for the summary, its
+//! body finished on disk with `-o`, and queued for stdout, whose back-pressure pauses
+//! admission when the reader is slow.
+//!
+//! A run ends in one of three ways, all through [`App::end_of_turn`]: the input is
+//! exhausted and every request has its outcome; a first SIGINT/SIGTERM cancels the
+//! requests in flight (each still gets its line) and the summary says so; or stdout's
+//! reader goes away, and the run stops at once with one line on stderr. Either way the
+//! loop keeps turning until stdout and then the summary on stderr are written.
 //!
 //! Modules, one job each: `args` (the command line), `input` (URLs, pulled lazily),
-//! `output` (per-request lines), `progress` (the live line), `save` (`-o`), `summary`.
+//! `output` (per-request lines), `progress` (the live line), `save` (`-o`), `signals`,
+//! `stdio` (streams that never block), `summary`.
 
 mod args;
 mod input;
 mod output;
 mod progress;
 mod save;
+mod signals;
+mod stdio;
 mod summary;
 
 use std::fs::File;
@@ -31,7 +44,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use mio::Token;
+use mio::{Interest, Token};
 use onethread::client::{self, Client, Outcome, Sink};
 use onethread::proof::{self, Census};
 use onethread::reactor::{Context, Handler, Reactor};
@@ -43,11 +56,17 @@ use input::{Total, Urls};
 use output::{Mode, Output};
 use progress::{Progress, Snapshot, Style};
 use save::Saver;
+use signals::Signals;
+use stdio::{Outbox, Stream};
 use summary::{Summary, Tally};
 
 /// Token layout on the shared reactor: the client's range, then the server's, then ours.
 const SERVER_BASE: usize = client::TOKENS_END;
 const TICK: Token = Token(SERVER_BASE + server::TOKEN_SPAN);
+const INPUT: Token = Token(TICK.0 + 1);
+const STDOUT: Token = Token(TICK.0 + 2);
+const STDERR: Token = Token(TICK.0 + 3);
+const SIGNALS: Token = Token(TICK.0 + 4);
 const TICK_EVERY: Duration = Duration::from_millis(100);
 
 /// Why `fetch` stops before its workload: a bad argument (exit 2) or anything else (exit 1).
@@ -109,7 +128,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
     let mut reactor = Reactor::new(1024)?;
     let mut cx = reactor.context();
     let mut server = None;
-    let input = match (&args.template, &args.urls) {
+    let mut input = match (&args.template, &args.urls) {
         (_, Some(path)) => input::lines(path, args.requests).map_err(|e| usage("--urls", path, e))?,
         (Some(template), None) => input::template(template.clone(), args.requests.unwrap_or(10_000)),
         (None, None) => {
@@ -121,12 +140,28 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
             input::template(template, args.requests.unwrap_or(10_000))
         }
     };
+    if let Some(stream) = input.urls.stream() {
+        stream.register(cx.registry, INPUT, Interest::READABLE)?;
+    }
     let mode = match (args.quiet, args.jsonl) {
         (true, _) => Mode::Quiet,
         (false, true) => Mode::Jsonl,
         (false, false) => Mode::Lines,
     };
-    let report = Report { output: Output::new(mode, &args.header_out), tally: Tally::new(), saver };
+    let mut stdout = Stream::standard(libc::STDOUT_FILENO, true)?;
+    stdout.register(cx.registry, STDOUT, Interest::WRITABLE)?;
+    let mut stderr = Stream::standard(libc::STDERR_FILENO, true)?;
+    stderr.register(cx.registry, STDERR, Interest::WRITABLE)?;
+    let signals = Signals::new()?;
+    signals.register(cx.registry, SIGNALS)?;
+
+    let mut output = Output::new(Outbox::new(stdout), mode, &args.header_out);
+    let started = Instant::now();
+    let progress = Progress::new(Style::choose(args.quiet), started);
+    if progress.style == Style::Pinned {
+        output.pin_status();
+    }
+    let report = Report { output, tally: Tally::new(), saver };
     let client = Client::new(&mut cx, config, input.urls, report).map_err(|e| match e.kind() {
         io::ErrorKind::InvalidInput => Failure::Usage(format!("bad request: {e}")),
         _ => Failure::Fatal(e),
@@ -134,43 +169,25 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
     let tick = cx.timers.insert(TICK);
     cx.timers.arm(tick, cx.now + TICK_EVERY);
 
-    let started = Instant::now();
-    let progress = Progress::new(Style::choose(args.quiet), started);
-    let mut app = App { client, server, census, tick, progress, total: input.total };
-    reactor.run(&mut app)?;
-    Ok(finish(app, started.elapsed(), &args, summary_file)?)
-}
-
-/// Prints the summary (and writes it as JSON), then judges the thread census.
-fn finish(mut app: App, wall: Duration, args: &Args, summary_file: Option<File>) -> io::Result<ExitCode> {
-    app.progress.clear();
-    let threads_now = app.census.sample()?;
-    let stats = app.client.stats();
-    let mut report = app.client.into_sink();
-    let flushed = report.output.flush(); // a closed stdout is reported after the summary
-    let summary = Summary {
-        tally: &report.tally,
-        stats,
-        wall,
-        threads_now,
-        threads_peak: app.census.peak(),
-        thread_samples: app.census.samples(),
+    let mut app = App {
+        client,
+        server,
+        census,
+        tick,
+        progress,
+        total: input.total,
+        stderr: Outbox::new(stderr),
+        in_place_shown: false,
+        signals,
+        stop: None,
+        started,
+        wall: None,
+        summary_file,
         threads_forbidden: !args.allow_threads,
-        peak_rss: summary::peak_rss(),
-        saver: report.saver.as_ref(),
+        exit: None,
     };
-    eprint!("{}", summary.text());
-    if let Some(mut file) = summary_file {
-        serde_json::to_writer_pretty(&mut file, &summary.json())?;
-        file.write_all(b"\n")?;
-    }
-    flushed?;
-    if app.census.peak() != 1 {
-        let peak = app.census.peak();
-        eprintln!("fetch: THREAD CHECK FAILED: this process had {peak} OS threads at its peak (expected 1)");
-        return Ok(ExitCode::from(3));
-    }
-    Ok(ExitCode::SUCCESS)
+    reactor.run(&mut app)?;
+    Ok(app.exit.unwrap_or(ExitCode::FAILURE))
 }
 
 /// Where every outcome goes: the tally, the saved body's file, stdout.
@@ -194,9 +211,22 @@ impl Sink for Report {
             saver.body(index, piece);
         }
     }
+
+    fn wants_more(&self) -> bool {
+        self.output.wants_more()
+    }
 }
 
-/// Everything on the one reactor: the client, maybe the server, and the tick.
+/// Why a run stopped before its input was exhausted.
+#[derive(Clone, Debug)]
+enum Stop {
+    /// SIGINT or SIGTERM.
+    Signal(i32),
+    /// Writing to stdout failed: its reader went away (EPIPE), or worse.
+    Output { broken_pipe: bool, message: String },
+}
+
+/// Everything on the one reactor: the client, maybe the server, the tick, the streams.
 struct App {
     client: Client<Urls, Report>,
     server: Option<Server>,
@@ -204,9 +234,25 @@ struct App {
     tick: TimerId,
     progress: Progress,
     total: Total,
+    stderr: Outbox,
+    /// An in-place progress line is on stderr's terminal, to erase before the summary.
+    in_place_shown: bool,
+    signals: Signals,
+    stop: Option<Stop>,
+    started: Instant,
+    /// The run's length, fixed when its last request ended.
+    wall: Option<Duration>,
+    summary_file: Option<File>,
+    threads_forbidden: bool,
+    /// Set once the summary is queued: the run is over once stderr has taken it.
+    exit: Option<ExitCode>,
 }
 
 impl App {
+    fn output(&mut self) -> &mut Output {
+        &mut self.client.sink_mut().output
+    }
+
     /// What the progress line shows, at the end of a turn (after new admissions).
     fn snapshot(&self) -> Snapshot {
         let tally = &self.client.sink().tally;
@@ -217,13 +263,166 @@ impl App {
             total: self.total.estimate(self.client.stats().requests),
         }
     }
+
+    /// Ends the run early: no more input, and every request in flight ends now with
+    /// `cancelled` (each still gets its line, unless stdout is what failed).
+    fn stop(&mut self, cx: &mut Context<'_>, why: Stop) {
+        let message = match &why {
+            Stop::Signal(signal) => format!("interrupted by {}", signals::name(*signal)),
+            Stop::Output { message, .. } => format!("stopped: {message}"),
+        };
+        self.stop = Some(why);
+        self.client.cancel(cx, &message);
+    }
+
+    /// A second signal: leave now, as the user asks, with the streams as we found them.
+    fn exit_now(&mut self, signal: i32) -> ! {
+        self.stderr
+            .buf()
+            .extend_from_slice(format!("\nfetch: {} again: exiting at once\n", signals::name(signal)).as_bytes());
+        self.stderr.flush();
+        for stream in [Some(&mut self.stderr.stream), self.client.source_mut().stream()].into_iter().flatten() {
+            stream.restore();
+        }
+        self.output().outbox().stream.restore();
+        std::process::exit(128 + signal)
+    }
+
+    fn flush_stdout(&mut self, cx: &mut Context<'_>) {
+        let failed = self.output().flush().map(|e| (e.raw_os_error() == Some(libc::EPIPE), e.to_string()));
+        if let Some((broken_pipe, e)) = failed
+            && !matches!(self.stop, Some(Stop::Output { .. }))
+        {
+            let message = if broken_pipe { "stdout was closed (broken pipe)".into() } else { format!("stdout: {e}") };
+            self.stop(cx, Stop::Output { broken_pipe, message });
+        }
+    }
+
+    /// Queues the progress line where it is drawn, if it is due and there is room.
+    fn draw_progress(&mut self, now: Instant) {
+        if !self.progress.is_due(now) {
+            return;
+        }
+        let snapshot = self.snapshot();
+        match self.progress.style {
+            Style::Pinned => {
+                let text = self.progress.text(now, &snapshot);
+                self.output().set_status(Some(text));
+            }
+            _ if self.stderr.pending() > 0 => {} // stderr's reader is behind: skip this one
+            Style::InPlace => {
+                let text = self.progress.text(now, &snapshot);
+                let buf = self.stderr.buf();
+                buf.extend_from_slice(output::ERASE);
+                buf.extend_from_slice(text.as_bytes());
+                self.in_place_shown = true;
+            }
+            Style::Lines => {
+                let text = self.progress.text(now, &snapshot);
+                self.stderr.buf().extend_from_slice(text.as_bytes());
+            }
+            Style::Off => {}
+        }
+    }
+
+    /// After the last outcome: erase the progress line, let stdout drain, then queue
+    /// the summary on stderr.
+    fn wind_down(&mut self, cx: &mut Context<'_>) {
+        if self.wall.is_none() {
+            self.wall = Some(self.started.elapsed());
+            if self.progress.style == Style::Pinned {
+                self.output().set_status(None);
+            }
+            if std::mem::take(&mut self.in_place_shown) {
+                self.stderr.buf().extend_from_slice(output::ERASE);
+            }
+            self.progress.style = Style::Off;
+            self.flush_stdout(cx);
+        }
+        if self.exit.is_none() && self.client.sink().output.is_drained() {
+            self.exit = Some(self.summarise());
+        }
+    }
+
+    /// Queues the summary (or, when stdout failed, one line) and writes the JSON file;
+    /// returns the exit status.
+    fn summarise(&mut self) -> ExitCode {
+        let threads_now = self.census.sample().unwrap_or(0);
+        let stats = self.client.stats();
+        let report = self.client.sink();
+        let summary = Summary {
+            tally: &report.tally,
+            stats,
+            wall: self.wall.unwrap_or_default(),
+            threads_now,
+            threads_peak: self.census.peak(),
+            thread_samples: self.census.samples(),
+            threads_forbidden: self.threads_forbidden,
+            peak_rss: summary::peak_rss(),
+            saver: report.saver.as_ref(),
+            interrupted: match &self.stop {
+                None => None,
+                Some(Stop::Signal(signal)) => Some(signals::name(*signal)),
+                Some(Stop::Output { broken_pipe: true, .. }) => Some("broken-pipe"),
+                Some(Stop::Output { .. }) => Some("stdout-error"),
+            },
+        };
+        let mut text = match &self.stop {
+            Some(Stop::Output { message, .. }) => format!(
+                "fetch: {message}: stopped after {} requests ({} cancelled)\n",
+                stats.requests,
+                report.tally.cancelled()
+            ),
+            _ => summary.text(),
+        };
+        let mut code = match &self.stop {
+            None => ExitCode::SUCCESS,
+            Some(Stop::Signal(signal)) => ExitCode::from(128 + *signal as u8),
+            Some(Stop::Output { broken_pipe: true, .. }) => ExitCode::from(128 + libc::SIGPIPE as u8),
+            Some(Stop::Output { .. }) => ExitCode::FAILURE,
+        };
+        // A regular file: written with plain calls, now that nothing is in flight.
+        if let Some(mut file) = self.summary_file.take() {
+            let written = serde_json::to_writer_pretty(&mut file, &summary.json())
+                .map_err(io::Error::from)
+                .and_then(|()| file.write_all(b"\n"));
+            if let Err(e) = written {
+                text += &format!("fetch: --summary-json: {e}\n");
+                code = ExitCode::FAILURE;
+            }
+        }
+        if self.census.peak() != 1 {
+            let peak = self.census.peak();
+            text +=
+                &format!("fetch: THREAD CHECK FAILED: this process had {peak} OS threads at its peak (expected 1)\n");
+            code = ExitCode::from(3);
+        }
+        self.stderr.buf().extend_from_slice(text.as_bytes());
+        code
+    }
 }
 
 impl Handler for App {
     fn ready(&mut self, cx: &mut Context<'_>, token: Token, event: &mio::event::Event) {
-        match &mut self.server {
-            Some(server) if server.owns(token) => server.ready(cx, token, event),
-            _ => self.client.ready(cx, token, event),
+        match token {
+            INPUT => self.client.source_mut().ready(event),
+            STDOUT => {
+                self.output().outbox().stream.ready(event);
+                self.flush_stdout(cx);
+            }
+            STDERR => self.stderr.stream.ready(event),
+            SIGNALS => {
+                while let Some(signal) = self.signals.next() {
+                    if self.stop.is_some() {
+                        self.exit_now(signal);
+                    }
+                    self.stop(cx, Stop::Signal(signal));
+                }
+            }
+            _ => match &mut self.server {
+                Some(server) if server.owns(token) => server.ready(cx, token, event),
+                _ => self.client.ready(cx, token, event),
+            },
         }
     }
 
@@ -240,15 +439,19 @@ impl Handler for App {
 
     fn end_of_turn(&mut self, cx: &mut Context<'_>) {
         self.client.end_of_turn(cx);
-        let _ = self.client.sink_mut().output.flush(); // one write per turn, not per line
-        if self.progress.is_due(cx.now) {
-            let snapshot = self.snapshot();
-            self.progress.draw(cx.now, &snapshot);
+        if let Some(e) = self.client.source_mut().take_error() {
+            self.stderr.buf().extend_from_slice(format!("fetch: {e}\n").as_bytes());
         }
+        self.flush_stdout(cx); // one write per turn, not per line
+        self.draw_progress(cx.now);
+        if self.client.is_done() {
+            self.wind_down(cx);
+        }
+        self.stderr.flush();
     }
 
     fn is_done(&self) -> bool {
-        self.client.is_done()
+        self.exit.is_some() && (self.stderr.pending() == 0 || self.stderr.failed.is_some())
     }
 }
 

@@ -1,16 +1,28 @@
 //! Per-request output on stdout: the seed script's lines, or one JSON object per request.
 //!
-//! Lines are written into a 64 KiB buffer and reach stdout when `main` flushes it, once
-//! per turn of the reactor: one `write` for hundreds of lines. Every outcome is written
-//! as whole lines, so after a flush stdout always ends at a line boundary; that is what
-//! lets the progress line on stderr share a terminal with it.
+//! Lines are formatted into a buffer and written when the poll says stdout can take
+//! them (`stdio.rs`): one `write` carries hundreds of lines, and a slow reader never
+//! blocks the thread. **Back-pressure:** once [`HIGH_WATER`] bytes wait, the sink tells
+//! the client to stop admitting requests ([`Output::wants_more`]); requests in flight
+//! go on and their lines are still queued. So a reader that pauses for seconds slows
+//! the run down to its pace, and never turns into timeouts blamed on servers. The
+//! buffer holds at most `HIGH_WATER` plus one line per request in flight: with the
+//! defaults (C = 1000, lines of 100–200 bytes) well under 1 MiB.
+//!
+//! Every outcome is written as whole lines, so stdout always ends at a line boundary
+//! between writes. When stdout is the terminal the progress line is drawn on, that
+//! line is *pinned* here ([`Output::set_status`]): each batch of lines is written as
+//! "erase the progress line, the lines, the progress line again", in one `write`, so
+//! the two never tear each other (the way cargo and indicatif do it).
 //!
 //! JSON is written by hand rather than through serde: an outcome borrows the client's
 //! buffers, and formatting it straight into the output buffer allocates nothing.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 
 use onethread::client::Outcome;
+
+use crate::stdio::Outbox;
 
 pub enum Mode {
     /// The seed's `DATE:URL with delay D`.
@@ -19,18 +31,37 @@ pub enum Mode {
     Quiet,
 }
 
+/// Queued bytes above which no new request is admitted.
+pub const HIGH_WATER: usize = 256 * 1024;
+
+/// `\r`, then erase the whole line: where an in-place line is redrawn.
+pub const ERASE: &[u8] = b"\r\x1b[2K";
+
 /// The keys every JSON line has; a `--header-out` name equal to one of them is prefixed.
 const KEYS: [&str; 8] = ["index", "url", "status", "bytes", "error", "message", "delay", "ms"];
 
 pub struct Output {
-    out: BufWriter<io::Stdout>,
+    out: Outbox,
     mode: Mode,
     /// `--header-out`: (header name, JSON key), deduplicated.
     headers: Vec<(String, String)>,
+    /// With a pinned progress line: lines waiting for the next batch around it.
+    lines: Vec<u8>,
+    pinned: Option<Pinned>,
+}
+
+/// The progress line, when it lives at the bottom of stdout's terminal.
+struct Pinned {
+    /// What to draw; `None` once cleared for good.
+    text: Option<String>,
+    /// The line is on screen (or queued to be), so the next batch starts by erasing it.
+    shown: bool,
+    /// The text changed since it was last queued.
+    dirty: bool,
 }
 
 impl Output {
-    pub fn new(mode: Mode, header_out: &[String]) -> Self {
+    pub fn new(out: Outbox, mode: Mode, header_out: &[String]) -> Self {
         let mut headers: Vec<(String, String)> = Vec::new();
         for name in header_out {
             let key = if KEYS.contains(&name.as_str()) { format!("header:{name}") } else { name.clone() };
@@ -38,20 +69,67 @@ impl Output {
                 headers.push((name.clone(), key));
             }
         }
-        Output { out: BufWriter::with_capacity(64 * 1024, io::stdout()), mode, headers }
+        Output { out, mode, headers, lines: Vec::new(), pinned: None }
+    }
+
+    /// Keeps a progress line at the bottom of stdout's terminal from now on.
+    pub fn pin_status(&mut self) {
+        self.pinned = Some(Pinned { text: None, shown: false, dirty: false });
+    }
+
+    /// New text for the pinned progress line; `None` erases it.
+    pub fn set_status(&mut self, text: Option<String>) {
+        if let Some(p) = &mut self.pinned {
+            p.dirty |= p.text != text;
+            p.text = text;
+        }
     }
 
     pub fn write(&mut self, o: &Outcome<'_>) {
-        // A closed stdout (`fetch | head`) must not stop the run; the summary still counts.
+        if self.out.failed.is_some() {
+            return; // stdout is gone; `main` is stopping the run
+        }
+        let buf = if self.pinned.is_some() { &mut self.lines } else { self.out.buf() };
+        // Writing into a Vec cannot fail.
         let _ = match self.mode {
             Mode::Quiet => Ok(()),
-            Mode::Lines => write_line(&mut self.out, o),
-            Mode::Jsonl => write_json(&mut self.out, o, &self.headers),
+            Mode::Lines => write_line(buf, o),
+            Mode::Jsonl => write_json(buf, o, &self.headers),
         };
     }
 
-    pub fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
+    /// Whether the client may admit more requests: little enough is waiting.
+    pub fn wants_more(&self) -> bool {
+        self.out.pending() + self.lines.len() < HIGH_WATER
+    }
+
+    /// Writes what stdout takes now. Returns the write error that ended the output.
+    pub fn flush(&mut self) -> Option<&io::Error> {
+        if let Some(p) = &mut self.pinned
+            && self.out.pending() == 0
+            && (p.dirty || !self.lines.is_empty())
+        {
+            // The next batch: erase the line, the lines, the line again.
+            let buf = self.out.buf();
+            if p.shown {
+                buf.extend_from_slice(ERASE);
+            }
+            buf.append(&mut self.lines);
+            p.shown = p.text.is_some();
+            buf.extend_from_slice(p.text.as_deref().unwrap_or_default().as_bytes());
+            p.dirty = false;
+        }
+        self.out.flush();
+        self.out.failed.as_ref()
+    }
+
+    /// Everything queued has been written (or can no longer be).
+    pub fn is_drained(&self) -> bool {
+        self.out.failed.is_some() || (self.out.pending() == 0 && self.lines.is_empty())
+    }
+
+    pub fn outbox(&mut self) -> &mut Outbox {
+        &mut self.out
     }
 }
 

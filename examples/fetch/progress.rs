@@ -1,26 +1,30 @@
-//! The live progress line on stderr, drawn from a reactor timer, never from a thread.
+//! The live progress line, drawn from a reactor timer, never from a thread.
 //!
 //! Progress-bar crates usually redraw from a ticker thread of their own, which this
 //! program forbids (its seccomp guard would refuse the thread). Nothing here needs one:
 //! the census tick already fires every 100 ms, so the loop turns at least that often,
-//! and at the end of a turn in which the line is due, `main` hands it the counters it
-//! has anyway. One timer serves both jobs.
+//! and at the end of a turn in which the line is due, `main` asks for its text. This
+//! file decides *what* and *when*; `main` queues the text on stderr or stdout without
+//! blocking (a progress line is the one output that may be skipped: while stderr's
+//! reader is not keeping up, no new one is queued).
 //!
 //! * Nothing is drawn during a run's first second, so short runs stay clean.
 //! * **In place** when stderr is a terminal: `\r`, erase the line, redraw, five times a
 //!   second, cut to the terminal's width so it never wraps.
-//! * **Plain lines** every 2 s otherwise (a log file, a pipe, CI), and also when stdout
-//!   is the same terminal and shows per-request lines: a line redrawn in place would be
-//!   torn by them. `main` draws right after flushing stdout, so a progress line always
-//!   starts at a line boundary.
+//! * **Pinned** when stdout is that same terminal and shows per-request lines: the
+//!   line stays at the bottom, and `output.rs` erases and redraws it around each batch
+//!   of lines, so neither tears the other. Its text changes at most five times a second.
+//! * **Plain lines** every 2 s otherwise (a log file, a pipe, CI).
 //! * **Off** with `--quiet`.
 
-use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
+
+use crate::stdio;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Style {
     InPlace,
+    Pinned,
     Lines,
     Off,
 }
@@ -28,12 +32,11 @@ pub enum Style {
 impl Style {
     /// The style for this process's stderr. Unless `quiet`, per-request lines go to stdout.
     pub fn choose(quiet: bool) -> Style {
-        if quiet {
-            Style::Off
-        } else if std::io::stderr().is_terminal() && !std::io::stdout().is_terminal() {
-            Style::InPlace
-        } else {
-            Style::Lines
+        match (stdio::terminal_device(libc::STDERR_FILENO), stdio::terminal_device(libc::STDOUT_FILENO)) {
+            _ if quiet => Style::Off,
+            (Some(err), Some(out)) if err == out => Style::Pinned,
+            (Some(_), _) => Style::InPlace,
+            (None, _) => Style::Lines,
         }
     }
 }
@@ -50,16 +53,14 @@ pub struct Snapshot {
 const FIRST_AFTER: Duration = Duration::from_secs(1);
 
 pub struct Progress {
-    style: Style,
+    pub style: Style,
     started: Instant,
     next: Instant,
-    /// An in-place line is on screen and must be erased before anything else is printed.
-    shown: bool,
 }
 
 impl Progress {
     pub fn new(style: Style, started: Instant) -> Self {
-        Progress { style, started, next: started + FIRST_AFTER, shown: false }
+        Progress { style, started, next: started + FIRST_AFTER }
     }
 
     /// Whether the line should be drawn now.
@@ -67,26 +68,17 @@ impl Progress {
         self.style != Style::Off && now >= self.next
     }
 
-    pub fn draw(&mut self, now: Instant, s: &Snapshot) {
+    /// The line's text, and when the next one is due. In place or pinned, it is cut
+    /// to the terminal's width and carries no newline; otherwise it is a log line.
+    pub fn text(&mut self, now: Instant, s: &Snapshot) -> String {
         let text = line(s, now - self.started);
-        let mut err = std::io::stderr().lock();
-        let _ = if self.style == Style::InPlace {
-            self.next = now + Duration::from_millis(200);
-            self.shown = true;
-            let width = terminal_width().unwrap_or(80).saturating_sub(1);
-            write!(err, "\r\x1b[2K{}", &text[..text.len().min(width)])
-        } else {
+        if self.style == Style::Lines {
             self.next = now + Duration::from_secs(2);
-            writeln!(err, "fetch: {text}")
-        };
-    }
-
-    /// Erases an in-place line, so the summary starts on a clean line.
-    pub fn clear(&mut self) {
-        if self.shown {
-            eprint!("\r\x1b[2K");
-            self.shown = false;
+            return format!("fetch: {text}\n");
         }
+        self.next = now + Duration::from_millis(200);
+        let width = terminal_width().unwrap_or(80).saturating_sub(1);
+        text[..text.len().min(width)].to_owned()
     }
 }
 

@@ -62,6 +62,11 @@ impl Tally {
     pub fn failures(&self) -> u64 {
         self.failures
     }
+
+    /// Requests cut short by a stop (a signal, a closed stdout).
+    pub fn cancelled(&self) -> u64 {
+        self.errors.get(&ErrorKind::Cancelled).map_or(0, |&(count, _)| count)
+    }
 }
 
 /// Everything the summary reports.
@@ -77,6 +82,8 @@ pub struct Summary<'a> {
     pub peak_rss: Option<u64>,
     /// With `-o DIR`.
     pub saver: Option<&'a Saver>,
+    /// What cut the run short, if anything: `SIGINT`, `SIGTERM`, `broken-pipe`, …
+    pub interrupted: Option<&'static str>,
 }
 
 /// The latency percentiles reported, with their names.
@@ -88,6 +95,9 @@ impl Summary<'_> {
         let secs = self.wall.as_secs_f64();
         let rate = st.requests as f64 / secs.max(1e-9);
         let mut s = format!("fetch: {} requests in {secs:.3} s: {rate:.0} requests/s\n", st.requests);
+        if let Some(why) = self.interrupted {
+            s += &format!("  interrupted      by {why}: {} requests in flight were cancelled\n", t.cancelled());
+        }
         s += &format!("  successes        {}\n", t.successes);
         s += &format!("  errors           {}\n", t.failures);
         for (kind, (count, example)) in &t.errors {
@@ -151,6 +161,7 @@ impl Summary<'_> {
         let st = &self.stats;
         json!({
             "requests": st.requests,
+            "interrupted": self.interrupted,
             "successes": t.successes,
             "errors": t.failures,
             "errors_by_kind": errors,

@@ -7,11 +7,11 @@ use std::time::Instant;
 use mio::event::Event;
 
 use super::conn::{Phase, Progress, State};
-use super::{Client, Error, ErrorKind, Outcome, Place, Response, Sink};
+use super::{Client, Error, ErrorKind, Outcome, Place, Response, Sink, Source};
 use crate::http1::Headers;
 use crate::reactor::Context;
 
-impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
+impl<I: Source, S: Sink> Client<I, S> {
     pub(super) fn on_conn_event(&mut self, cx: &mut Context<'_>, key: usize, event: &Event) {
         // An event may name a connection closed earlier in this turn; a new one may
         // even have its key by now. Every state treats a spurious event as "wait".
@@ -105,7 +105,15 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
                 Error::new(ErrorKind::Timeout, format!("no complete response within {limit:?}{waiting}"))
             }
         };
-        match active.place {
+        self.detach(cx, req);
+        self.complete(cx, req, Err(error));
+    }
+
+    /// Takes a request out of wherever it waits, before it ends early: its lookup, the
+    /// socket queue, its connection attempts, or its connection (which is closed: a
+    /// response cut short leaves it unusable).
+    pub(super) fn detach(&mut self, cx: &mut Context<'_>, req: usize) {
+        match self.requests[req].place {
             Place::Resolving(entry) => self.dns.leave(entry, req),
             Place::NeedsSocket => self.backlog.retain(|&r| r != req),
             Place::Connecting => {
@@ -115,7 +123,6 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
             }
             Place::On(conn) => self.close(cx, conn),
         }
-        self.complete(cx, req, Err(error));
     }
 
     /// A connection's phase deadline passed.

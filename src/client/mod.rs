@@ -4,8 +4,10 @@
 //! `aiohttp.ClientSession` and its connector, written out by hand:
 //!
 //! * **Admission** (`schedule.rs`). At the end of every turn of the reactor, URLs are
-//!   taken from the input until `concurrency` requests are active. A request holds its
-//!   slot from admission to its outcome, wherever it waits (see [`Place`]).
+//!   pulled from the [`Source`] until `concurrency` requests are active, the source
+//!   has nothing yet, or the sink asks to wait ([`Sink::wants_more`], back-pressure).
+//!   A request holds its slot from admission to its outcome, wherever it waits (see
+//!   [`Place`]).
 //! * **Dispatch** (`schedule.rs`). An admitted request takes an idle keep-alive
 //!   connection of its origin if there is one; otherwise it needs addresses (from the
 //!   DNS cache, or waiting behind its host's one lookup) and a new connection, which a
@@ -23,6 +25,8 @@
 //!   overall deadline and the DNS wait. A stalled server never keeps a slot past them.
 //! * **Outcomes.** Every request ends exactly once, in `complete`, which hands an
 //!   [`Outcome`] to the [`Sink`] and frees the slot.
+//! * **Stopping.** [`Client::cancel`] ends every request in flight at once with
+//!   `cancelled` and takes no more input: what a signal or a closed output asks for.
 //! * **Stale connections.** A server may close a pooled connection just as we send on
 //!   it. If a reused connection fails before any byte of the response arrives, an
 //!   idempotent request is retried once, on a fresh connection (RFC 9112 §9.3.1).
@@ -38,6 +42,7 @@ mod origin;
 mod outcome;
 mod race;
 mod schedule;
+mod source;
 
 use std::collections::VecDeque;
 use std::io;
@@ -56,6 +61,7 @@ use conn::{Conn, Received};
 use origin::Origins;
 pub use outcome::{Error, ErrorKind, Outcome, Response, Sink};
 use race::Race;
+pub use source::{Next, Source};
 
 /// Request timers: `REQUEST_TIMERS + request key`.
 const REQUEST_TIMERS: usize = 1 << 32;
@@ -202,7 +208,7 @@ where
     Ok((client.sink, stats))
 }
 
-impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
+impl<I: Source, S: Sink> Client<I, S> {
     /// Fails only for a bad configuration (invalid method or header) or if c-ares
     /// cannot start.
     pub fn new(cx: &mut Context<'_>, config: Config, urls: I, sink: S) -> io::Result<Self> {
@@ -268,6 +274,25 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
         self.sink
     }
 
+    /// The input, for whoever feeds it from the reactor (say, a pipe that became readable).
+    pub fn source_mut(&mut self) -> &mut I {
+        &mut self.urls
+    }
+
+    /// Stops the run: no more URLs are taken, and every request in flight ends now, each
+    /// with its one outcome, of kind `cancelled` with `why` as its message. Their
+    /// connections are closed (a half-read response cannot be reused); idle ones stay
+    /// pooled until the client is dropped. Afterwards [`Client::is_done`] holds.
+    pub fn cancel(&mut self, cx: &mut Context<'_>, why: &str) {
+        self.urls_done = true;
+        self.backlog.clear();
+        let keys: Vec<usize> = self.requests.iter().map(|(key, _)| key).collect();
+        for req in keys {
+            self.detach(cx, req);
+            self.complete(cx, req, Err(Error::new(ErrorKind::Cancelled, why)));
+        }
+    }
+
     /// Requests admitted and not yet finished.
     pub fn in_flight(&self) -> usize {
         self.requests.len()
@@ -279,7 +304,7 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
     }
 }
 
-impl<I: Iterator<Item = String>, S: Sink> Handler for Client<I, S> {
+impl<I: Source, S: Sink> Handler for Client<I, S> {
     fn ready(&mut self, cx: &mut Context<'_>, token: Token, event: &Event) {
         if token.0 >= DNS_SOCKETS {
             self.dns.ready(cx, token, event);

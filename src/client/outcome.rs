@@ -39,10 +39,13 @@ pub enum ErrorKind {
     Reset,
     /// A response head or body exceeded a configured limit.
     TooLarge,
+    /// The client was told to stop (a signal, a closed output) before the request
+    /// finished; the message says why.
+    Cancelled,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::InvalidUrl,
         ErrorKind::UnsupportedScheme,
         ErrorKind::Dns,
@@ -55,6 +58,7 @@ impl ErrorKind {
         ErrorKind::Protocol,
         ErrorKind::Reset,
         ErrorKind::TooLarge,
+        ErrorKind::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +75,7 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol",
             ErrorKind::Reset => "reset",
             ErrorKind::TooLarge => "too-large",
+            ErrorKind::Cancelled => "cancelled",
         }
     }
 }
@@ -131,6 +136,15 @@ pub trait Sink {
     /// the body is always counted anyway. A request that later fails may have had some
     /// body delivered.
     fn body(&mut self, _index: u64, _chunk: &[u8]) {}
+
+    /// Back-pressure. While this is `false` the client admits no new request; those
+    /// already in flight go on, and their outcomes still arrive. A sink that writes to
+    /// a slow consumer says `false` while its buffer is full, so the run slows down to
+    /// the consumer's pace instead of buffering without bound or blocking the thread.
+    /// The client asks again at the end of every turn. The default always wants more.
+    fn wants_more(&self) -> bool {
+        true
+    }
 }
 
 impl<F: FnMut(&Outcome<'_>)> Sink for F {

@@ -26,7 +26,7 @@ use mio::{Interest, Token};
 
 use super::conn::{self, Conn, Phase, State};
 use super::schedule::out_of_sockets;
-use super::{Client, Error, ErrorKind, Place, Sink};
+use super::{Client, Error, ErrorKind, Place, Sink, Source};
 use crate::http1::ResponseDecoder;
 use crate::reactor::Context;
 
@@ -78,7 +78,7 @@ fn order(ips: &[IpAddr], preferred: Option<IpAddr>, port: u16, out: &mut Vec<Soc
     }
 }
 
-impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
+impl<I: Source, S: Sink> Client<I, S> {
     /// Starts connecting `req` to the addresses `dispatch` put in its race.
     pub(super) fn race(&mut self, cx: &mut Context<'_>, req: usize) {
         self.requests[req].place = Place::Connecting;

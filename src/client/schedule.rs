@@ -6,13 +6,13 @@
 //! which reacts to what happens on the connections.
 
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mio::Token;
 
 use super::conn::{Phase, Received, State};
 use super::race::Race;
-use super::{Active, Client, Config, Error, ErrorKind, Outcome, Place, REQUEST_TIMERS, Sink};
+use super::{Active, Client, Config, Error, ErrorKind, Next, Outcome, Place, REQUEST_TIMERS, Sink, Source};
 use crate::dns::{Lookup, Reason};
 use crate::http1::{self, RequestHead};
 use crate::reactor::Context;
@@ -22,16 +22,17 @@ use crate::url::{Url, UrlError};
 pub(super) const MIN_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
-impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
+impl<I: Source, S: Sink> Client<I, S> {
     pub(super) fn admit_more(&mut self, cx: &mut Context<'_>) {
         // Bounded per turn, so a long run of invalid URLs (which take no slot) cannot
         // keep the loop from serving its sockets.
         let mut budget = self.config.concurrency;
-        while !self.urls_done && self.requests.len() < self.config.concurrency && budget > 0 {
+        while !self.urls_done && self.requests.len() < self.config.concurrency && budget > 0 && self.sink.wants_more() {
             budget -= 1;
-            match self.urls.next() {
-                Some(url) => self.admit(cx, url),
-                None => self.urls_done = true,
+            match self.urls.next_url() {
+                Next::Url(url) => self.admit(cx, url),
+                Next::Later => return,
+                Next::End => self.urls_done = true,
             }
         }
     }
@@ -57,7 +58,11 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
         let entry = self.requests.vacant_entry();
         let key = entry.key();
         let timer = cx.timers.insert(Token(REQUEST_TIMERS + key));
-        let deadline = self.config.timeout.map(|t| cx.now + t);
+        // The clock is read here, not at the start of the turn: admitting a batch means
+        // a connect per request, and the last one's deadline must not be shortened by
+        // the time the others took (the rule is in `reactor.rs`).
+        let started = cx.refresh();
+        let deadline = self.config.timeout.map(|t| started + t);
         if let Some(deadline) = deadline {
             cx.timers.arm(timer, deadline);
         }
@@ -66,7 +71,7 @@ impl<I: Iterator<Item = String>, S: Sink> Client<I, S> {
             index,
             url,
             origin,
-            started: Instant::now(),
+            started,
             deadline,
             timer,
             retried: false,
