@@ -64,11 +64,13 @@ impl Sink for Keep {
 
 const FEED: Token = Token(1 << 40);
 
+type OnTimer = dyn FnMut(&mut Client<Shared, Keep>, &mut Context<'_>, TimerId);
+
 /// The client plus a timer the test uses to act while the loop runs.
 struct App {
     client: Client<Shared, Keep>,
     feed: TimerId,
-    on_timer: Box<dyn FnMut(&mut Client<Shared, Keep>, &mut Context<'_>, TimerId)>,
+    on_timer: Box<OnTimer>,
 }
 
 impl Handler for App {

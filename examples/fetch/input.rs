@@ -265,3 +265,115 @@ impl Lines {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::os::fd::{AsRawFd, OwnedFd};
+
+    use super::*;
+    use crate::stdio::test_pipe;
+
+    fn over(read: OwnedFd, limit: Option<u64>) -> Lines {
+        let stream = Stream::own(read).unwrap();
+        Lines {
+            stream,
+            buf: Vec::new(),
+            start: 0,
+            eof: false,
+            skipping: false,
+            left: limit.unwrap_or(u64::MAX),
+            bytes_read: Rc::default(),
+            error: None,
+        }
+    }
+
+    fn url(s: &str) -> Next {
+        Next::Url(s.to_owned())
+    }
+
+    /// A plain pipe (not a FIFO opened by path): an empty read is the end.
+    fn pipe_lines(limit: Option<u64>) -> (Lines, std::fs::File) {
+        let (read, write) = test_pipe();
+        let mut lines = over(read, limit);
+        lines.stream.awaits_writer = false;
+        // The writer is a producer process's blocking end.
+        // SAFETY: F_GETFL/F_SETFL on a descriptor we own.
+        unsafe {
+            let flags = libc::fcntl(write.as_raw_fd(), libc::F_GETFL);
+            libc::fcntl(write.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        }
+        (lines, std::fs::File::from(write))
+    }
+
+    #[test]
+    fn each_complete_line_is_handed_out_as_it_arrives() {
+        let (mut lines, mut writer) = pipe_lines(None);
+        assert_eq!(lines.next(), Next::Later, "nothing written yet");
+        writer.write_all(b"http://a/1\nhttp://a/").unwrap();
+        lines.stream.blocked = false; // what the poll's readable event does
+        assert_eq!(lines.next(), url("http://a/1"));
+        assert_eq!(lines.next(), Next::Later, "half a line is not a URL yet");
+        writer.write_all(b"2\r\n").unwrap();
+        lines.stream.blocked = false;
+        assert_eq!(lines.next(), url("http://a/2"));
+        writer.write_all(b"http://a/3").unwrap();
+        drop(writer);
+        lines.stream.blocked = false;
+        assert_eq!(lines.next(), url("http://a/3"), "a last line without a newline counts");
+        assert_eq!(lines.next(), Next::End);
+        assert_eq!(lines.bytes_read.get(), 33);
+    }
+
+    #[test]
+    fn blank_and_comment_lines_are_skipped_and_n_caps_the_list() {
+        let (mut lines, mut writer) = pipe_lines(Some(2));
+        writer.write_all(b"\n  # a comment\n\t\nhttp://a/1  \n\n http://a/2\nhttp://a/3\n").unwrap();
+        assert_eq!(lines.next(), url("http://a/1"));
+        assert_eq!(lines.next(), url("http://a/2"));
+        assert_eq!(lines.next(), Next::End, "-n 2");
+    }
+
+    #[test]
+    fn a_line_too_long_for_a_url_fails_alone_and_the_next_line_is_whole() {
+        let (mut lines, mut writer) = pipe_lines(None);
+        let long = format!("http://a/{}", "x".repeat(3 * url::MAX_LEN));
+        // The pipe holds 64 KiB: write from a thread, as a producer process would.
+        let producer = std::thread::spawn(move || {
+            writer.write_all(long.as_bytes()).unwrap();
+            writer.write_all(b"\nhttp://a/after\n").unwrap();
+        });
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            match lines.next() {
+                Next::Url(u) => got.push(u),
+                Next::Later => lines.stream.blocked = false, // spin: the test is the poll
+                Next::End => panic!("ended early"),
+            }
+        }
+        producer.join().unwrap();
+        assert_eq!(got[0].len(), url::MAX_LEN + 1, "cut just past the limit");
+        assert!(onethread::url::Url::parse(&got[0]).is_err());
+        assert_eq!(got[1], "http://a/after");
+        assert!(lines.buf.capacity() <= url::MAX_LEN + 2 * CHUNK, "bounded: {}", lines.buf.capacity());
+    }
+
+    #[test]
+    fn a_fifo_before_its_writer_is_not_at_its_end() {
+        let (read, write) = test_pipe();
+        let mut lines = over(read, None);
+        assert!(lines.stream.awaits_writer, "a pipe read through its own description waits for a writer");
+        drop(write); // reads as empty at once…
+        assert_eq!(lines.next(), Next::Later, "…but no hang-up was seen yet");
+        lines.stream.blocked = false;
+        lines.stream.hung_up = true; // the poll reports that a writer came and went
+        assert_eq!(lines.next(), Next::End);
+    }
+
+    #[test]
+    fn a_template_counts_up_to_n() {
+        let mut input = template("http://h/{}/x{}".into(), 3);
+        let got: Vec<Next> = (0..4).map(|_| input.urls.next_url()).collect();
+        assert_eq!(got, [url("http://h/0/x0"), url("http://h/1/x1"), url("http://h/2/x2"), Next::End]);
+    }
+}

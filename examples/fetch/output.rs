@@ -201,3 +201,78 @@ fn json_str(out: &mut impl Write, s: &str) -> io::Result<()> {
     out.write_all(&s.as_bytes()[plain..])?;
     out.write_all(b"\"")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::time::Duration;
+
+    use onethread::client::{Error, ErrorKind};
+
+    use super::*;
+    use crate::stdio::{Stream, test_pipe};
+
+    fn failed(index: u64, error: &Error) -> Outcome<'_> {
+        Outcome { index, url: "http://h/", result: Err(error), elapsed: Duration::from_millis(1) }
+    }
+
+    fn output(mode: Mode) -> (Output, std::fs::File) {
+        let (read, write) = test_pipe();
+        (Output::new(Outbox::new(Stream::own(write).unwrap()), mode, &[]), std::fs::File::from(read))
+    }
+
+    fn take(reader: &mut std::fs::File) -> String {
+        let mut buf = vec![0; 1 << 20];
+        let n = reader.read(&mut buf).unwrap_or(0);
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn a_pinned_progress_line_is_erased_and_redrawn_around_each_batch() {
+        let (mut out, mut screen) = output(Mode::Lines);
+        out.pin_status();
+        let e = Error::new(ErrorKind::Reset, "gone");
+        out.write(&failed(0, &e));
+        out.flush();
+        assert_eq!(take(&mut screen), "http://h/ failed: reset: gone\n", "nothing pinned yet");
+        out.set_status(Some("[0:01] 1".into()));
+        out.flush();
+        assert_eq!(take(&mut screen), "[0:01] 1");
+        out.write(&failed(1, &e));
+        out.write(&failed(2, &e));
+        out.flush();
+        let batch = "http://h/ failed: reset: gone\n".repeat(2);
+        assert_eq!(take(&mut screen), format!("\r\x1b[2K{batch}[0:01] 1"), "erase, lines, redraw");
+        out.flush();
+        assert_eq!(take(&mut screen), "", "no redraw without news");
+        out.set_status(None);
+        out.flush();
+        assert_eq!(take(&mut screen), "\r\x1b[2K", "cleared before the summary");
+        assert!(out.is_drained());
+    }
+
+    #[test]
+    fn a_slow_reader_turns_into_back_pressure_not_into_an_unbounded_buffer() {
+        let (mut out, mut reader) = output(Mode::Jsonl);
+        let e = Error::new(ErrorKind::Reset, "x".repeat(200));
+        let mut written = 0;
+        while out.wants_more() {
+            out.write(&failed(written, &e));
+            out.flush();
+            written += 1;
+        }
+        assert!(out.outbox().stream.blocked, "the pipe filled first");
+        assert!(out.outbox().pending() >= HIGH_WATER);
+        assert!(out.outbox().pending() < HIGH_WATER + 1024, "stops within a line of the mark");
+        // The reader catches up; the queue drains as the poll reports room.
+        let mut seen = 0;
+        while !out.is_drained() {
+            seen += take(&mut reader).matches('\n').count();
+            out.outbox().stream.blocked = false;
+            out.flush();
+        }
+        seen += take(&mut reader).matches('\n').count();
+        assert_eq!(seen as u64, written, "every line arrives, none twice");
+        assert!(out.wants_more());
+    }
+}

@@ -95,7 +95,12 @@ impl Stream {
         // SAFETY: `c` is a valid C string; open returns a new descriptor or -1.
         let fd = cvt(unsafe { libc::open(c.as_ptr(), flags) })?;
         // SAFETY: the descriptor was just opened and is owned by nobody else.
-        let own = unsafe { OwnedFd::from_raw_fd(fd) };
+        Stream::own(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// A stream on a descriptor of our own, which must be non-blocking if it can block.
+    pub fn own(own: OwnedFd) -> io::Result<Stream> {
+        let fd = own.as_raw_fd();
         let mode = file_type(fd)?;
         if mode == libc::S_IFDIR {
             return Err(io::Error::from_raw_os_error(libc::EISDIR));
@@ -304,5 +309,74 @@ impl Outbox {
             self.buf.drain(..self.written);
             self.written = 0;
         }
+    }
+}
+
+/// A pipe for the unit tests: (read end, write end), both non-blocking.
+#[cfg(test)]
+pub fn test_pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two new descriptors into `fds`, owned by nobody else.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) }, 0);
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_pipe_blocks_the_outbox_instead_of_the_thread() {
+        let (read, write) = test_pipe();
+        let mut out = Outbox::new(Stream::own(write).unwrap());
+        assert!(out.stream.is_polled());
+        out.buf().extend(std::iter::repeat_n(b'x', 1 << 20));
+        out.flush();
+        assert!(out.stream.blocked, "the pipe is full: the write would have blocked");
+        let queued = out.pending();
+        assert!(queued > 0 && queued < 1 << 20, "the pipe took part of it: {queued}");
+        // Drain the pipe as a reader would; the outbox goes on only when told it may.
+        let mut sink = std::fs::File::from(read);
+        let mut got = vec![0; 1 << 20];
+        let n = io::Read::read(&mut sink, &mut got).unwrap();
+        assert!(n > 0);
+        out.flush();
+        assert_eq!(out.pending(), queued, "blocked until the poll says otherwise");
+        out.stream.blocked = false;
+        out.flush();
+        assert!(out.pending() < queued);
+    }
+
+    #[test]
+    fn a_reader_that_went_away_fails_the_outbox_with_epipe() {
+        let (read, write) = test_pipe();
+        drop(read);
+        let mut out = Outbox::new(Stream::own(write).unwrap());
+        out.buf().extend_from_slice(b"line\n");
+        out.flush();
+        assert_eq!(out.failed.as_ref().and_then(|e| e.raw_os_error()), Some(libc::EPIPE));
+        assert_eq!(out.pending(), 0, "nothing is kept for a stream that is gone");
+    }
+
+    #[test]
+    fn a_regular_file_is_a_plain_stream() {
+        let path = std::env::temp_dir().join(format!("onethread-stdio-{}", std::process::id()));
+        std::fs::write(&path, b"x").unwrap();
+        let stream = Stream::open(&path).unwrap();
+        assert!(!stream.is_polled());
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn reopening_a_pipe_leaves_the_shared_description_blocking() {
+        let mut fds = [0; 2];
+        // SAFETY: as in `test_pipe`, without O_NONBLOCK: a blocking pipe, like a shell's.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let private = reopen(write.as_raw_fd(), libc::O_WRONLY).unwrap();
+        let flags = |fd: RawFd| unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        assert_ne!(flags(private.as_raw_fd()) & libc::O_NONBLOCK, 0, "ours is non-blocking");
+        assert_eq!(flags(write.as_raw_fd()) & libc::O_NONBLOCK, 0, "the shared one is untouched");
+        drop(read);
     }
 }
