@@ -67,8 +67,10 @@ pub struct Stream {
 
 impl Stream {
     /// Standard stream `fd` (0, 1 or 2), for reading or for writing.
+    /// A closed standard stream becomes a plain one whose calls fail (EBADF), which
+    /// matters only if something is read from or written to it.
     pub fn standard(fd: RawFd, write: bool) -> io::Result<Stream> {
-        let mode = file_type(fd)?;
+        let mode = file_type(fd).unwrap_or(0);
         let access = if write { libc::O_WRONLY } else { libc::O_RDONLY };
         let stream = |how, own: Option<OwnedFd>, restore| Stream {
             fd: own.as_ref().map_or(fd, |own| own.as_raw_fd()),
@@ -293,6 +295,7 @@ impl Outbox {
     pub fn flush(&mut self) {
         while self.pending() > 0 && !self.stream.blocked && self.failed.is_none() {
             match self.stream.write(&self.buf[self.written..]) {
+                Ok(0) => self.failed = Some(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => self.failed = Some(e),
