@@ -190,6 +190,47 @@ fn a_blackholed_ipv6_address_costs_the_attempt_delay_not_the_connect_timeout() {
 }
 
 #[test]
+fn addresses_that_arrive_after_the_race_started_join_it() {
+    // AAAA answers at once with an address that refuses (the server listens on IPv4
+    // only); A answers 300 ms later with the working one. The race starts on the AAAA
+    // answer (RFC 8305 §3), runs out of addresses, and must wait for the A answer
+    // rather than fail with "connection refused".
+    let server = builtin_server(ServerConfig::default());
+    let dns = DnsBuilder::new()
+        .aaaa("late.test", Ipv6Addr::LOCALHOST, 60)
+        .a("late.test", [127, 0, 0, 1], 60)
+        .slow_type("late.test", QueryType::A, Duration::from_millis(300))
+        .build();
+    let urls = (0..5).map(|i| format!("http://late.test:{}/{i}", server.port())).collect();
+    let (got, stats) = fetch_all(config(dns.addr, 5), urls);
+    all_ok(&got);
+    assert!(got.iter().all(|g| g.elapsed >= Duration::from_millis(250)), "they waited for the A answer: {got:?}");
+    assert!(stats.connections_opened >= 6, "the IPv6 address was tried first: {stats:?}");
+}
+
+#[test]
+fn a_blackholed_ipv6_address_races_an_ipv4_address_that_arrives_later() {
+    // The IPv6 attempt hangs; the A answer comes 100 ms into it. The IPv4 address must
+    // join the race and start at the attempt delay, not after the 30 s connect timeout.
+    let Some((blackhole, _fillers)) = ipv6_blackhole() else { return };
+    let port = blackhole.local_addr().unwrap().as_socket().unwrap().port();
+    let Some(server) = builtin_server_on(SocketAddr::from(([127, 0, 0, 1], port))) else {
+        eprintln!("skipped: port {port} is taken on 127.0.0.1");
+        return;
+    };
+    let dns = DnsBuilder::new()
+        .aaaa("later.test", Ipv6Addr::LOCALHOST, 60)
+        .a("later.test", [127, 0, 0, 1], 60)
+        .slow_type("later.test", QueryType::A, Duration::from_millis(100))
+        .build();
+    let mut config = config(dns.addr, 10);
+    config.connect_timeout = Some(Duration::from_secs(30));
+    let (got, _) = fetch_all(config, vec![format!("http://later.test:{}/", server.port())]);
+    all_ok(&got);
+    assert!(got[0].elapsed < Duration::from_secs(5), "{:?}: IPv4 did not join the race", got[0].elapsed);
+}
+
+#[test]
 fn localhost_comes_from_the_hosts_file_not_the_server() {
     let server = builtin_server(ServerConfig::default());
     let dns = dns_responder();

@@ -71,8 +71,10 @@ impl<I: Source, S: Sink> Client<I, S> {
     pub(super) fn on_dns_news(&mut self, cx: &mut Context<'_>) {
         let mut woken = std::mem::take(&mut self.woken);
         for req in woken.drain(..) {
-            if let Some(Place::Resolving(_)) = self.requests.get(req).map(|r| r.place) {
-                self.dispatch(cx, req);
+            match self.requests.get(req).map(|r| r.place) {
+                Some(Place::Resolving(_)) => self.dispatch(cx, req),
+                Some(Place::Connecting) => self.more_addresses(cx, req),
+                _ => {}
             }
         }
         self.woken = woken;
@@ -117,8 +119,12 @@ impl<I: Source, S: Sink> Client<I, S> {
             Place::Resolving(entry) => self.dns.leave(entry, req),
             Place::NeedsSocket => self.backlog.retain(|&r| r != req),
             Place::Connecting => {
-                for attempt in std::mem::take(&mut self.requests[req].race).attempts() {
+                let race = std::mem::take(&mut self.requests[req].race);
+                for attempt in race.attempts() {
                     self.close(cx, *attempt);
+                }
+                if let Some(entry) = race.pending {
+                    self.dns.leave(entry, req);
                 }
             }
             Place::On(conn) => self.close(cx, conn),

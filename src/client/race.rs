@@ -12,6 +12,10 @@
 //!   once.
 //! * The first to connect wins and gets the request; the others are closed. When all
 //!   have failed, the request fails with the last error.
+//! * A race may start before the lookup has both answers (AAAA first goes at once,
+//!   A alone after the resolution delay, §3). The addresses that arrive later join
+//!   the race (`more_addresses`), and a race that has run out of addresses waits for
+//!   them rather than fail while an answer is still to come.
 //!
 //! Extra attempts never push the client past its socket budget (`concurrency`): when
 //! there is no room and no idle connection to give up, the race waits for its current
@@ -44,6 +48,9 @@ pub(super) struct Race {
     attempts: Vec<usize>,
     /// The most recent failure, for the error if all fail.
     last_error: Option<(SocketAddr, io::Error)>,
+    /// The DNS entry whose other family is still to be answered; its addresses join
+    /// the race when they arrive.
+    pub pending: Option<usize>,
 }
 
 impl Race {
@@ -91,10 +98,10 @@ impl<I: Source, S: Sink> Client<I, S> {
         loop {
             let race = &self.requests[req].race;
             let Some(&addr) = race.addrs.get(race.next) else {
-                if race.attempts.is_empty() {
+                if race.attempts.is_empty() && race.pending.is_none() {
                     self.give_up(cx, req);
                 }
-                return;
+                return; // the attempts running, or the answer still to come, decide
             };
             let racing = !race.attempts.is_empty();
             if racing && self.conns.len() >= self.config.concurrency && !self.close_an_idle_connection(cx) {
@@ -133,7 +140,7 @@ impl<I: Source, S: Sink> Client<I, S> {
         let race = &mut self.requests[req].race;
         race.next += 1;
         race.attempts.push(key);
-        let more_to_try = race.next < race.addrs.len();
+        let more_to_try = race.next < race.addrs.len() || race.pending.is_some();
         let (phase, wait) = match self.config.connect_timeout {
             Some(t) if t <= ATTEMPT_DELAY || !more_to_try => (Phase::Connecting, Some(t)),
             None if !more_to_try => (Phase::Connecting, None),
@@ -168,6 +175,9 @@ impl<I: Source, S: Sink> Client<I, S> {
         for &other in race.attempts.iter().filter(|&&other| other != key) {
             self.close(cx, other);
         }
+        if let Some(entry) = race.pending {
+            self.dns.leave(entry, req);
+        }
         let active = &mut self.requests[req];
         active.place = Place::On(key);
         self.origins[active.origin].preferred = Some(addr.ip());
@@ -190,6 +200,25 @@ impl<I: Source, S: Sink> Client<I, S> {
         race.attempts.retain(|&k| k != key);
         race.last_error = Some((addr, e));
         self.next_attempt(cx, req);
+    }
+
+    /// The lookup behind `req`'s race has news: new addresses join the race, and the
+    /// next attempt starts at once unless one is still within its attempt delay.
+    pub(super) fn more_addresses(&mut self, cx: &mut Context<'_>, req: usize) {
+        let Some(entry) = self.requests[req].race.pending else { return };
+        let (ips, more) = self.dns.known(entry);
+        let more = more && self.dns.follow(entry, req);
+        let port = self.origins[self.requests[req].origin].port;
+        let race = &mut self.requests[req].race;
+        race.pending = more.then_some(entry);
+        for addr in ips.into_iter().map(|ip| SocketAddr::new(ip, port)) {
+            if !race.addrs.contains(&addr) {
+                race.addrs.push(addr);
+            }
+        }
+        if !race.attempts.iter().any(|&k| self.conns[k].phase == Phase::Racing) {
+            self.next_attempt(cx, req);
+        }
     }
 
     /// Every address failed.

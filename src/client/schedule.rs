@@ -143,6 +143,9 @@ impl<I: Source, S: Sink> Client<I, S> {
                     }
                 }
                 active.race = Race::to(ips, origin.preferred, origin.port);
+                if self.dns.follow(entry, req) {
+                    self.requests[req].race.pending = Some(entry); // one family still to come
+                }
                 self.race(cx, req);
             }
         }

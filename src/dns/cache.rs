@@ -222,6 +222,32 @@ impl Cache {
         }
     }
 
+    /// For a caller already connecting with part of entry `id`'s answer: wakes `waiter`
+    /// at the next answer too, if one is still to come (then `true`).
+    pub fn follow(&mut self, id: usize, waiter: usize) -> bool {
+        match self.entries.get_mut(id) {
+            Some(entry @ Entry { state: State::Resolving { .. }, .. }) => {
+                entry.waiters.push(waiter);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Every address entry `id` has so far, IPv6 first, and whether more may come (a
+    /// family is still unanswered). For a race that started with part of the answer.
+    pub fn known(&self, id: usize) -> (Vec<IpAddr>, bool) {
+        let ok = |part: &Option<Part>| match part {
+            Some(Ok((addrs, _))) => addrs.clone(),
+            _ => Vec::new(),
+        };
+        match self.entries.get(id).map(|e| &e.state) {
+            Some(State::Resolving { v4, v6, .. }) => ([ok(v6), ok(v4)].concat(), v4.is_none() || v6.is_none()),
+            Some(State::Resolved { addrs, .. }) => (addrs.clone(), false),
+            Some(State::Failed { .. }) | None => (Vec::new(), false),
+        }
+    }
+
     /// Stops waking `waiter` for entry `id` (it gave up waiting).
     pub fn leave(&mut self, id: usize, waiter: usize) {
         if let Some(entry) = self.entries.get_mut(id) {
@@ -352,6 +378,23 @@ mod tests {
         assert_eq!(woken, [3]);
         assert_eq!(cache.lookup(id, t), Lookup::Ready(&[V4]));
         assert_eq!(asked(&mut cache, "a.test", 4, t + Duration::from_secs(29)), (id, "known"));
+    }
+
+    #[test]
+    fn a_race_started_on_one_family_follows_the_other() {
+        let mut cache = Cache::new(10, NEG);
+        let t = Instant::now();
+        let (id, _) = cache.ask("c.test", 1, t);
+        let mut woken = Vec::new();
+        cache.answer(id, Family::V6, found(V6, 60), t, &mut woken);
+        assert_eq!(cache.known(id), (vec![V6], true), "IPv6 so far, IPv4 still to come");
+        assert!(cache.follow(id, 1));
+        woken.clear();
+        cache.answer(id, Family::V4, found(V4, 60), t, &mut woken);
+        assert_eq!(woken, [1], "the follower hears of the second answer");
+        assert_eq!(cache.known(id), (vec![V6, V4], false));
+        assert!(!cache.follow(id, 1), "nothing more to come");
+        assert_eq!(cache.known(99), (vec![], false), "an unknown entry has nothing");
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod cache;
 mod resolver;
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use mio::Token;
@@ -90,6 +90,17 @@ impl Dns {
             self.resolver.lookup(cx, host, Family::V4, id);
         }
         (id, self.cache.lookup(id, cx.now))
+    }
+
+    /// `waiter`, connecting with part of entry `id`'s answer, is woken by the next
+    /// answer too; `false` if no answer is still to come.
+    pub fn follow(&mut self, id: usize, waiter: usize) -> bool {
+        self.cache.follow(id, waiter)
+    }
+
+    /// Every address entry `id` has so far, and whether more may come.
+    pub fn known(&self, id: usize) -> (Vec<IpAddr>, bool) {
+        self.cache.known(id)
     }
 
     /// `waiter` stops waiting for entry `id`.

@@ -88,7 +88,8 @@ pub enum Fallback {
 #[derive(Clone, Debug)]
 pub struct DnsBuilder {
     rules: HashMap<String, Rule>,
-    delays: HashMap<String, Duration>,
+    /// Per name, and per record type (`None`: every type).
+    delays: HashMap<(String, Option<QueryType>), Duration>,
     fallback: Fallback,
     negative_ttl: u32,
     bind: SocketAddr,
@@ -146,7 +147,14 @@ impl DnsBuilder {
     /// Sends every answer for `name` (whatever its rule) after `delay`, without
     /// holding up answers to other names.
     pub fn slow(mut self, name: &str, delay: Duration) -> Self {
-        self.delays.insert(key(name), delay);
+        self.delays.insert((key(name), None), delay);
+        self
+    }
+
+    /// Sends the answers to `name`'s `qtype` queries only after `delay`: one family
+    /// late, the other on time.
+    pub fn slow_type(mut self, name: &str, qtype: QueryType, delay: Duration) -> Self {
+        self.delays.insert((key(name), Some(qtype)), delay);
         self
     }
 
@@ -275,7 +283,9 @@ fn serve(socket: UdpSocket, script: DnsBuilder, counts: Counts) {
         *counts.lock().unwrap().entry((query.name.clone(), query.qtype)).or_default() += 1;
         let rule = script.rule_for(&query.name);
         let Some(reply) = encode_reply(&query, &rule, script.negative_ttl) else { continue };
-        match script.delays.get(&query.name) {
+        let delay = (script.delays.get(&(query.name.clone(), Some(query.qtype))))
+            .or_else(|| script.delays.get(&(query.name.clone(), None)));
+        match delay {
             None => {
                 let _ = socket.send_to(&reply, peer);
             }
