@@ -147,12 +147,11 @@ pub fn template(template: String, n: u64) -> Input {
 
 /// The lines of the file at `path` ('-' for stdin), at most `limit` of them.
 pub fn lines(path: &Path, limit: Option<u64>) -> io::Result<Input> {
-    let stream = if path.as_os_str() == "-" { Stream::standard(0, false)? } else { Stream::open(path)? };
-    let file_len = if stream.is_polled() || path.as_os_str() == "-" {
-        None
-    } else {
-        std::fs::metadata(path).ok().map(|m| m.len())
-    };
+    let stdin = path.as_os_str() == "-";
+    let stream = if stdin { Stream::standard(0, false)? } else { Stream::open(path)? };
+    // A regular file's size lets the progress line estimate the total (stdin included).
+    let file = if stdin { Path::new("/proc/self/fd/0") } else { path };
+    let file_len = std::fs::metadata(file).ok().filter(|m| m.is_file() && !stream.is_polled()).map(|m| m.len());
     let bytes_read = Rc::new(Cell::new(0));
     let lines = Lines {
         stream,

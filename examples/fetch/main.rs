@@ -275,8 +275,12 @@ impl App {
         self.client.cancel(cx, &message);
     }
 
-    /// A second signal: leave now, as the user asks, with the streams as we found them.
+    /// A second signal: leave now, as the user asks, with the streams as we found them
+    /// and no partial body left in `-o DIR`.
     fn exit_now(&mut self, signal: i32) -> ! {
+        if let Some(saver) = &mut self.client.sink_mut().saver {
+            saver.abandon();
+        }
         self.stderr
             .buf()
             .extend_from_slice(format!("\nfetch: {} again: exiting at once\n", signals::name(signal)).as_bytes());

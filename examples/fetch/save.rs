@@ -75,6 +75,15 @@ impl Saver {
     }
 }
 
+impl Saver {
+    /// Removes every partial file, for an exit that cannot wait for outcomes.
+    pub fn abandon(&mut self) {
+        for (index, _) in self.open.drain() {
+            let _ = fs::remove_file(self.dir.join(index.to_string()));
+        }
+    }
+}
+
 /// Keeps the first failure's message.
 fn note(first: &mut Option<String>, path: &Path, e: io::Error) {
     first.get_or_insert_with(|| format!("{}: {e}", path.display()));

@@ -88,6 +88,9 @@ fn order(ips: &[IpAddr], preferred: Option<IpAddr>, port: u16, out: &mut Vec<Soc
 impl<I: Source, S: Sink> Client<I, S> {
     /// Starts connecting `req` to the addresses `dispatch` put in its race.
     pub(super) fn race(&mut self, cx: &mut Context<'_>, req: usize) {
+        // Races often start in a batch (every waiter of a lookup at once), each with a
+        // `connect`: read the clock for this one's deadlines (see `reactor.rs`).
+        cx.refresh();
         self.requests[req].place = Place::Connecting;
         self.next_attempt(cx, req);
     }
