@@ -171,12 +171,7 @@ fn aaaa_only_and_a_only_names_both_work() {
 fn a_blackholed_ipv6_address_costs_the_attempt_delay_not_the_connect_timeout() {
     // The name has a dead IPv6 address (a listener whose queue is full: SYNs are
     // dropped, as on a broken IPv6 path) and a working IPv4 one on the same port.
-    let Some((blackhole, _fillers)) = ipv6_blackhole() else { return };
-    let port = blackhole.local_addr().unwrap().as_socket().unwrap().port();
-    let Some(server) = builtin_server_on(SocketAddr::from(([127, 0, 0, 1], port))) else {
-        eprintln!("skipped: port {port} is taken on 127.0.0.1");
-        return;
-    };
+    let Some((server, _blackhole)) = blackhole_beside_a_server() else { return };
     let dns = DnsBuilder::new().aaaa("dual.test", Ipv6Addr::LOCALHOST, 60).a("dual.test", [127, 0, 0, 1], 60).build();
     let mut config = config(dns.addr, 10);
     config.connect_timeout = Some(Duration::from_secs(30));
@@ -212,12 +207,7 @@ fn addresses_that_arrive_after_the_race_started_join_it() {
 fn a_blackholed_ipv6_address_races_an_ipv4_address_that_arrives_later() {
     // The IPv6 attempt hangs; the A answer comes 100 ms into it. The IPv4 address must
     // join the race and start at the attempt delay, not after the 30 s connect timeout.
-    let Some((blackhole, _fillers)) = ipv6_blackhole() else { return };
-    let port = blackhole.local_addr().unwrap().as_socket().unwrap().port();
-    let Some(server) = builtin_server_on(SocketAddr::from(([127, 0, 0, 1], port))) else {
-        eprintln!("skipped: port {port} is taken on 127.0.0.1");
-        return;
-    };
+    let Some((server, _blackhole)) = blackhole_beside_a_server() else { return };
     let dns = DnsBuilder::new()
         .aaaa("later.test", Ipv6Addr::LOCALHOST, 60)
         .a("later.test", [127, 0, 0, 1], 60)
@@ -287,9 +277,24 @@ fn ipv6_server() -> Option<SocketAddr> {
     server
 }
 
+/// What keeps a blackhole in place: its listener and the connections filling its queue.
+type Blackhole = (socket2::Socket, Vec<TcpStream>);
+
+/// A blackhole on [::1] and the built-in server on the same port of 127.0.0.1: a name
+/// with both addresses has a dead IPv6 path and a working IPv4 one.
+fn blackhole_beside_a_server() -> Option<(SocketAddr, Blackhole)> {
+    let (blackhole, fillers) = ipv6_blackhole()?;
+    let port = blackhole.local_addr().unwrap().as_socket().unwrap().port();
+    let Some(server) = builtin_server_on(SocketAddr::from(([127, 0, 0, 1], port))) else {
+        eprintln!("skipped: port {port} is taken on 127.0.0.1");
+        return None;
+    };
+    Some((server, (blackhole, fillers)))
+}
+
 /// A listener on [::1] that accepts nothing: its queue (length 0, which Linux rounds
 /// to one) is filled, so further SYNs are dropped and connects hang. Checked, not assumed.
-fn ipv6_blackhole() -> Option<(socket2::Socket, Vec<TcpStream>)> {
+fn ipv6_blackhole() -> Option<Blackhole> {
     use socket2::{Domain, Socket, Type};
     let listener = Socket::new(Domain::IPV6, Type::STREAM, None).ok()?;
     if listener.bind(&SocketAddr::from((Ipv6Addr::LOCALHOST, 0)).into()).is_err() {

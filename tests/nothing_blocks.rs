@@ -26,7 +26,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
@@ -39,28 +39,6 @@ use serde_json::Value;
 
 /// How often a wait for a condition looks again.
 const POLL: Duration = Duration::from_millis(5);
-
-/// A directory of its own for one test, removed afterwards.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("onethread-nb-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A running child (`fetch`, or `script` around it), killed and reaped if the test ends
 /// before it does. Its stderr is collected by a thread of its own.
@@ -450,7 +428,7 @@ fn partial_files(dir: &Path) -> Vec<(String, u64)> {
 /// file is left, and the exit status is 128 + the signal.
 fn interrupted_run(signal: libc::c_int, name: &str) {
     let (server, seen) = stalling_server();
-    let scratch = Scratch::new(&format!("signal-{name}"));
+    let scratch = Scratch::new(&format!("nb-signal-{name}"));
     let dir = scratch.path("bodies");
     let summary_json = scratch.path("summary.json");
     let template = format!("http://{server}/{{}}");

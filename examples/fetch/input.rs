@@ -152,17 +152,8 @@ pub fn lines(path: &Path, limit: Option<u64>) -> io::Result<Input> {
     // A regular file's size lets the progress line estimate the total (stdin included).
     let file = if stdin { Path::new("/proc/self/fd/0") } else { path };
     let file_len = std::fs::metadata(file).ok().filter(|m| m.is_file() && !stream.is_polled()).map(|m| m.len());
-    let bytes_read = Rc::new(Cell::new(0));
-    let lines = Lines {
-        stream,
-        buf: Vec::new(),
-        start: 0,
-        eof: false,
-        skipping: false,
-        left: limit.unwrap_or(u64::MAX),
-        bytes_read: Rc::clone(&bytes_read),
-        error: None,
-    };
+    let lines = Lines::new(stream, limit);
+    let bytes_read = Rc::clone(&lines.bytes_read);
     Ok(Input { urls: Urls::Lines(lines), total: Total::Estimated { file_len, bytes_read, cap: limit } })
 }
 
@@ -184,6 +175,19 @@ pub struct Lines {
 }
 
 impl Lines {
+    fn new(stream: Stream, limit: Option<u64>) -> Lines {
+        Lines {
+            stream,
+            buf: Vec::new(),
+            start: 0,
+            eof: false,
+            skipping: false,
+            left: limit.unwrap_or(u64::MAX),
+            bytes_read: Rc::default(),
+            error: None,
+        }
+    }
+
     fn next(&mut self) -> Next {
         while self.left > 0 {
             let unread = self.buf.len() - self.start;
@@ -274,17 +278,7 @@ mod tests {
     use crate::stdio::test_pipe;
 
     fn over(read: OwnedFd, limit: Option<u64>) -> Lines {
-        let stream = Stream::own(read).unwrap();
-        Lines {
-            stream,
-            buf: Vec::new(),
-            start: 0,
-            eof: false,
-            skipping: false,
-            left: limit.unwrap_or(u64::MAX),
-            bytes_read: Rc::default(),
-            error: None,
-        }
+        Lines::new(Stream::own(read).unwrap(), limit)
     }
 
     fn url(s: &str) -> Next {
