@@ -501,6 +501,7 @@ fn interrupted_run(signal: libc::c_int, name: &str) {
 
     let summary = read_json(&summary_json);
     assert_eq!(summary["interrupted"], name, "{summary}");
+    assert_eq!(summary["os_threads"]["peak"], 1, "signals are read on the one thread: {summary}");
     assert_eq!(summary["requests"], lines.len() as u64, "{summary}");
     assert_eq!(summary["successes"], ok.len() as u64, "{summary}");
     assert_eq!(summary["errors_by_kind"]["cancelled"]["count"], cancelled as u64, "{summary}");
