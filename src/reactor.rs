@@ -69,6 +69,12 @@ pub trait Handler {
     fn end_of_turn(&mut self, _cx: &mut Context<'_>) {}
     /// `true` when the handler has nothing left to do and the loop may stop.
     fn is_done(&self) -> bool;
+    /// `true` when work was left for the next turn (say, connections that stopped
+    /// reading to let others have their share): the next poll then does not wait, it
+    /// only collects what is ready, and the handler does that work in `end_of_turn`.
+    fn has_work_left(&self) -> bool {
+        false
+    }
 }
 
 pub struct Reactor {
@@ -103,7 +109,10 @@ impl Reactor {
 
     /// One turn: sleep until readiness or the nearest deadline, then dispatch.
     pub fn turn(&mut self, handler: &mut impl Handler) -> io::Result<()> {
-        let timeout = self.timers.next_wakeup().map(|at| until(at, Instant::now()));
+        let timeout = match handler.has_work_left() {
+            true => Some(Duration::ZERO),
+            false => self.timers.next_wakeup().map(|at| until(at, Instant::now())),
+        };
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
             // A signal arrived while we slept: nothing is wrong, just look again.

@@ -90,6 +90,9 @@ impl Handler for App {
     fn is_done(&self) -> bool {
         self.client.is_done()
     }
+    fn has_work_left(&self) -> bool {
+        self.client.has_work_left()
+    }
 }
 
 fn app(

@@ -124,7 +124,7 @@ fn summary_json_agrees_with_the_jsonl_lines() {
     let mut indexes: Vec<u64> = lines.iter().map(|l| l["index"].as_u64().unwrap()).collect();
     indexes.sort_unstable();
     assert_eq!(indexes, (0..n).collect::<Vec<_>>(), "one line per request, indexed from 0");
-    let ok: Vec<&Value> = lines.iter().filter(|l| !l["status"].is_null()).collect();
+    let ok: Vec<&Value> = lines.iter().filter(|l| l["error"].is_null()).collect();
     assert_eq!(summary["requests"], n);
     assert_eq!(summary["successes"], ok.len() as u64);
     assert_eq!(summary["errors"], n - ok.len() as u64);
@@ -332,7 +332,7 @@ fn bodies_are_streamed_to_one_file_per_request() {
     for l in &lines {
         let file = dir.join(l["index"].to_string());
         let want = expected(l["url"].as_str().unwrap());
-        assert_eq!(l["status"].is_null(), want.is_none(), "{l}");
+        assert_eq!(l["error"].is_null(), want.is_some(), "{l}");
         match want {
             Some(body) => assert!(std::fs::read(&file).unwrap() == body, "{} has the wrong body", file.display()),
             None => assert!(!file.exists(), "{} should not exist", file.display()),

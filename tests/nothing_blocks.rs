@@ -495,7 +495,9 @@ fn interrupted_run(signal: libc::c_int, name: &str) {
             ok.insert(index.to_string(), body_len(index) as u64);
         } else {
             assert_eq!(l["error"], "cancelled", "{name}: the only error here is the interruption: {l}");
-            assert!(l["status"].is_null(), "{l}");
+            // What arrived before the stop is reported: the head and the bytes so far.
+            let partial = l["status"] == 200 && l["bytes"].as_u64().unwrap() <= STALLED_BYTES as u64;
+            assert!(l["status"].is_null() || partial, "{l}");
         }
     }
 

@@ -454,6 +454,10 @@ impl Handler for App {
         self.stderr.flush();
     }
 
+    fn has_work_left(&self) -> bool {
+        self.client.has_work_left()
+    }
+
     fn is_done(&self) -> bool {
         self.exit.is_some() && (self.stderr.pending() == 0 || self.stderr.failed.is_some())
     }

@@ -133,8 +133,9 @@ impl Output {
     }
 }
 
+/// A header of the response as far as it arrived (a failed request may have its head).
 fn header<'a>(o: &Outcome<'a>, name: &str) -> Option<&'a [u8]> {
-    o.result.as_ref().ok()?.headers.get(name)
+    o.response()?.headers.get(name)
 }
 
 fn write_line(out: &mut impl Write, o: &Outcome<'_>) -> io::Result<()> {
@@ -143,7 +144,14 @@ fn write_line(out: &mut impl Write, o: &Outcome<'_>) -> io::Result<()> {
             let text = |name| header(o, name).map_or("-".into(), String::from_utf8_lossy);
             writeln!(out, "{}:{} with delay {}", text("date"), o.url, text("delay"))
         }
-        Err(e) => writeln!(out, "{} failed: {}: {}", o.url, e.kind, e.message),
+        Err(e) => match &o.partial {
+            Some(r) => writeln!(
+                out,
+                "{} failed: {}: {} (status {}, {} body bytes received)",
+                o.url, e.kind, e.message, r.status, r.body_len
+            ),
+            None => writeln!(out, "{} failed: {}: {}", o.url, e.kind, e.message),
+        },
     }
 }
 
@@ -153,7 +161,11 @@ fn write_json(out: &mut impl Write, o: &Outcome<'_>, headers: &[(String, String)
     match &o.result {
         Ok(r) => write!(out, ",\"status\":{},\"bytes\":{},\"error\":null,\"message\":null", r.status, r.body_len)?,
         Err(e) => {
-            write!(out, ",\"status\":null,\"bytes\":0,\"error\":\"{}\",\"message\":", e.kind)?;
+            match &o.partial {
+                Some(r) => write!(out, ",\"status\":{},\"bytes\":{}", r.status, r.body_len)?,
+                None => out.write_all(b",\"status\":null,\"bytes\":0")?,
+            }
+            write!(out, ",\"error\":\"{}\",\"message\":", e.kind)?;
             json_str(out, &e.message)?;
         }
     }
@@ -213,7 +225,7 @@ mod tests {
     use crate::stdio::{Stream, test_pipe};
 
     fn failed(index: u64, error: &Error) -> Outcome<'_> {
-        Outcome { index, url: "http://h/", result: Err(error), elapsed: Duration::from_millis(1) }
+        Outcome { index, url: "http://h/", result: Err(error), partial: None, elapsed: Duration::from_millis(1) }
     }
 
     fn output(mode: Mode) -> (Output, std::fs::File) {

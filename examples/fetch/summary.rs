@@ -51,6 +51,11 @@ impl Tally {
             Err(e) => {
                 self.failures += 1;
                 self.errors.entry(e.kind).or_insert_with(|| (0, format!("{}: {}", o.url, e.message))).0 += 1;
+                // What did arrive counts, as curl reports it: the status and the bytes.
+                if let Some(r) = &o.partial {
+                    self.body_bytes += r.body_len;
+                    *self.statuses.entry(r.status).or_default() += 1;
+                }
             }
         }
     }

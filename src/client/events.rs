@@ -36,6 +36,7 @@ impl<I: Source, S: Sink> Client<I, S> {
                 conn.served += 1;
                 if keep_alive {
                     conn.state = State::Idle;
+                    conn.drained_at = Some(cx.now); // read before the read: errs on the old side
                     self.origins[conn.origin].idle.push(key);
                     self.socket_freed |= !self.backlog.is_empty();
                     self.follow_phase(cx, key);
@@ -59,10 +60,31 @@ impl<I: Source, S: Sink> Client<I, S> {
                     self.complete(cx, req, Err(error));
                 }
             }
+            Progress::Paused => {
+                let conn = &mut self.conns[key];
+                if !std::mem::replace(&mut conn.paused, true) {
+                    self.paused.push_back(key); // the next poll will not wait (`has_work_left`)
+                }
+                self.follow_phase(cx, key);
+            }
             Progress::IdleClosed => {
                 self.origins[self.conns[key].origin].remove_idle(key);
                 self.close(cx, key);
             }
+        }
+    }
+
+    /// Paused connections read on, each with a fresh share, in the order they paused;
+    /// those that pause again wait for the next turn.
+    pub(super) fn resume_paused(&mut self, cx: &mut Context<'_>) {
+        for _ in 0..self.paused.len() {
+            let Some(key) = self.paused.pop_front() else { break };
+            // A key freed and taken by a new connection meanwhile is not paused.
+            let Some(conn) = self.conns.get_mut(key).filter(|c| c.paused) else { continue };
+            conn.paused = false;
+            let State::Receiving { req } = conn.state else { continue };
+            let progress = conn.resume(&mut self.read_buf, &mut self.requests[req].received, &mut self.sink);
+            self.on_progress(cx, key, progress);
         }
     }
 
@@ -177,17 +199,18 @@ impl<I: Source, S: Sink> Client<I, S> {
         cx.timers.remove(active.timer);
         self.origins.release(active.origin);
         let r = &active.received;
-        let response = match &result {
-            Ok(()) => Ok(Response {
-                version: r.version.expect("a complete response has a head"),
-                status: r.status,
-                headers: Headers::new(&r.head),
-                body_len: r.body_len,
-            }),
-            Err(e) => Err(e),
+        let head = r.version.map(|version| Response {
+            version,
+            status: r.status,
+            headers: Headers::new(&r.head),
+            body_len: r.body_len,
+        });
+        let (result, partial) = match &result {
+            Ok(()) => (Ok(head.expect("a complete response has a head")), None),
+            Err(e) => (Err(e), head),
         };
         let elapsed = Instant::now() - active.started;
-        let outcome = Outcome { index: active.index, url: active.url.as_str(), result: response, elapsed };
+        let outcome = Outcome { index: active.index, url: active.url.as_str(), result, partial, elapsed };
         self.sink.outcome(&outcome);
         active.received.head.clear();
         self.spare_heads.push(active.received.head);

@@ -19,6 +19,10 @@
 //! * **Connections** are state machines in a slab (`conn.rs`); the slab key is the mio
 //!   token. What each event means is acted on in one place (`events.rs`,
 //!   `on_progress`).
+//! * **Fairness.** A connection reads at most `conn::READS_PER_TURN` buffers per turn;
+//!   one with a response still arriving is queued and reads on at the end of the next
+//!   turn, after the poll has served every other socket (`events.rs`,
+//!   `resume_paused`), so a fast large body cannot starve the rest.
 //! * **Deadlines.** Every phase has its own timeout and error kind: waiting for DNS,
 //!   the TCP handshake, the response head, each gap between body reads, and the whole
 //!   request. A connection's timer follows its phase; a request's timer covers the
@@ -192,6 +196,11 @@ pub struct Client<I, S> {
     backoff: Duration,
     /// A connection closed or went idle this turn, so a parked request may proceed.
     socket_freed: bool,
+    /// Connections that used their share of reads with a response still arriving,
+    /// oldest first; each reads on at the end of the next turn, after the poll has
+    /// given every other socket its chance (see `conn::READS_PER_TURN`).
+    paused: VecDeque<usize>,
+
     stats: Stats,
 }
 
@@ -237,6 +246,7 @@ impl<I: Source, S: Sink> Client<I, S> {
             socket_retry: cx.timers.insert(Token(SOCKET_RETRY_TIMER)),
             backoff: schedule::MIN_BACKOFF,
             socket_freed: false,
+            paused: VecDeque::new(),
             stats: Stats::default(),
         })
     }
@@ -329,6 +339,7 @@ impl<I: Source, S: Sink> Handler for Client<I, S> {
     }
 
     fn end_of_turn(&mut self, cx: &mut Context<'_>) {
+        self.resume_paused(cx);
         if std::mem::take(&mut self.socket_freed) {
             self.retry_backlog(cx);
         }
@@ -346,5 +357,9 @@ impl<I: Source, S: Sink> Handler for Client<I, S> {
 
     fn is_done(&self) -> bool {
         self.urls_done && self.requests.is_empty()
+    }
+
+    fn has_work_left(&self) -> bool {
+        !self.paused.is_empty()
     }
 }

@@ -123,8 +123,19 @@ pub struct Outcome<'a> {
     pub index: u64,
     pub url: &'a str,
     pub result: Result<Response<'a>, &'a Error>,
+    /// For a request that failed after its response head arrived (a body that stalled,
+    /// was cut off or was too large): that head, and in `body_len` the body bytes that
+    /// did arrive, as curl reports them. `None` on success and when no head arrived.
+    pub partial: Option<Response<'a>>,
     /// From admission (a concurrency slot was taken) to the outcome.
     pub elapsed: Duration,
+}
+
+impl<'a> Outcome<'a> {
+    /// The response as far as it arrived: complete on success, else the partial one.
+    pub fn response(&self) -> Option<&Response<'a>> {
+        self.result.as_ref().ok().or(self.partial.as_ref())
+    }
 }
 
 /// Where outcomes go. Any `FnMut(&Outcome)` is a sink.
