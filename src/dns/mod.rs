@@ -18,6 +18,7 @@ mod resolver;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use mio::Token;
@@ -34,6 +35,8 @@ use cache::{Asked, Cache};
 pub struct DnsConfig {
     /// Name servers to use instead of those in `/etc/resolv.conf`.
     pub servers: Vec<SocketAddr>,
+    /// A hosts file to use instead of `/etc/hosts` (for tests, chiefly).
+    pub hosts_file: Option<PathBuf>,
     /// Time to wait for a server's first answer before retrying (c-ares adapts it to
     /// the server's measured latency afterwards, doubling per retry).
     pub timeout: Option<Duration>,
@@ -49,6 +52,7 @@ impl Default for DnsConfig {
     fn default() -> Self {
         DnsConfig {
             servers: Vec::new(),
+            hosts_file: None,
             timeout: None,
             tries: None,
             cache_entries: 10_000,

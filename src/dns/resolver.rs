@@ -80,6 +80,12 @@ impl Resolver {
             options.set_tries(tries);
         }
         options.set_query_cache_max_ttl(0);
+        if let Some(path) = &config.hosts_file {
+            let path = path.to_str().ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, format!("hosts file {}: not UTF-8", path.display()))
+            })?;
+            options.set_hosts_path(path).map_err(ares_to_io)?;
+        }
         // A thousand lookups answer in a burst; the kernel's default UDP buffer drops
         // part of it, and each drop costs a retransmission timeout.
         options.set_sock_receive_buffer_size(UDP_RECEIVE_BUFFER);
