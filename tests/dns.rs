@@ -9,8 +9,8 @@ mod common;
 use std::net::{Ipv6Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
-use common::dns::{DnsBuilder, QueryType, dns_responder, dnsmasq};
-use common::{Got, builtin_server, fetch_all, keep};
+use common::dns::{DnsBuilder, Fallback, QueryType, dns_responder, dnsmasq};
+use common::{Got, Scratch, builtin_server, fetch_all, keep};
 use onethread::client::{Client, Config, Outcome};
 use onethread::dns::DnsConfig;
 use onethread::reactor::Reactor;
@@ -23,6 +23,11 @@ fn config(dns: SocketAddr, concurrency: usize) -> Config {
 /// Runs one client over several batches of URLs, one after the other, so later
 /// batches meet what earlier ones left in the cache and the pool.
 fn fetch_batches(config: Config, batches: Vec<Vec<String>>) -> Vec<Vec<Got>> {
+    fetch_batches_with(config, batches, |_| {})
+}
+
+/// [`fetch_batches`], calling `between(n)` before batch `n` (from 1) starts.
+fn fetch_batches_with(config: Config, batches: Vec<Vec<String>>, mut between: impl FnMut(usize)) -> Vec<Vec<Got>> {
     let mut reactor = Reactor::new(1024).unwrap();
     let mut got: Vec<Got> = Vec::new();
     let mut per_batch = Vec::new();
@@ -33,7 +38,8 @@ fn fetch_batches(config: Config, batches: Vec<Vec<String>>) -> Vec<Vec<Got>> {
         let mut sizes = vec![first.len()];
         let mut client = Client::new(&mut reactor.context(), config, first.into_iter(), sink).unwrap();
         reactor.run(&mut client).unwrap();
-        for batch in batches {
+        for (n, batch) in batches.enumerate() {
+            between(n + 1);
             sizes.push(batch.len());
             client.feed(batch.into_iter());
             reactor.run(&mut client).unwrap();
@@ -220,13 +226,110 @@ fn a_blackholed_ipv6_address_races_an_ipv4_address_that_arrives_later() {
     assert!(got[0].elapsed < Duration::from_secs(5), "{:?}: IPv4 did not join the race", got[0].elapsed);
 }
 
+/// `Connection: close`: every request opens a connection of its own, and so looks its
+/// name up again once the answer has expired (hosts-file answers expire at once).
+fn closing(config: Config) -> Config {
+    Config { headers: vec![("connection".to_owned(), "close".to_owned())], ..config }
+}
+
 #[test]
 fn localhost_comes_from_the_hosts_file_not_the_server() {
     let server = builtin_server(ServerConfig::default());
-    let dns = dns_responder();
-    let (got, _) = fetch_all(config(dns.addr, 2), vec![format!("http://localhost:{}/", server.port())]);
+    let scratch = Scratch::new("hosts-localhost");
+    // The system's file; one with IPv4 only for localhost (as on many machines, this
+    // one included); and one without localhost at all, which RFC 6761 §6.3 answers
+    // with the loopback addresses anyway.
+    let files = [None, Some(scratch.write("v4", "127.0.0.1 localhost\n")), Some(scratch.write("none", "# empty\n"))];
+    for hosts_file in files {
+        let dns = dns_responder();
+        let mut config = closing(config(dns.addr, 1));
+        config.dns.hosts_file = hosts_file.clone().map(Into::into);
+        let urls = (0..3).map(|i| format!("http://localhost:{}/{i}", server.port())).collect();
+        let (got, stats) = fetch_all(config, urls);
+        all_ok(&got);
+        assert_eq!(stats.dns_lookups, 3, "{hosts_file:?}: one lookup per connection");
+        assert_eq!(dns.total(), 0, "{hosts_file:?}: no query for localhost, of either family");
+    }
+}
+
+#[test]
+fn names_in_the_hosts_file_are_answered_from_it_for_both_families() {
+    // A name with only an IPv4 line must not send an AAAA query (nor one with only an
+    // IPv6 line an A query) on any of its lookups: glibc and curl send nothing either.
+    let scratch = Scratch::new("hosts-families");
+    let hosts = "# a private hosts file\n\
+                 127.0.0.1 v4only.test\n\
+                 ::1       v6only.test  six.alias.test # and a comment\n";
+    let hosts = scratch.write("hosts", hosts);
+    let v4_server = builtin_server(ServerConfig::default());
+    let v6_server = ipv6_server();
+    let dns = dns_responder(); // would answer A 127.0.0.1 for anything asked
+    let mut config = closing(config(dns.addr, 1));
+    config.dns.hosts_file = Some(hosts.into());
+    let batch = |b: usize| {
+        let mut urls = Vec::new();
+        for i in 0..3 {
+            urls.push(format!("http://v4only.test:{}/{b}/{i}", v4_server.port()));
+            urls.push(format!("http://V4ONLY.test:{}/{b}/{i}", v4_server.port()));
+            if let Some(v6) = v6_server {
+                urls.push(format!("http://v6only.test:{}/{b}/{i}", v6.port()));
+                urls.push(format!("http://six.alias.test:{}/{b}/{i}", v6.port()));
+            }
+            // Not in the file: asked of the server as always.
+            urls.push(format!("http://elsewhere.test:{}/{b}/{i}", v4_server.port()));
+        }
+        urls
+    };
+    let got = fetch_batches(config.clone(), vec![batch(0), batch(1)]);
+    all_ok(&got[0]);
+    all_ok(&got[1]);
+    for name in ["v4only.test", "v6only.test", "six.alias.test"] {
+        assert_eq!(dns.queries(name), 0, "{name} is in the hosts file: no query of any type");
+    }
+    assert_eq!(dns.queries_of("elsewhere.test", QueryType::A), 1, "other names still go to the server");
+    assert_eq!(dns.queries_of("elsewhere.test", QueryType::Aaaa), 1);
+    assert_eq!(dns.total(), 2);
+
+    // Every request above looked its name up (one per connection); a fresh client
+    // does too, and still asks nothing.
+    let urls = (0..4).map(|i| format!("http://v4only.test:{}/fresh/{i}", v4_server.port())).collect();
+    let (got, stats) = fetch_all(config, urls);
     all_ok(&got);
-    assert_eq!(dns.queries("localhost"), 0);
+    assert_eq!(stats.dns_lookups, 4);
+    assert_eq!(dns.total(), 2);
+}
+
+#[test]
+fn an_edited_hosts_file_is_seen_by_the_next_lookup() {
+    // Hosts-file answers are not cached (c-ares gives them a TTL of 0): a name taken
+    // out of the file goes to the server from the next lookup on, and one put in
+    // stops going there.
+    let scratch = Scratch::new("hosts-edited");
+    let hosts = scratch.write("hosts", "127.0.0.1 moving.test\n");
+    let server = builtin_server(ServerConfig::default());
+    // TTL 0, so that the server's answers are not what keeps a name from being asked.
+    let dns = DnsBuilder::new().fallback(Fallback::Loopback { ttl: 0 }).build();
+    let mut config = closing(config(dns.addr, 1));
+    config.dns.hosts_file = Some(hosts.clone().into());
+    let url = |host: &str, b: usize| format!("http://{host}:{}/{b}", server.port());
+    let batches = vec![
+        vec![url("moving.test", 0), url("arriving.test", 0)],
+        vec![url("moving.test", 1), url("arriving.test", 1)],
+    ];
+    let got = fetch_batches_with(config, batches, |_| {
+        std::fs::write(&hosts, "127.0.0.1 arriving.test\n").unwrap();
+        // c-ares re-reads the file when its modification time (whole seconds) is not
+        // older than its last reading; date the edit clearly later, so that a clock
+        // ticking apart from the file system's cannot make this flaky.
+        let later = std::time::SystemTime::now() + Duration::from_secs(60);
+        std::fs::File::options().write(true).open(&hosts).unwrap().set_modified(later).unwrap();
+    });
+    all_ok(&got[0]);
+    all_ok(&got[1]);
+    assert_eq!(dns.queries_of("moving.test", QueryType::A), 1, "asked only after it left the file");
+    assert_eq!(dns.queries_of("moving.test", QueryType::Aaaa), 1);
+    assert_eq!(dns.queries_of("arriving.test", QueryType::A), 1, "asked only before it entered the file");
+    assert_eq!(dns.queries_of("arriving.test", QueryType::Aaaa), 1);
 }
 
 #[test]

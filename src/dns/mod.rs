@@ -5,19 +5,23 @@
 //! `GaiResolver`) runs it on a pool of helper threads — the "25 threads" of the
 //! motivating question. Here c-ares does the asking and our poll loop does the waiting.
 //!
-//! Two parts, read in this order:
+//! Three parts, read in this order:
 //! * `cache.rs` — what we know about each name: coalescing, TTLs, negative answers,
 //!   Happy Eyeballs' resolution delay, the size bound. Pure bookkeeping, no I/O.
-//! * `resolver.rs` — c-ares's sockets and timer driven by the reactor.
+//! * `hosts.rs` — the hosts file, asked first: a name it has is answered from it for
+//!   both families, and no query is sent.
+//! * `resolver.rs` — c-ares's sockets and timer driven by the reactor, for the rest.
 //!
 //! [`Dns`] joins them for the client: ask for a name, get addresses, a failure, or
 //! "wait"; when answers arrive, the waiters are handed back to ask again.
 
 mod cache;
+mod hosts;
 mod resolver;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use mio::Token;
@@ -28,12 +32,16 @@ pub use resolver::{Answer, Resolver};
 
 use crate::reactor::Context;
 use cache::{Asked, Cache};
+use hosts::HostsFile;
 
 /// How names are resolved. Unset fields follow `/etc/resolv.conf`, as c-ares reads it.
 #[derive(Clone, Debug)]
 pub struct DnsConfig {
     /// Name servers to use instead of those in `/etc/resolv.conf`.
     pub servers: Vec<SocketAddr>,
+    /// A hosts file to use instead of `/etc/hosts` (for tests, chiefly). Names it has
+    /// are answered from it for both families, and never asked of a server.
+    pub hosts_file: Option<PathBuf>,
     /// Time to wait for a server's first answer before retrying (c-ares adapts it to
     /// the server's measured latency afterwards, doubling per retry).
     pub timeout: Option<Duration>,
@@ -49,6 +57,7 @@ impl Default for DnsConfig {
     fn default() -> Self {
         DnsConfig {
             servers: Vec::new(),
+            hosts_file: None,
             timeout: None,
             tries: None,
             cache_entries: 10_000,
@@ -57,12 +66,14 @@ impl Default for DnsConfig {
     }
 }
 
-/// The client's resolver: c-ares plus the cache.
+/// The client's resolver: the hosts file, c-ares and the cache.
 pub struct Dns {
+    hosts: HostsFile,
     resolver: Resolver,
     cache: Cache,
+    /// Answers to record at the next [`Dns::take_woken`]: the hosts file's, then c-ares's.
     answers: Vec<Answer>,
-    /// Lookups started (each is one A and one AAAA query).
+    /// Lookups started: each is answered by the hosts file, or is one A and one AAAA query.
     lookups: u64,
 }
 
@@ -71,6 +82,7 @@ impl Dns {
     /// its timeouts.
     pub fn new(cx: &mut Context<'_>, config: &DnsConfig, base: usize, timer_token: Token) -> io::Result<Self> {
         Ok(Dns {
+            hosts: HostsFile::new(config)?,
             resolver: Resolver::new(cx, config, base, timer_token)?,
             cache: Cache::new(config.cache_entries, config.negative_ttl),
             answers: Vec::new(),
@@ -85,9 +97,16 @@ impl Dns {
         let (id, asked) = self.cache.ask(host, waiter, cx.now);
         if let Asked::Start = asked {
             self.lookups += 1;
-            // AAAA first: RFC 8305 §3 asks for it to be sent before A.
-            self.resolver.lookup(cx, host, Family::V6, id);
-            self.resolver.lookup(cx, host, Family::V4, id);
+            if let Some((v6, v4)) = self.hosts.lookup(host) {
+                // Both families at once, queued like an answer c-ares gives inside the
+                // call: the waiter is woken at the end of this turn.
+                self.answers.push(Answer { key: id, family: Family::V6, part: v6 });
+                self.answers.push(Answer { key: id, family: Family::V4, part: v4 });
+            } else {
+                // AAAA first: RFC 8305 §3 asks for it to be sent before A.
+                self.resolver.lookup(cx, host, Family::V6, id);
+                self.resolver.lookup(cx, host, Family::V4, id);
+            }
         }
         (id, self.cache.lookup(id, cx.now))
     }

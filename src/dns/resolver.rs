@@ -18,7 +18,8 @@
 //! cache, so there is one set of rules to read and test.
 //!
 //! Each lookup asks for one family (`getaddrinfo` with `AF_INET` or `AF_INET6`), so
-//! `/etc/hosts`, search domains and `resolv.conf` apply exactly as c-ares applies them.
+//! search domains and `resolv.conf` apply exactly as c-ares applies them. [`super::Dns`]
+//! asks the hosts file first (`hosts.rs`), so names it has never get here.
 //!
 //! The `c-ares` crate requires callbacks to be `Send` (and `Sync` for the socket-state
 //! one), so they cannot touch our state through `Rc`. They push into two small queues
@@ -38,6 +39,7 @@ use mio::{Interest, Token};
 
 use super::DnsConfig;
 use super::cache::{Failure, Family, Part, Reason};
+use super::hosts::hosts_path;
 use crate::reactor::Context;
 use crate::timer::TimerId;
 
@@ -80,6 +82,10 @@ impl Resolver {
             options.set_tries(tries);
         }
         options.set_query_cache_max_ttl(0);
+        // The same file as `hosts.rs` reads, so both channels agree on what it holds.
+        if let Some(path) = hosts_path(config)? {
+            options.set_hosts_path(path).map_err(ares_to_io)?;
+        }
         // A thousand lookups answer in a burst; the kernel's default UDP buffer drops
         // part of it, and each drop costs a retransmission timeout.
         options.set_sock_receive_buffer_size(UDP_RECEIVE_BUFFER);
@@ -221,6 +227,6 @@ fn failure(host: &str, family: Family, e: c_ares::Error) -> Failure {
     Failure { reason, message: format!("{host}: {what}") }
 }
 
-fn ares_to_io(e: c_ares::Error) -> io::Error {
+pub(super) fn ares_to_io(e: c_ares::Error) -> io::Error {
     io::Error::other(format!("c-ares: {e}"))
 }
