@@ -4,8 +4,10 @@
 //! A mass fetcher reads URLs from files written by other programs, so every malformed
 //! line must become a clear per-request error rather than a panic or a silently
 //! "corrected" request. The parser is strict about what it cannot represent on the
-//! wire (spaces, control characters, non-ASCII, credentials) and keeps the original
-//! text so the outcome can name the URL exactly as given.
+//! wire (spaces, control characters, non-ASCII) and keeps the original text so the
+//! outcome can name the URL exactly as given — except a password: `http://user:pw@h/`
+//! is kept as `http://user@h/`, and the credentials go only into the request's
+//! `Authorization: Basic` header (as curl and aiohttp send them), never into output.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -22,6 +24,8 @@ pub struct Url {
     port: u16,
     /// Path and query, without the fragment; empty means "/".
     target: Range<usize>,
+    /// `Basic …` credentials from the URL's user information, for `Authorization`.
+    basic: Option<Box<str>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,10 +59,18 @@ impl Url {
         if input.trim().len() != input.len() {
             input = input.trim().to_owned(); // rare: stray white space around the URL
         }
+        let basic = take_credentials(&mut input);
         match locate(&input) {
-            Ok(Located { host, authority, port, target }) => Ok(Url { text: input, host, authority, port, target }),
+            Ok(Located { host, authority, port, target }) => {
+                Ok(Url { text: input, host, authority, port, target, basic })
+            }
             Err(e) => Err((e, input)),
         }
+    }
+
+    /// The `Authorization` value for the URL's user information (`Basic …`), if any.
+    pub fn basic_auth(&self) -> Option<&str> {
+        self.basic.as_deref()
     }
 
     pub fn as_str(&self) -> &str {
@@ -136,10 +148,9 @@ fn locate(text: &str) -> Result<Located, UrlError> {
     }
     let auth_start = colon + 3;
     let auth_end = text[auth_start..].find(['/', '?', '#']).map_or(text.len(), |i| auth_start + i);
+    // User information (its password already taken out) is not part of the Host.
+    let auth_start = text[auth_start..auth_end].rfind('@').map_or(auth_start, |at| auth_start + at + 1);
     let authority = &text[auth_start..auth_end];
-    if authority.contains('@') {
-        return Err(UrlError::Invalid("credentials in URLs are not supported"));
-    }
     let (host, port_text) = split_host_port(authority)?;
     let port = match port_text {
         None | Some("") => 80,
@@ -153,6 +164,61 @@ fn locate(text: &str) -> Result<Located, UrlError> {
         port,
         target: auth_end..target_end,
     })
+}
+
+/// Takes the user information out of a URL's authority: the password is removed from
+/// `text` (the user name stays, so the URL still says whose it is), and the whole is
+/// returned as a `Basic` credential (RFC 7617), percent-decoded as RFC 3986 says.
+fn take_credentials(text: &mut String) -> Option<Box<str>> {
+    let start = text.find("://")? + 3;
+    let end = text[start..].find(['/', '?', '#']).map_or(text.len(), |i| start + i);
+    let at = start + text[start..end].rfind('@')?;
+    let userinfo = &text[start..at];
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let mut plain = percent_decode(user);
+    plain.push(b':');
+    plain.extend(percent_decode(password));
+    let basic = format!("Basic {}", base64(&plain)).into_boxed_str();
+    text.replace_range(start + user.len()..at, "");
+    Some(basic)
+}
+
+/// `%41` → `A`; a `%` not followed by two hex digits is kept as it is.
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Standard base64 with padding (RFC 4648 §4).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), UrlError> {
@@ -255,7 +321,6 @@ mod tests {
         assert_eq!(invalid("http://a b/"), "contains white space");
         assert_eq!(invalid("http://h/\u{1}"), "contains a control character");
         assert_eq!(invalid("http://h/é"), "contains non-ASCII characters (percent-encode them)");
-        assert_eq!(invalid("http://u:p@h/"), "credentials in URLs are not supported");
         assert_eq!(invalid("http://[::1/"), "unclosed '[' in IPv6 address");
         assert_eq!(invalid("http://[zz]/"), "malformed IPv6 address");
         assert_eq!(invalid("http://[::1]x/"), "junk after IPv6 address");
@@ -271,6 +336,23 @@ mod tests {
         assert_eq!((url.as_str().as_ptr(), url.port(), &*url.target()), (ptr, 8080, "/x"));
         let (e, back) = Url::from_string(" not a url\n".into()).unwrap_err();
         assert_eq!((e, back.as_str()), (UrlError::Invalid("contains white space"), "not a url"));
+    }
+
+    #[test]
+    fn credentials_become_basic_auth_and_the_password_leaves_the_text() {
+        let url = ok("http://Aladdin:open%20sesame@h:8080/x");
+        assert_eq!(url.as_str(), "http://Aladdin@h:8080/x");
+        assert_eq!(url.basic_auth(), Some("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="), "RFC 7617's example");
+        assert_eq!((url.host(), url.authority(), url.port()), ("h", "h:8080", 8080));
+        assert_eq!(ok("http://u@h/").basic_auth(), Some("Basic dTo="), "no password: an empty one");
+        assert_eq!(ok("http://u:p:q@h/").basic_auth(), Some(&*format!("Basic {}", base64(b"u:p:q"))));
+        assert_eq!(ok("http://h/a@b").basic_auth(), None, "an @ in the path is not user information");
+        let (e, text) = Url::from_string("http://u:secret@h:99999/".into()).unwrap_err();
+        assert_eq!((e, text.as_str()), (UrlError::Invalid("port out of range (1-65535)"), "http://u@h:99999/"));
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The unit tests inside the `fetch` example's own modules: its streams (`stdio.rs`),
-//! its URL input (`input.rs`) and its per-request output (`output.rs`).
+//! its URL input (`input.rs`), its per-request output (`output.rs`) and its summary
+//! (`summary.rs`, with `save.rs`, which it reports on).
 //!
 //! They live beside the code they test, but `cargo test` does not run an example's unit
 //! tests unless the example is marked `test = true`, and then it no longer builds the
@@ -11,5 +12,9 @@
 mod input;
 #[path = "../examples/fetch/output.rs"]
 mod output;
+#[path = "../examples/fetch/save.rs"]
+mod save;
 #[path = "../examples/fetch/stdio.rs"]
 mod stdio;
+#[path = "../examples/fetch/summary.rs"]
+mod summary;

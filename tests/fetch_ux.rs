@@ -248,7 +248,7 @@ fn bad_arguments_exit_2_with_one_line() {
         (&["-H", "nocolon"][..], "'Name: value'"),
         (&["-H", ": v"], "header name is empty"),
         (&["-H", "Bad Name: v"], "header name"),
-        (&["-H", "Host: example.com"], "Host is set by fetch"),
+        (&["-H", "Host: a b"], "not a Host value"),
         (&["-H", "content-length: 3"], "Content-Length"),
         (&["-H", "Transfer-Encoding: chunked"], "Transfer-Encoding"),
         (&["-X", "GE T"], "method"),
@@ -257,9 +257,17 @@ fn bad_arguments_exit_2_with_one_line() {
         (&["--data-file", "/nonexistent/body"], "/nonexistent/body"),
         (&["--header-out", "date"], "--jsonl"),
         (&["--jsonl", "--header-out", " "], "header name is empty"),
-        (&["-o", "/proc/onethread-no"], "--output-dir"),
+        (&["-o", "/proc/onethread-no"], "-o /proc/onethread-no"),
+        (&["-o", "/etc/hostname"], "exists and is not a directory"),
+        (&["--urls", "/tmp"], "--urls /tmp: Is a directory"),
+        (&["-n", "-5"], "1 or more"),
+        (&["-n", "0"], "1 or more"),
+        (&["-n", "many"], "1 or more"),
+        (&["-c", "-3"], "1 to 1000000"),
+        (&["--resolve", "example.com:80"], "HOST:PORT:ADDR"),
+        (&["--resolve", "example.com:80:not-an-ip"], "HOST:PORT:ADDR"),
         (&["--summary-json", "/nonexistent/summary.json"], "/nonexistent/summary.json"),
-        (&["-c", "0"], "concurrency"),
+        (&["-c", "0"], "1 to 1000000"),
     ] {
         let out = Command::new(example("fetch")).args(args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -383,4 +391,180 @@ fn memory_does_not_grow_with_the_url_list() {
 #[ignore = "2,000,000 requests take a minute or more in a debug build; run with `cargo test --release -- --ignored`"]
 fn memory_for_2_million_urls_from_a_file_is_flat() {
     memory_is_flat(200_000, 2_000_000);
+}
+
+// ---- habits from curl, wrk and oha -------------------------------------------------------
+
+/// The request heads a run sent, one per request.
+fn heads_of(args: &[&str]) -> Vec<String> {
+    let (server, seen) = recording_server();
+    let url = format!("http://{server}/x");
+    let run = run_fetch(&[&[url.as_str(), "-n", "1", "-q"], args].concat(), None);
+    assert_eq!(run.code, Some(0), "{args:?}: {}", run.stderr);
+    seen.lock().unwrap().iter().map(|(head, _)| head.clone()).collect()
+}
+
+/// The value of header `name` in a request head (the first, and how many there are).
+fn field(head: &str, name: &str) -> (Option<String>, usize) {
+    let values: Vec<String> = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim().to_owned())
+        .collect();
+    (values.first().cloned(), values.len())
+}
+
+#[test]
+fn default_user_agent_and_accept_each_replaced_by_its_own_option() {
+    let agent = concat!("onethread/", env!("CARGO_PKG_VERSION"));
+    let head = &heads_of(&[])[0];
+    assert_eq!(field(head, "user-agent"), (Some(agent.to_owned()), 1), "{head}");
+    assert_eq!(field(head, "accept"), (Some("*/*".to_owned()), 1), "{head}");
+    let head = &heads_of(&["-A", "crawler/2"])[0];
+    assert_eq!(field(head, "user-agent"), (Some("crawler/2".to_owned()), 1), "{head}");
+    let head = &heads_of(&["-H", "user-agent: mine", "-H", "Accept: text/html"])[0];
+    assert_eq!(field(head, "user-agent"), (Some("mine".to_owned()), 1), "{head}");
+    assert_eq!(field(head, "accept"), (Some("text/html".to_owned()), 1), "{head}");
+}
+
+#[test]
+fn a_host_header_names_the_virtual_host_and_resolve_pins_an_address() {
+    let head = &heads_of(&["-H", "Host: vhost.test"])[0];
+    assert_eq!(field(head, "host"), (Some("vhost.test".to_owned()), 1), "{head}");
+
+    // `--resolve` takes a name to an address with no lookup at all (the DNS server
+    // given is the test responder, which counts what it is asked).
+    let (server, seen) = recording_server();
+    let dns = dns_responder();
+    let pin = format!("pinned.test:{}:127.0.0.1", server.port());
+    let url = format!("http://pinned.test:{}/p", server.port());
+    let run = run_fetch(&[&url, "-n", "2", "-q", "--resolve", &pin, "--dns-server", &dns.addr.to_string()], None);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stderr.contains("successes        2"), "{}", run.stderr);
+    assert_eq!(dns.total(), 0, "a pinned name is never looked up");
+    let heads = seen.lock().unwrap();
+    assert_eq!(field(&heads[0].0, "host"), (Some(format!("pinned.test:{}", server.port())), 1));
+}
+
+#[test]
+fn credentials_in_the_url_are_sent_and_never_printed() {
+    let (server, seen) = recording_server();
+    let scratch = Scratch::new("credentials");
+    let summary = scratch.path("summary.json");
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap(); // closed: refused
+    let list = format!("http://user:pa%20ss@{server}/a\nhttp://user:pa%20ss@{dead}/b\n");
+    let urls = scratch.write("urls.txt", list);
+    let run = run_fetch(&["--urls", &urls, "--jsonl", "--summary-json", summary.to_str().unwrap()], None);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let heads = seen.lock().unwrap();
+    assert_eq!(field(&heads[0].0, "authorization"), (Some("Basic dXNlcjpwYSBzcw==".to_owned()), 1));
+    let summary_text = std::fs::read_to_string(&summary).unwrap();
+    for text in [&run.stdout, &run.stderr, &summary_text] {
+        assert!(!text.contains("pa%20ss") && !text.contains("pa ss"), "the password leaked: {text}");
+    }
+    assert!(run.stdout.contains(&format!("\"url\":\"http://user@{server}/a\"")), "{}", run.stdout);
+}
+
+#[test]
+fn json_lines_from_a_list_carry_their_line_number() {
+    let (server, _) = recording_server();
+    let scratch = Scratch::new("lines");
+    let list = format!("# a comment\n\nhttp://{server}/a\n   \nhttp://{server}/b\nnot a url\n");
+    let urls = scratch.write("urls.txt", list);
+    let run = run_fetch(&["--urls", &urls, "--jsonl"], None);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let mut lines = json_lines(&run.stdout);
+    lines.sort_by_key(|l| l["index"].as_u64());
+    let got: Vec<(u64, u64)> =
+        lines.iter().map(|l| (l["index"].as_u64().unwrap(), l["line"].as_u64().unwrap())).collect();
+    assert_eq!(got, [(0, 3), (1, 5), (2, 6)], "{}", run.stdout);
+    let template = run_fetch(&[&format!("http://{server}/{{}}"), "-n", "1", "--jsonl"], None);
+    assert!(json_lines(&template.stdout)[0].get("line").is_none(), "no list, no line: {}", template.stdout);
+}
+
+#[test]
+fn fail_turns_error_statuses_into_errors_and_exit_22() {
+    let (server, _) = scripted_server(|mut stream: TcpStream, _| {
+        while let Some(head) = read_request(&mut stream) {
+            let ok = String::from_utf8_lossy(&head).starts_with("GET /ok ");
+            let response: &[u8] = if ok {
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+            } else {
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope"
+            };
+            if stream.write_all(response).is_err() {
+                return;
+            }
+        }
+    });
+    let scratch = Scratch::new("fail");
+    let urls = scratch.write("urls.txt", format!("http://{server}/ok\nhttp://{server}/missing\n"));
+    let summary = scratch.path("summary.json");
+    let run = run_fetch(&["--urls", &urls, "--jsonl", "-f", "--summary-json", summary.to_str().unwrap()], None);
+    assert_eq!(run.code, Some(22), "{}", run.stderr);
+    let lines = json_lines(&run.stdout);
+    let missing = lines.iter().find(|l| l["url"].as_str().unwrap().ends_with("/missing")).unwrap();
+    assert_eq!(missing["error"], "http-status", "{missing}");
+    assert_eq!(missing["status"], 404, "{missing}");
+    assert!(missing["message"].as_str().unwrap().contains("404"), "{missing}");
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!((json["successes"].as_u64(), json["errors"].as_u64()), (Some(1), Some(1)), "{json}");
+    assert_eq!(json["errors_by_kind"]["http-status"]["count"], 1, "{json}");
+    // Without --fail, a 404 is a response like any other.
+    let run = run_fetch(&["--urls", &urls, "--jsonl"], None);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(json_lines(&run.stdout).iter().all(|l| l["error"].is_null()), "{}", run.stdout);
+}
+
+#[test]
+fn quiet_jsonl_prints_lines_and_a_template_without_braces_warns() {
+    let (server, _) = recording_server();
+    let run = run_fetch(&[&format!("http://{server}/same"), "-n", "2", "--quiet", "--jsonl"], None);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(json_lines(&run.stdout).len(), 2, "--jsonl wins over --quiet");
+    assert!(run.stderr.contains("warning: the URL template has no {}"), "{}", run.stderr);
+    assert!(!run.stderr.contains("req/s"), "no progress with --quiet: {}", run.stderr);
+}
+
+#[test]
+fn a_reused_output_dir_keeps_no_file_of_a_request_that_failed() {
+    let (server, _) = recording_server();
+    let scratch = Scratch::new("reuse");
+    let dir = scratch.path("bodies");
+    let first = scratch.write("first.txt", format!("http://{server}/0\nhttp://{server}/1\n"));
+    let run = run_fetch(&["--urls", &first, "-q", "-o", dir.to_str().unwrap()], None);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(dir.join("1").exists());
+    // The second run's request 1 fails (refused): the first run's DIR/1 must go.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let second = scratch.write("second.txt", format!("http://{server}/0\nhttp://{dead}/1\n"));
+    let run = run_fetch(&["--urls", &second, "-q", "-o", dir.to_str().unwrap()], None);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(dir.join("0").exists());
+    assert!(!dir.join("1").exists(), "DIR/1 is left from the first run although request 1 failed");
+}
+
+#[test]
+fn the_summary_counts_connections_not_attempts_and_never_says_zero_seconds() {
+    // A name with a refusing IPv6 address and a working IPv4 one: each connection
+    // takes two attempts, and is one connection.
+    let (server, _) = recording_server();
+    let dns = DnsBuilder::new()
+        .aaaa("dual.test", std::net::Ipv6Addr::LOCALHOST, 60)
+        .a("dual.test", [127, 0, 0, 1], 60)
+        .build();
+    let scratch = Scratch::new("conns");
+    let summary = scratch.path("summary.json");
+    let url = format!("http://dual.test:{}/{{}}", server.port());
+    let dns_server = dns.addr.to_string();
+    let args = [&url, "-n", "1", "-q", "--dns-server", &dns_server, "--summary-json", summary.to_str().unwrap()];
+    let run = run_fetch(&args, None);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(json["connections"]["opened"], 1, "{json}");
+    assert_eq!(json["connections"]["attempts"], 2, "{json}");
+    assert!(run.stderr.contains("1 opened, 0 reused (2 connection attempts)"), "{}", run.stderr);
+    let first = run.stderr.lines().find(|l| l.contains(" requests in ")).unwrap();
+    assert!(!first.contains(" 0.000 s"), "{first}");
 }

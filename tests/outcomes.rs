@@ -41,7 +41,7 @@ fn unsolicited_bytes_on_a_pooled_connection_never_become_a_response() {
     // The second URL comes 400 ms after the first: the first connection sits in the
     // pool while the unasked response arrives on it.
     let mut child = Command::new(example("fetch"))
-        .args(["--urls", "-", "--jsonl", "--summary-json", "/dev/null"])
+        .args(["--urls", "-", "-c", "1", "--jsonl"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -37,12 +37,12 @@ pub struct Args {
     /// or --urls, fetch starts the built-in server in this process and thread.
     #[arg(value_name = "URL_TEMPLATE", conflicts_with = "urls")]
     pub template: Option<String>,
-    /// Number of requests [default: 10000; with --urls, all lines]
-    #[arg(short = 'n', long = "requests", value_name = "N")]
+    /// Number of requests, 1 or more [default: 10000; with --urls, all lines]
+    #[arg(short = 'n', long = "requests", value_name = "N", allow_negative_numbers = true, value_parser = parse_requests)]
     pub requests: Option<u64>,
-    /// Most requests in flight at once.
-    #[arg(short = 'c', long, value_name = "C", default_value_t = 1000,
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    /// Most requests in flight at once, 1 to 1000000.
+    #[arg(short = 'c', long, value_name = "C", default_value_t = 1000, allow_negative_numbers = true,
+          value_parser = parse_concurrency)]
     pub concurrency: u32,
     /// Read URLs from FILE, one per line, as they are needed (a list of any length costs
     /// no memory); blank and '#' lines are skipped; '-' is stdin.
@@ -70,10 +70,22 @@ pub struct Args {
     /// Request method [default: GET, or POST with --data/--data-file, as curl does]
     #[arg(short = 'X', long, value_name = "METHOD", value_parser = parse_method)]
     pub method: Option<String>,
-    /// Add a request header (repeatable). Host, Content-Length and Transfer-Encoding are
-    /// set by fetch itself.
+    /// Add a request header (repeatable), or replace a default one (User-Agent,
+    /// Accept). `Host: NAME` replaces the URL's host in the Host header (virtual hosts);
+    /// Content-Length and Transfer-Encoding are set by fetch itself.
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
     pub headers: Vec<(String, String)>,
+    /// The User-Agent header [default: onethread/VERSION].
+    #[arg(short = 'A', long, value_name = "NAME")]
+    pub user_agent: Option<String>,
+    /// Connect to ADDR for HOST:PORT instead of resolving HOST (repeatable; ADDR may be
+    /// a comma-separated list; IPv6 in brackets). The URL and Host header are unchanged.
+    #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = parse_resolve)]
+    pub resolve: Vec<client::Resolve>,
+    /// Treat a response with status 400 or more as an error (kind http-status), and exit
+    /// with status 22 if any request failed in any way.
+    #[arg(short = 'f', long)]
+    pub fail: bool,
     /// Send TEXT as the body of every request, with a Content-Length.
     #[arg(long, value_name = "TEXT", conflicts_with = "data_file")]
     pub data: Option<String>,
@@ -83,7 +95,8 @@ pub struct Args {
     /// Fail a response whose body exceeds BYTES (error kind too-large); no limit by default.
     #[arg(long, value_name = "BYTES")]
     pub max_body: Option<u64>,
-    /// Print one JSON object per finished request instead of the seed's lines.
+    /// Print one JSON object per finished request instead of the seed's lines (even with
+    /// --quiet, which then only turns the progress line off).
     #[arg(long)]
     pub jsonl: bool,
     /// Add response header NAME to each JSON line, as `"name": value` (null when absent);
@@ -91,14 +104,17 @@ pub struct Args {
     #[arg(long, value_name = "NAME", requires = "jsonl", value_parser = parse_header_name)]
     pub header_out: Vec<String>,
     /// Save each response body to DIR/INDEX, where INDEX is the request's `index` in the
-    /// JSON lines (its position in the input, from 0). Bodies are streamed to disk; the
-    /// partial file of a failed request is removed.
+    /// JSON lines (its position in the input, from 0). Bodies are streamed to disk. After
+    /// a run, DIR/INDEX exists exactly when request INDEX succeeded in that run: a failed
+    /// request's partial file is removed, and so is a file left at its index by an
+    /// earlier run.
     #[arg(short = 'o', long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
     /// Also write the summary as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
-    /// Print nothing per request and no progress; only the summary.
+    /// Print nothing per request and no progress; only the summary (with --jsonl, the
+    /// JSON lines are still printed).
     #[arg(short, long)]
     pub quiet: bool,
     /// Built-in server only: delay each response by a random 0..=MS milliseconds.
@@ -138,6 +154,17 @@ impl Args {
             (None, None) => Vec::new(),
         };
         let has_body = self.data.is_some() || self.data_file.is_some();
+        // curl's defaults, each replaced by a -H of the same name (or -A).
+        let mut headers = Vec::new();
+        let given = |name: &str| self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+        if !given("user-agent") {
+            let agent = self.user_agent.clone().unwrap_or_else(|| format!("onethread/{}", env!("CARGO_PKG_VERSION")));
+            headers.push(("User-Agent".to_owned(), agent));
+        }
+        if !given("accept") {
+            headers.push(("Accept".to_owned(), "*/*".to_owned()));
+        }
+        headers.extend(self.headers.iter().cloned());
         Ok(client::Config {
             concurrency: self.concurrency as usize,
             timeout: secs(self.timeout),
@@ -146,7 +173,8 @@ impl Args {
             head_timeout: secs(self.head_timeout),
             read_timeout: secs(self.read_timeout),
             method: self.method.clone().unwrap_or_else(|| if has_body { "POST" } else { "GET" }.into()),
-            headers: self.headers.clone(),
+            headers,
+            resolve: self.resolve.clone(),
             body,
             dns: DnsConfig { servers: self.dns_servers.clone(), ..DnsConfig::default() },
             limits: Limits { max_body: self.max_body, ..Limits::default() },
@@ -167,6 +195,37 @@ fn parse_secs(s: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_requests(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("'{s}' is not a number of requests (1 or more)")),
+    }
+}
+
+fn parse_concurrency(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(c) if (1..=1_000_000).contains(&c) => Ok(c),
+        _ => Err(format!("'{s}' is not a concurrency (1 to 1000000)")),
+    }
+}
+
+/// `HOST:PORT:ADDR[,ADDR…]`, as curl's `--resolve`; IPv6 addresses may be bracketed.
+fn parse_resolve(s: &str) -> Result<client::Resolve, String> {
+    let bad = || format!("'{s}' is not HOST:PORT:ADDR (e.g. example.com:80:127.0.0.1)");
+    let (host, rest) = s.split_once(':').ok_or_else(bad)?;
+    let (port, addrs) = rest.split_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().ok().filter(|&p| p > 0).ok_or_else(bad)?;
+    let addrs = addrs
+        .split(',')
+        .map(|a| a.trim_start_matches('[').trim_end_matches(']').parse())
+        .collect::<Result<Vec<std::net::IpAddr>, _>>()
+        .map_err(|_| bad())?;
+    if host.is_empty() || addrs.is_empty() {
+        return Err(bad());
+    }
+    Ok(client::Resolve { host: host.to_owned(), port, addrs })
+}
+
 fn parse_method(s: &str) -> Result<String, String> {
     let head = RequestHead { method: s, target: "/", host: "x", headers: &[] };
     match http1::encode_request(&mut Vec::new(), &head, b"") {
@@ -180,6 +239,14 @@ fn parse_method(s: &str) -> Result<String, String> {
 fn parse_header(s: &str) -> Result<(String, String), String> {
     let (name, value) = s.split_once(':').ok_or("expected 'Name: value'")?;
     let (name, value) = (name.trim(), value.trim());
+    if name.eq_ignore_ascii_case("host") {
+        // Replaces the URL's authority as the Host value: it must be one.
+        let head = RequestHead { method: "GET", target: "/", host: value, headers: &[] };
+        return match http1::encode_request(&mut Vec::new(), &head, b"") {
+            Ok(()) => Ok((name.to_owned(), value.to_owned())),
+            Err(_) => Err(format!("'{value}' is not a Host value")),
+        };
+    }
     let header = [(name, value)];
     let head = RequestHead { method: "GET", target: "/", host: "x", headers: &header };
     match http1::encode_request(&mut Vec::new(), &head, b"") {

@@ -24,7 +24,8 @@
 //! size ÷ bytes read. The estimate sharpens as the run goes and is exact once the whole
 //! file has been read. A pipe has no size; its total is unknown unless `-n` caps it.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io;
 use std::path::Path;
@@ -42,7 +43,15 @@ const CHUNK: usize = 64 * 1024;
 pub struct Input {
     pub urls: Urls,
     pub total: Total,
+    /// With a URL list: the line each request came from (see [`LineNumbers`]).
+    pub line_numbers: Option<LineNumbers>,
 }
+
+/// Request index → its 1-based line number in the URL list, for the requests handed
+/// out and not yet reported (blank and `#` lines make the two differ). The output
+/// takes each entry back as the request ends, so this holds at most the requests in
+/// flight.
+pub type LineNumbers = Rc<RefCell<HashMap<u64, u64>>>;
 
 /// How many requests the run will make, as far as it can be known while it runs.
 pub enum Total {
@@ -142,7 +151,7 @@ impl Template {
 pub fn template(template: String, n: u64) -> Input {
     let pieces = template.split("{}").map(str::to_owned).collect();
     let urls = Urls::Template(Template { pieces, len: template.len() + 20, next: 0, n });
-    Input { urls, total: Total::Exact(n) }
+    Input { urls, total: Total::Exact(n), line_numbers: None }
 }
 
 /// The lines of the file at `path` ('-' for stdin), at most `limit` of them.
@@ -154,7 +163,9 @@ pub fn lines(path: &Path, limit: Option<u64>) -> io::Result<Input> {
     let file_len = std::fs::metadata(file).ok().filter(|m| m.is_file() && !stream.is_polled()).map(|m| m.len());
     let lines = Lines::new(stream, limit);
     let bytes_read = Rc::clone(&lines.bytes_read);
-    Ok(Input { urls: Urls::Lines(lines), total: Total::Estimated { file_len, bytes_read, cap: limit } })
+    let line_numbers = Some(Rc::clone(&lines.numbers));
+    let total = Total::Estimated { file_len, bytes_read, cap: limit };
+    Ok(Input { urls: Urls::Lines(lines), total, line_numbers })
 }
 
 /// URLs from a list: one per line, surrounding whitespace ignored, blank lines and `#`
@@ -172,6 +183,10 @@ pub struct Lines {
     left: u64,
     bytes_read: Rc<Cell<u64>>,
     error: Option<String>,
+    /// Lines taken from the list so far, and URLs handed out (the next one's index).
+    line: u64,
+    handed: u64,
+    numbers: LineNumbers,
 }
 
 impl Lines {
@@ -185,6 +200,9 @@ impl Lines {
             left: limit.unwrap_or(u64::MAX),
             bytes_read: Rc::default(),
             error: None,
+            line: 0,
+            handed: 0,
+            numbers: LineNumbers::default(),
         }
     }
 
@@ -223,10 +241,13 @@ impl Lines {
                     None => continue,
                 },
             };
+            self.line += 1;
             let text = String::from_utf8_lossy(&self.buf[from..to]);
             let url = text.trim();
             if !url.is_empty() && !url.starts_with('#') {
                 self.left -= 1;
+                self.numbers.borrow_mut().insert(self.handed, self.line);
+                self.handed += 1;
                 return Next::Url(url.to_owned());
             }
             if self.eof && self.start == self.buf.len() {

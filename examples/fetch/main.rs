@@ -45,14 +45,14 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use mio::{Interest, Token};
-use onethread::client::{self, Client, Outcome, Sink};
+use onethread::client::{self, Client, Error, ErrorKind, Outcome, Sink};
 use onethread::proof::{self, Census};
 use onethread::reactor::{Context, Handler, Reactor};
 use onethread::server::{self, Server, ServerConfig};
 use onethread::timer::TimerId;
 
 use args::Args;
-use input::{Total, Urls};
+use input::{LineNumbers, Total, Urls};
 use output::{Mode, Output};
 use progress::{Progress, Snapshot, Style};
 use save::Saver;
@@ -121,9 +121,17 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         None => None,
     };
     let saver = match &args.output_dir {
-        Some(dir) => Some(Saver::new(dir.clone()).map_err(|e| usage("--output-dir", dir, e))?),
+        Some(dir) if dir.exists() && !dir.is_dir() => {
+            return Err(Failure::Usage(format!("-o {}: exists and is not a directory", dir.display())));
+        }
+        Some(dir) => Some(Saver::new(dir.clone()).map_err(|e| usage("-o", dir, e))?),
         None => None,
     };
+    if let Some(template) = &args.template
+        && !template.contains("{}")
+    {
+        eprintln!("fetch: warning: the URL template has no {{}}: every request fetches the same URL");
+    }
 
     let mut reactor = Reactor::new(1024)?;
     let mut cx = reactor.context();
@@ -144,8 +152,8 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         stream.register(cx.registry, INPUT, Interest::READABLE)?;
     }
     let mode = match (args.quiet, args.jsonl) {
-        (true, _) => Mode::Quiet,
-        (false, true) => Mode::Jsonl,
+        (_, true) => Mode::Jsonl, // --quiet --jsonl: the lines, without progress
+        (true, false) => Mode::Quiet,
         (false, false) => Mode::Lines,
     };
     let mut stdout = Stream::standard(libc::STDOUT_FILENO, true)?;
@@ -161,7 +169,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
     if progress.style == Style::Pinned {
         output.pin_status();
     }
-    let report = Report { output, tally: Tally::new(), saver };
+    let report = Report { output, tally: Tally::new(), saver, fail: args.fail, line_numbers: input.line_numbers };
     let client = Client::new(&mut cx, config, input.urls, report).map_err(|e| match e.kind() {
         io::ErrorKind::InvalidInput => Failure::Usage(format!("bad request: {e}")),
         _ => Failure::Fatal(e),
@@ -184,6 +192,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         wall: None,
         summary_file,
         threads_forbidden: !args.allow_threads,
+        fail: args.fail,
         exit: None,
     };
     reactor.run(&mut app)?;
@@ -195,15 +204,28 @@ struct Report {
     output: Output,
     tally: Tally,
     saver: Option<Saver>,
+    /// `--fail`: a status of 400 or more is an error.
+    fail: bool,
+    /// With a URL list: each request's line in it, by index.
+    line_numbers: Option<LineNumbers>,
 }
 
 impl Sink for Report {
     fn outcome(&mut self, o: &Outcome<'_>) {
+        let rejected;
+        let o = match &o.result {
+            Ok(r) if self.fail && r.status >= 400 => {
+                rejected = Error::new(ErrorKind::HttpStatus, format!("the server answered {}", r.status));
+                &Outcome { result: Err(&rejected), partial: Some(*r), ..*o }
+            }
+            _ => o,
+        };
         self.tally.record(o);
         if let Some(saver) = &mut self.saver {
             saver.finish(o);
         }
-        self.output.write(o);
+        let line = self.line_numbers.as_ref().and_then(|lines| lines.borrow_mut().remove(&o.index));
+        self.output.write(o, line);
     }
 
     fn body(&mut self, index: u64, piece: &[u8]) {
@@ -244,6 +266,8 @@ struct App {
     wall: Option<Duration>,
     summary_file: Option<File>,
     threads_forbidden: bool,
+    /// `--fail`: exit 22 if any request failed.
+    fail: bool,
     /// Set once the summary is queued: the run is over once stderr has taken it.
     exit: Option<ExitCode>,
 }
@@ -380,6 +404,7 @@ impl App {
             _ => summary.text(),
         };
         let mut code = match &self.stop {
+            None if self.fail && report.tally.failures() > 0 => ExitCode::from(22), // as curl --fail
             None => ExitCode::SUCCESS,
             Some(Stop::Signal(signal)) => ExitCode::from(128 + *signal as u8),
             Some(Stop::Output { broken_pipe: true, .. }) => ExitCode::from(128 + libc::SIGPIPE as u8),

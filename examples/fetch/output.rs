@@ -38,7 +38,7 @@ pub const HIGH_WATER: usize = 256 * 1024;
 pub const ERASE: &[u8] = b"\r\x1b[2K";
 
 /// The keys every JSON line has; a `--header-out` name equal to one of them is prefixed.
-const KEYS: [&str; 8] = ["index", "url", "status", "bytes", "error", "message", "delay", "ms"];
+const KEYS: [&str; 9] = ["index", "line", "url", "status", "bytes", "error", "message", "delay", "ms"];
 
 pub struct Output {
     out: Outbox,
@@ -85,7 +85,8 @@ impl Output {
         }
     }
 
-    pub fn write(&mut self, o: &Outcome<'_>) {
+    /// Formats `o`'s line; `line` is its line number in the URL list, if it came from one.
+    pub fn write(&mut self, o: &Outcome<'_>, line: Option<u64>) {
         if self.out.failed.is_some() {
             return; // stdout is gone; `main` is stopping the run
         }
@@ -94,7 +95,7 @@ impl Output {
         let _ = match self.mode {
             Mode::Quiet => Ok(()),
             Mode::Lines => write_line(buf, o),
-            Mode::Jsonl => write_json(buf, o, &self.headers),
+            Mode::Jsonl => write_json(buf, o, line, &self.headers),
         };
     }
 
@@ -155,8 +156,17 @@ fn write_line(out: &mut impl Write, o: &Outcome<'_>) -> io::Result<()> {
     }
 }
 
-fn write_json(out: &mut impl Write, o: &Outcome<'_>, headers: &[(String, String)]) -> io::Result<()> {
-    write!(out, "{{\"index\":{},\"url\":", o.index)?;
+fn write_json(
+    out: &mut impl Write,
+    o: &Outcome<'_>,
+    line: Option<u64>,
+    headers: &[(String, String)],
+) -> io::Result<()> {
+    write!(out, "{{\"index\":{}", o.index)?;
+    if let Some(line) = line {
+        write!(out, ",\"line\":{line}")?;
+    }
+    out.write_all(b",\"url\":")?;
     json_str(out, o.url)?;
     match &o.result {
         Ok(r) => write!(out, ",\"status\":{},\"bytes\":{},\"error\":null,\"message\":null", r.status, r.body_len)?,
@@ -244,14 +254,14 @@ mod tests {
         let (mut out, mut screen) = output(Mode::Lines);
         out.pin_status();
         let e = Error::new(ErrorKind::Reset, "gone");
-        out.write(&failed(0, &e));
+        out.write(&failed(0, &e), None);
         out.flush();
         assert_eq!(take(&mut screen), "http://h/ failed: reset: gone\n", "nothing pinned yet");
         out.set_status(Some("[0:01] 1".into()));
         out.flush();
         assert_eq!(take(&mut screen), "[0:01] 1");
-        out.write(&failed(1, &e));
-        out.write(&failed(2, &e));
+        out.write(&failed(1, &e), None);
+        out.write(&failed(2, &e), None);
         out.flush();
         let batch = "http://h/ failed: reset: gone\n".repeat(2);
         assert_eq!(take(&mut screen), format!("\r\x1b[2K{batch}[0:01] 1"), "erase, lines, redraw");
@@ -269,7 +279,7 @@ mod tests {
         let e = Error::new(ErrorKind::Reset, "x".repeat(200));
         let mut written = 0;
         while out.wants_more() {
-            out.write(&failed(written, &e));
+            out.write(&failed(written, &e), None);
             out.flush();
             written += 1;
         }

@@ -7,8 +7,9 @@
 //! returns in microseconds, so they cost the loop no more than a `send` does.
 //!
 //! A file is opened at its request's first body piece and closed at its outcome, so at
-//! most C files are open at once. A request that fails has its partial file removed: a
-//! file in DIR is always a complete body. An empty body gives an empty file.
+//! most C files are open at once. A request that fails has its partial file removed,
+//! and so has a file an earlier run left at its index: after a run, `DIR/INDEX` exists
+//! exactly when request INDEX succeeded in that run. An empty body gives an empty file.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -57,10 +58,10 @@ impl Saver {
             (Some(Some(mut writer)), Ok(_)) => writer.flush(),
             (None, Ok(_)) => File::create(&path).map(drop),
             (Some(None), Ok(_)) => Err(io::Error::other("an earlier write failed")),
-            (opened, Err(_)) => {
-                if opened.is_some() {
-                    let _ = fs::remove_file(&path);
-                }
+            (_, Err(_)) => {
+                // Also a file an earlier run left at this index: DIR/INDEX exists only
+                // for a request that succeeded in this run.
+                let _ = fs::remove_file(&path);
                 return;
             }
         };

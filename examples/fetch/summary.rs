@@ -99,7 +99,7 @@ impl Summary<'_> {
         let (t, st) = (self.tally, &self.stats);
         let secs = self.wall.as_secs_f64();
         let rate = st.requests as f64 / secs.max(1e-9);
-        let mut s = format!("fetch: {} requests in {secs:.3} s: {rate:.0} requests/s\n", st.requests);
+        let mut s = format!("fetch: {} requests in {} s: {rate:.0} requests/s\n", st.requests, seconds(secs));
         if let Some(why) = self.interrupted {
             s += &format!("  interrupted      by {why}: {} requests in flight were cancelled\n", t.cancelled());
         }
@@ -127,7 +127,11 @@ impl Summary<'_> {
             }
             s += "\n";
         }
-        s += &format!("  connections      {} opened, {} reused\n", st.connections_opened, st.connections_reused);
+        s += &format!("  connections      {} opened, {} reused", st.connections_opened, st.connections_reused);
+        if st.connect_attempts != st.connections_opened {
+            s += &format!(" ({} connection attempts)", st.connect_attempts);
+        }
+        s += "\n";
         s += &format!("  DNS              {} lookups, {} cache hits\n", st.dns_lookups, st.dns_cache_hits);
         s += &format!("  retries          {} (stale keep-alive connections)\n", st.retries);
         if st.socket_backoffs > 0 {
@@ -175,7 +179,9 @@ impl Summary<'_> {
             "wall_seconds": self.wall.as_secs_f64(),
             "requests_per_second": st.requests as f64 / self.wall.as_secs_f64().max(1e-9),
             "latency_ms": latency,
-            "connections": {"opened": st.connections_opened, "reused": st.connections_reused},
+            "connections": {
+                "opened": st.connections_opened, "reused": st.connections_reused, "attempts": st.connect_attempts,
+            },
             "dns": {"lookups": st.dns_lookups, "cache_hits": st.dns_cache_hits},
             "retries": st.retries,
             "socket_backoffs": st.socket_backoffs,
@@ -196,6 +202,16 @@ pub fn peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kib = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().strip_suffix("kB")?;
     kib.trim().parse::<u64>().ok().map(|k| k * 1024)
+}
+
+/// A duration in seconds with three significant digits below one second (`0.000412`),
+/// so that a short run never reads `0.000 s`; three decimals from one second on.
+fn seconds(secs: f64) -> String {
+    if secs >= 1.0 || secs <= 0.0 {
+        return format!("{secs:.3}");
+    }
+    let decimals = (-secs.log10()).floor() as usize + 3;
+    format!("{secs:.decimals$}")
 }
 
 /// `812 B`, `13.4 MiB`, …
@@ -219,5 +235,19 @@ fn micros(us: u64) -> String {
         10_000..100_000 => format!("{:.1}ms", us as f64 / 1e3),
         100_000..1_000_000 => format!("{:.0}ms", us as f64 / 1e3),
         _ => format!("{:.2}s", us as f64 / 1e6),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_runs_keep_three_significant_digits() {
+        assert_eq!(seconds(0.000412345), "0.000412");
+        assert_eq!(seconds(0.0412), "0.0412");
+        assert_eq!(seconds(0.4129), "0.413");
+        assert_eq!(seconds(12.3456), "12.346");
+        assert_eq!(seconds(0.0), "0.000");
     }
 }

@@ -50,6 +50,7 @@ mod source;
 
 use std::collections::VecDeque;
 use std::io;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use mio::Token;
@@ -98,10 +99,25 @@ pub struct Config {
     /// How long an unused keep-alive connection is kept.
     pub idle_timeout: Duration,
     pub method: String,
+    /// Sent with every request, in order. A `Host` here replaces the URL's authority
+    /// as the Host value; `Content-Length` and `Transfer-Encoding` are refused (the
+    /// client frames the body itself).
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub limits: Limits,
     pub dns: DnsConfig,
+    /// Addresses to use for `(host, port)` instead of resolving the name, like curl's
+    /// `--resolve HOST:PORT:ADDR`. The URL (and so the Host header) is unchanged.
+    pub resolve: Vec<Resolve>,
+}
+
+/// One `--resolve` pin: connections to `host:port` go to `addrs`, with no lookup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolve {
+    /// Matched without regard to case.
+    pub host: String,
+    pub port: u16,
+    pub addrs: Vec<IpAddr>,
 }
 
 impl Default for Config {
@@ -120,6 +136,7 @@ impl Default for Config {
             body: Vec::new(),
             limits: Limits::default(),
             dns: DnsConfig::default(),
+            resolve: Vec::new(),
         }
     }
 }
@@ -128,7 +145,11 @@ impl Default for Config {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Stats {
     pub requests: u64,
+    /// Connections established (a Happy Eyeballs race opens one, however many
+    /// addresses it tried).
     pub connections_opened: u64,
+    /// Connection attempts started: every socket a race opened.
+    pub connect_attempts: u64,
     pub connections_reused: u64,
     /// Names looked up (each one A and one AAAA query).
     pub dns_lookups: u64,
@@ -224,9 +245,10 @@ impl<I: Source, S: Sink> Client<I, S> {
         if config.concurrency == 0 {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "concurrency must be at least 1"));
         }
-        schedule::encode(&mut Vec::new(), &config, "/", "example")
+        schedule::encode(&mut Vec::new(), &config, "/", "example", None)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let dns = Dns::new(cx, &config.dns, DNS_SOCKETS, Token(DNS_TIMER))?;
+        let origins = Origins::new(&config.resolve);
         Ok(Client {
             idempotent: http1::is_idempotent(&config.method),
             config,
@@ -236,7 +258,7 @@ impl<I: Source, S: Sink> Client<I, S> {
             sink,
             requests: Slab::new(),
             conns: Slab::new(),
-            origins: Origins::default(),
+            origins,
             dns,
             read_buf: vec![0; READ_BUFFER].into_boxed_slice(),
             woken: Vec::new(),

@@ -22,8 +22,9 @@ pub(super) struct Origin {
     /// Lower-cased host name or IP literal.
     pub host: Box<str>,
     pub port: u16,
-    /// The host itself, when it is an IP literal: no lookup needed.
-    pub ip: Option<IpAddr>,
+    /// Addresses known without a lookup: the host itself when it is an IP literal, or
+    /// a `--resolve` pin. Empty: the name is resolved.
+    pub pinned: Box<[IpAddr]>,
     /// The address that last accepted a connection.
     pub preferred: Option<IpAddr>,
     /// Idle connections, most recently used last (reused first: warmest).
@@ -41,8 +42,9 @@ impl Origin {
 }
 
 /// The origins in use, found by `(host, port)`.
-#[derive(Default)]
 pub(super) struct Origins {
+    /// `--resolve` pins, by lower-cased host and port.
+    pins: HashMap<(Box<str>, u16), Box<[IpAddr]>>,
     list: Slab<Origin>,
     /// Lower-cased host → its origins, one per port (almost always just one). Keyed by
     /// host alone so a lookup borrows the URL's text instead of building a key.
@@ -52,6 +54,11 @@ pub(super) struct Origins {
 }
 
 impl Origins {
+    pub fn new(resolve: &[super::Resolve]) -> Self {
+        let pins = resolve.iter().map(|r| ((r.host.to_ascii_lowercase().into(), r.port), r.addrs.clone().into()));
+        Origins { pins: pins.collect(), list: Slab::new(), index: HashMap::new(), last: 0 }
+    }
+
     /// The origin of `url`, with one more user.
     pub fn hold(&mut self, url: &Url) -> usize {
         let port = url.port();
@@ -71,14 +78,12 @@ impl Origins {
                     Some(&(_, id)) => id,
                     None => {
                         let host: Box<str> = lower.into();
-                        let origin = Origin {
-                            host: host.clone(),
-                            port,
-                            ip: url.ip(),
-                            preferred: None,
-                            idle: Vec::new(),
-                            users: 0,
+                        let pinned = match url.ip() {
+                            Some(ip) => Box::new([ip]) as Box<[IpAddr]>,
+                            None => self.pins.get(&(host.clone(), port)).cloned().unwrap_or_default(),
                         };
+                        let origin =
+                            Origin { host: host.clone(), port, pinned, preferred: None, idle: Vec::new(), users: 0 };
                         let id = self.list.insert(origin);
                         self.index.entry(host).or_default().push((port, id));
                         id

@@ -39,13 +39,16 @@ pub enum ErrorKind {
     Reset,
     /// A response head or body exceeded a configured limit.
     TooLarge,
+    /// The response's status was 400 or more and the caller treats that as a failure
+    /// (`fetch --fail`, as curl's); the message has the status.
+    HttpStatus,
     /// The client was told to stop (a signal, a closed output) before the request
     /// finished; the message says why.
     Cancelled,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 13] = [
+    pub const ALL: [ErrorKind; 14] = [
         ErrorKind::InvalidUrl,
         ErrorKind::UnsupportedScheme,
         ErrorKind::Dns,
@@ -58,6 +61,7 @@ impl ErrorKind {
         ErrorKind::Protocol,
         ErrorKind::Reset,
         ErrorKind::TooLarge,
+        ErrorKind::HttpStatus,
         ErrorKind::Cancelled,
     ];
 
@@ -75,6 +79,7 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol",
             ErrorKind::Reset => "reset",
             ErrorKind::TooLarge => "too-large",
+            ErrorKind::HttpStatus => "http-status",
             ErrorKind::Cancelled => "cancelled",
         }
     }

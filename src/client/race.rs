@@ -154,7 +154,7 @@ impl<I: Source, S: Sink> Client<I, S> {
             cx.timers.arm(timer, cx.now + wait);
         }
         self.conns.insert(conn);
-        self.stats.connections_opened += 1;
+        self.stats.connect_attempts += 1;
         Ok(())
     }
 
@@ -181,6 +181,7 @@ impl<I: Source, S: Sink> Client<I, S> {
         if let Some(entry) = race.pending {
             self.dns.leave(entry, req);
         }
+        self.stats.connections_opened += 1;
         let active = &mut self.requests[req];
         active.place = Place::On(key);
         self.origins[active.origin].preferred = Some(addr.ip());

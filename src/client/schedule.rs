@@ -123,8 +123,8 @@ impl<I: Source, S: Sink> Client<I, S> {
             self.close_an_idle_connection(cx);
         }
         let origin = &self.origins[o];
-        if let Some(ip) = origin.ip {
-            self.requests[req].race = Race::to(&[ip], None, origin.port);
+        if !origin.pinned.is_empty() {
+            self.requests[req].race = Race::to(&origin.pinned, origin.preferred, origin.port);
             return self.race(cx, req);
         }
         let (entry, lookup) = self.dns.resolve(cx, &origin.host, req);
@@ -173,7 +173,7 @@ impl<I: Source, S: Sink> Client<I, S> {
     pub(super) fn encode(&mut self, cx: &mut Context<'_>, req: usize) -> bool {
         self.request_buf.clear();
         let url = &self.requests[req].url;
-        match encode(&mut self.request_buf, &self.config, &url.target(), url.authority()) {
+        match encode(&mut self.request_buf, &self.config, &url.target(), url.authority(), url.basic_auth()) {
             Ok(()) => true,
             Err(e) => {
                 // Unreachable for URLs that parsed, but a bad request is that request's error.
@@ -253,7 +253,32 @@ pub(super) fn out_of_sockets(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EADDRNOTAVAIL))
 }
 
-pub(super) fn encode(buf: &mut Vec<u8>, config: &Config, target: &str, host: &str) -> Result<(), http1::EncodeError> {
-    let headers: Vec<(&str, &str)> = config.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+/// The request for `target` on `host` (the URL's authority). A `Host` among the
+/// configured headers replaces that authority (virtual hosts on an address, as curl's
+/// `-H 'Host: …'`); `basic` (credentials from the URL) is sent as `Authorization`
+/// unless the configured headers already have one.
+pub(super) fn encode(
+    buf: &mut Vec<u8>,
+    config: &Config,
+    target: &str,
+    host: &str,
+    basic: Option<&str>,
+) -> Result<(), http1::EncodeError> {
+    let is = |name: &str, wanted: &str| name.eq_ignore_ascii_case(wanted);
+    let mut host = host;
+    let mut has_authorization = false;
+    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(config.headers.len() + 1);
+    for (name, value) in &config.headers {
+        match name.as_str() {
+            n if is(n, "host") => host = value,
+            n => {
+                has_authorization |= is(n, "authorization");
+                headers.push((n, value));
+            }
+        }
+    }
+    if let Some(credentials) = basic.filter(|_| !has_authorization) {
+        headers.push(("Authorization", credentials));
+    }
     http1::encode_request(buf, &RequestHead { method: &config.method, target, host, headers: &headers }, &config.body)
 }
