@@ -321,11 +321,13 @@ impl ResponseDecoder {
             Some(parsed) => parsed,
             None => {
                 let Some(head_len) = find_head_end(window, scanned.min(window.len())) else {
+                    // The prefix first: the verdict on a head both malformed and too
+                    // long must not depend on how much of it the first read brought.
+                    if scanned < PREFIX_CHECK {
+                        check_prefix(window)?;
+                    }
                     if input.len() > max_head {
                         return Err(Error::HeadTooLarge { limit: max_head });
-                    }
-                    if scanned < PREFIX_CHECK {
-                        check_prefix(input)?;
                     }
                     self.state = State::Head { scanned: window.len() };
                     return Ok((0, Step::Emit(Event::NeedMore)));
@@ -1263,6 +1265,21 @@ mod tests {
         // Exactly at the limit is fine.
         let input = format!("HTTP/1.1 204 OK\r\nX-Padding: {}\r\n\r\n", "p".repeat(32));
         assert_eq!(check_with("GET", limits, input.as_bytes()).end, Some(true));
+    }
+
+    #[test]
+    fn a_head_both_malformed_and_too_long_fails_the_same_however_it_arrives() {
+        // Found by a long run of the property test: whole, this said HeadTooLarge;
+        // with a first read shorter than max_head, MalformedHead.
+        let limits = Limits { max_head: 64, ..Limits::default() };
+        let mut input = b"HTTP/1.0 500Reason\r\nX: y\r\n".to_vec();
+        input.resize(100, b'a');
+        let seen = check_with("GET", limits, &input);
+        assert_eq!(seen.error, Some(Error::MalformedHead(httparse::Error::Status)));
+        // Nothing past max_head is judged, even by the early check.
+        let limits = Limits { max_head: 16, ..Limits::default() };
+        let seen = check_with("GET", limits, b"HTTP/1.1 200 OK\r\n folded");
+        assert_eq!(seen.error, Some(Error::HeadTooLarge { limit: 16 }));
     }
 
     #[test]
