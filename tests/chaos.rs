@@ -54,7 +54,13 @@ const CATALOGUE: &[(&str, &str, Expect)] = &[
     ("/no-content", "204", Ok(204, 0)),
     ("/idle-close", "200 keep-alive, then FIN while idle", Ok(200, 14)),
     ("/idle-reset", "200 keep-alive, then RST while idle", Ok(200, 14)),
+    ("/obs-fold", "a field value folded over three lines (obs-fold): read unfolded", Ok(200, 14)),
+    ("/http-1-2", "an HTTP/1.2 status line: read as HTTP/1.1", Ok(200, 14)),
 ];
+
+/// The value `/obs-fold` sends, folded, and the value the client must report.
+const FOLDED: &[u8] = b"X-Folded: a\r\n b\r\n\tc\r\n";
+const UNFOLDED: &str = "a   b   c";
 
 const OK_14: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\nHello, World!\n";
 
@@ -192,6 +198,17 @@ fn chaos(mut s: TcpStream) {
                 std::thread::sleep(Duration::from_millis(30)); // idle for a while, then drop it
                 return if path == "/idle-reset" { reset(s) } else { drop(s) };
             }
+            "/obs-fold" => {
+                let r = [&b"HTTP/1.1 200 OK\r\n"[..], FOLDED, &OK_14[17..]].concat();
+                if !w(&mut s, &r) {
+                    return;
+                }
+            }
+            "/http-1-2" => {
+                if !w(&mut s, &[&b"HTTP/1.2"[..], &OK_14[8..]].concat()) {
+                    return;
+                }
+            }
             _ => {
                 w(&mut s, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
             }
@@ -292,6 +309,8 @@ fn the_catalogue_through_fetch_on_one_thread() {
         "10",
         "--max-body",
         "2097152",
+        "--header-out",
+        "X-Folded",
     ];
     let run = run_fetch(&args, None);
     std::fs::remove_file(&path).unwrap();
@@ -308,6 +327,11 @@ fn the_catalogue_through_fetch_on_one_thread() {
         };
         if actual != describe(expected(url)) {
             wrong.push(format!("{url}: expected {}, got {line}", describe(expected(url))));
+        }
+        // `--header-out` reports the folded field with each fold replaced by spaces.
+        let folded = url.contains("/obs-fold?");
+        if line["x-folded"] != if folded { UNFOLDED.into() } else { serde_json::Value::Null } {
+            wrong.push(format!("{url}: x-folded should be {:?}: {line}", folded.then_some(UNFOLDED)));
         }
     }
     assert!(wrong.is_empty(), "{} wrong:\n{}", wrong.len(), wrong.join("\n"));

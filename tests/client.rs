@@ -8,8 +8,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
-use onethread::client::Config;
+use onethread::client::{Config, Outcome};
 use onethread::dns::DnsConfig;
+use onethread::http1::Version;
 use onethread::server::ServerConfig;
 
 const OK_14: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\nHello, World!\n";
@@ -64,6 +65,47 @@ fn non_idempotent_requests_are_not_retried() {
     assert_eq!(got[0].status, Some(200));
     assert_eq!(got[1].error.as_ref().map(|e| e.0), Some("reset"), "{got:?}");
     assert_eq!(stats.retries, 0);
+}
+
+/// Answers `/folded` with a field value folded over three lines (obs-fold) and
+/// anything else with an HTTP/1.2 status line; both keep the connection open.
+fn legacy_heads(mut s: std::net::TcpStream, _: usize) {
+    while let Some(head) = read_request(&mut s) {
+        let response: &[u8] = if head.starts_with(b"GET /folded ") {
+            b"HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\n\tc\r\nContent-Length: 14\r\n\r\nHello, World!\n"
+        } else {
+            b"HTTP/1.2 200 OK\r\nX-Folded: plain\r\nContent-Length: 14\r\n\r\nHello, World!\n"
+        };
+        if s.write_all(response).is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn folded_fields_and_newer_minor_versions_are_read_as_http_1_1() {
+    // RFC 9112 §5.2: a client replaces each obs-fold with spaces and processes the
+    // response; §2.3: HTTP/1.2 is processed as HTTP/1.1.
+    let (addr, accepted) = scripted_server(legacy_heads);
+    let paths = ["/folded", "/v12", "/v12", "/folded", "/v12"];
+    let urls: Vec<String> = paths.iter().map(|p| format!("http://{addr}{p}")).collect();
+    let mut got = Vec::new();
+    let sink = |o: &Outcome<'_>| {
+        let r = o.result.as_ref().unwrap_or_else(|e| panic!("{}: {e}", o.url));
+        let folded = r.headers.get("x-folded").map(|v| String::from_utf8_lossy(v).into_owned());
+        got.push((o.index, r.version, r.status, r.body_len, folded));
+    };
+    let (_, stats) = onethread::client::fetch(config(1), urls, sink).expect("client runs");
+    got.sort_by_key(|g| g.0);
+    for (g, path) in got.iter().zip(paths) {
+        let value = if path == "/folded" { "a   b   c" } else { "plain" };
+        assert_eq!((g.1, g.2, g.3, g.4.as_deref()), (Version::Http11, 200, 14, Some(value)), "{path}");
+    }
+    assert_eq!(got.len(), paths.len());
+    // HTTP/1.2 keeps the connection like HTTP/1.1; a folded head is never followed on
+    // its connection. So: /folded, /v12 on a new one, /v12 and /folded reuse it, /v12.
+    assert_eq!((stats.connections_opened, stats.connections_reused), (3, 2), "{stats:?}");
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
 }
 
 #[test]

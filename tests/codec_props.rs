@@ -2,7 +2,8 @@
 //! fuzz target lives in `fuzz/`).
 //!
 //! Thousands of generated responses — every framing, random headers, chunk layouts,
-//! extensions and trailers — are decoded whole and cut at random places, clean and
+//! extensions and trailers, obsolete line folding, later HTTP/1.x minor versions —
+//! are decoded whole and cut at random places, clean and
 //! with random corruption. Properties: the decoder never panics; the events (with
 //! body pieces joined) are the same however the input is cut; and a clean response
 //! decodes to exactly what was generated. Cases come from a fixed-seed generator, so
@@ -57,10 +58,22 @@ fn generate(rng: &mut Rng) -> Case {
     if rng.chance(30) {
         out.extend_from_slice(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n");
     }
-    let v = if version == Version::Http10 { "1.0" } else { "1.1" };
+    // HTTP/1.2 and later are read as HTTP/1.1 (RFC 9112 §2.3).
+    let v = match version {
+        Version::Http10 => "1.0".to_string(),
+        _ if rng.chance(10) => format!("1.{}", 2 + rng.below(8)),
+        _ => "1.1".to_string(),
+    };
     out.extend_from_slice(format!("HTTP/{v} {status} Reason Phrase\r\n").as_bytes());
     for i in 0..rng.below(8) {
         out.extend_from_slice(format!("X-Field-{i}: value {}\r\n", rng.next()).as_bytes());
+    }
+    // Obsolete line folding is read as spaces (RFC 9112 §5.2), in the framing fields
+    // too, and a folded head never leaves a reusable connection.
+    let folded = rng.chance(15);
+    let fold_framing = folded && rng.chance(50);
+    if folded {
+        out.extend_from_slice(b"X-Folded: part one\r\n\tpart two \r\n   part three\r\n");
     }
     let close_header = rng.chance(15);
     if close_header {
@@ -70,9 +83,11 @@ fn generate(rng: &mut Rng) -> Case {
     if ten_keep_alive {
         out.extend_from_slice(b"Connection: keep-alive\r\n");
     }
-    match framing {
-        "length" => out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes()),
-        "chunked" => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+    match (framing, fold_framing) {
+        ("length", false) => out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes()),
+        ("length", true) => out.extend_from_slice(format!("Content-Length:\r\n {}\r\n", body.len()).as_bytes()),
+        ("chunked", false) => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        ("chunked", true) => out.extend_from_slice(b"Transfer-Encoding: gzip,\r\n\tchunked\r\n"),
         _ => {}
     }
     out.extend_from_slice(b"\r\n");
@@ -100,6 +115,7 @@ fn generate(rng: &mut Rng) -> Case {
     }
     let chunked_in_10 = framing == "chunked" && version == Version::Http10;
     let keep_alive = !close_header
+        && !folded
         && (no_body || framing != "close")
         && !chunked_in_10
         && (version == Version::Http11 || ten_keep_alive);

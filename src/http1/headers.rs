@@ -6,9 +6,10 @@
 //! around would mean either a heap allocation per response or a large array in
 //! every decoder. Instead the decoder hands out the *raw bytes* of the header
 //! block. httparse has already validated them (names are tokens, values contain
-//! no CR/LF/NUL, no obsolete line folding), so reading them again is nothing
-//! more than a line split: each line is `name ":" OWS value OWS`, ending in LF
-//! with an optional CR before it.
+//! no CR/LF/NUL), and any obsolete line folding has been replaced by spaces
+//! before the block is handed out (see [`unfold`]), so reading them again is
+//! nothing more than a line split: each line is `name ":" OWS value OWS`, ending
+//! in LF with an optional CR before it.
 //!
 //! The block is a plain `&[u8]`, so a caller that wants to keep the headers
 //! beyond the lifetime of its read buffer copies `as_bytes()` once and rebuilds
@@ -85,6 +86,35 @@ pub(crate) fn trim_ows(mut bytes: &[u8]) -> &[u8] {
     bytes
 }
 
+/// Replaces every obsolete line fold of a head with spaces, in place: the whole
+/// fold, `OWS CRLF RWS` (RFC 9112 §5.2; a bare LF is accepted as a line end, as
+/// everywhere else in the head), so each field is one line again, and its value
+/// holds one or more SP where the fold was. The head keeps its length. Returns
+/// whether there was any fold.
+///
+/// Only for a head that httparse accepted with obs-fold allowed. It has then made
+/// sure that every line starting with whitespace continues a field value: never
+/// the status line, never the first field line, never a field name.
+pub(crate) fn unfold(head: &mut [u8]) -> bool {
+    let is_ows = |byte: &u8| matches!(byte, b' ' | b'\t');
+    let mut folded = false;
+    let mut at = 0;
+    while let Some(offset) = head[at..].iter().position(|&byte| byte == b'\n') {
+        let lf = at + offset;
+        at = lf + 1;
+        if !head.get(at).is_some_and(is_ows) {
+            continue;
+        }
+        folded = true;
+        // Back over the line's CR and trailing whitespace, on over the next line's
+        // leading whitespace.
+        let start = head[..lf].iter().rposition(|byte| !is_ows(byte) && *byte != b'\r').map_or(0, |i| i + 1);
+        at = head[at..].iter().position(|byte| !is_ows(byte)).map_or(head.len(), |i| at + i);
+        head[start..at].fill(b' ');
+    }
+    folded
+}
+
 /// The elements of a comma-separated field value (RFC 9110 §5.6.1), trimmed.
 /// Empty elements are kept: some callers must reject them, others skip them.
 pub(crate) fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -145,6 +175,22 @@ mod tests {
     fn list_elements_split_on_commas_and_trim() {
         let elements: Vec<_> = list_elements(b" gzip ,chunked,, x").collect();
         assert_eq!(elements, [&b"gzip"[..], b"chunked", b"", b"x"]);
+    }
+
+    #[test]
+    fn unfold_replaces_whole_folds_with_spaces() {
+        let cases: [(&[u8], &[u8], bool); 6] = [
+            (b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n", b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n", false),
+            (b"S\r\nA: b\r\n c\r\n\r\n", b"S\r\nA: b   c\r\n\r\n", true),
+            (b"S\r\nA: b \t\r\n\t c\r\nD: e\r\n\r\n", b"S\r\nA: b      c\r\nD: e\r\n\r\n", true),
+            (b"S\nA:\n b\n\tc\n\n", b"S\nA:  b  c\n\n", true),
+            (b"S\r\nA: b\r\n \r\n\t\r\n\r\n", b"S\r\nA: b      \r\n\r\n", true),
+            (b"S\r\nA: tab\there\r\n\r\n", b"S\r\nA: tab\there\r\n\r\n", false),
+        ];
+        for (head, unfolded, folded) in cases {
+            let mut copy = head.to_vec();
+            assert_eq!((unfold(&mut copy), copy.as_slice()), (folded, unfolded), "{:?}", head.escape_ascii());
+        }
     }
 
     #[test]

@@ -38,6 +38,14 @@
 //! body is never copied. When a read returns 0, `finish()` says whether that
 //! was a proper end (a close-delimited body) or a truncation.
 //!
+//! Two legacy forms of head are read rather than refused, as RFC 9112 asks of a
+//! client: obsolete line folding, whose folds are replaced by spaces before
+//! anything (framing included) reads the fields (§5.2), and `HTTP/1.2` up to
+//! `HTTP/1.9`, read as HTTP/1.1 (§2.3). httparse refuses both at its strictest,
+//! which is how every head is parsed first, so ordinary heads pay nothing; only
+//! a refused head is copied into the decoder, rewritten and parsed again. That
+//! copy is why the events borrow the decoder as well as the input.
+//!
 //! Three protocol decisions shape everything else:
 //!
 //! * **Framing is decided once per response**, from the final head, following
@@ -50,7 +58,9 @@
 //!   `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`. A body
 //!   ended by closing can never leave a reusable connection, and neither can a
 //!   message whose framing smells of smuggling (Transfer-Encoding with
-//!   Content-Length, or Transfer-Encoding in HTTP/1.0; RFC 9112 §6.1).
+//!   Content-Length, or Transfer-Encoding in HTTP/1.0; RFC 9112 §6.1), nor
+//!   one whose head was folded, which not every reader splits into the same
+//!   fields.
 //! * **Interim responses** (100 Continue, 103 Early Hints, …) are consumed and
 //!   dropped inside `decode` (RFC 9110 §15.2). 101 Switching Protocols is an
 //!   error: we never ask to upgrade, so we could not speak what follows.
