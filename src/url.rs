@@ -59,9 +59,15 @@ impl Url {
         if input.trim().len() != input.len() {
             input = input.trim().to_owned(); // rare: stray white space around the URL
         }
-        let basic = take_credentials(&mut input);
-        match locate(&input) {
-            Ok(Located { host, authority, port, target }) => {
+        // User information is rare: only a URL that has it pays for taking it out.
+        let mut basic = None;
+        let mut located = locate(&input);
+        if matches!(located, Err(_) | Ok(Located { userinfo: true, .. })) {
+            basic = take_credentials(&mut input);
+            located = locate(&input);
+        }
+        match located {
+            Ok(Located { host, authority, port, target, .. }) => {
                 Ok(Url { text: input, host, authority, port, target, basic })
             }
             Err(e) => Err((e, input)),
@@ -114,6 +120,8 @@ struct Located {
     authority: Range<usize>,
     port: u16,
     target: Range<usize>,
+    /// The authority has user information (`user@`), which is not part of the host.
+    userinfo: bool,
 }
 
 /// The longest URL accepted. Far above what servers take in a request line (8 KiB is
@@ -149,7 +157,8 @@ fn locate(text: &str) -> Result<Located, UrlError> {
     let auth_start = colon + 3;
     let auth_end = text[auth_start..].find(['/', '?', '#']).map_or(text.len(), |i| auth_start + i);
     // User information (its password already taken out) is not part of the Host.
-    let auth_start = text[auth_start..auth_end].rfind('@').map_or(auth_start, |at| auth_start + at + 1);
+    let at = text.as_bytes()[auth_start..auth_end].iter().rposition(|&b| b == b'@');
+    let auth_start = at.map_or(auth_start, |at| auth_start + at + 1);
     let authority = &text[auth_start..auth_end];
     let (host, port_text) = split_host_port(authority)?;
     let port = match port_text {
@@ -163,6 +172,7 @@ fn locate(text: &str) -> Result<Located, UrlError> {
         authority: auth_start..auth_end,
         port,
         target: auth_end..target_end,
+        userinfo: at.is_some(),
     })
 }
 

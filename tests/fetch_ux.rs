@@ -426,6 +426,8 @@ fn default_user_agent_and_accept_each_replaced_by_its_own_option() {
     let head = &heads_of(&["-H", "user-agent: mine", "-H", "Accept: text/html"])[0];
     assert_eq!(field(head, "user-agent"), (Some("mine".to_owned()), 1), "{head}");
     assert_eq!(field(head, "accept"), (Some("text/html".to_owned()), 1), "{head}");
+    let head = &heads_of(&["-H", "User-Agent:", "-H", "Accept:"])[0];
+    assert_eq!((field(head, "user-agent").1, field(head, "accept").1), (0, 0), "curl's way to drop them: {head}");
 }
 
 #[test]

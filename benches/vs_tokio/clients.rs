@@ -78,7 +78,11 @@ pub fn run_once(name: &str, setup: &Setup) -> Result<Measurement, String> {
             let summary = setup.logs.join(format!("{stem}.json"));
             let _ = fs::remove_file(&summary);
             let mut command = Command::new(setup.examples.join("fetch"));
-            command.args([template.as_str(), "-n", &n, "-c", &c, "--quiet", "--summary-json"]).arg(&summary);
+            // Without fetch's default User-Agent and Accept, the request is the bare one
+            // wrk and hyper send: the same bytes on the wire for every client.
+            let bare = ["-H", "User-Agent:", "-H", "Accept:"];
+            command.args([template.as_str(), "-n", &n, "-c", &c, "--quiet"]).args(bare);
+            command.arg("--summary-json").arg(&summary);
             let watched = measure(command, setup, &stem)?;
             let s = read_json(&summary)?;
             let (ok, failed) = (s["successes"].as_u64().unwrap_or(0), s["errors"].as_u64().unwrap_or(0));

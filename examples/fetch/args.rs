@@ -71,8 +71,9 @@ pub struct Args {
     #[arg(short = 'X', long, value_name = "METHOD", value_parser = parse_method)]
     pub method: Option<String>,
     /// Add a request header (repeatable), or replace a default one (User-Agent,
-    /// Accept). `Host: NAME` replaces the URL's host in the Host header (virtual hosts);
-    /// Content-Length and Transfer-Encoding are set by fetch itself.
+    /// Accept); `Name:` with no value sends no such header, as in curl. `Host: NAME`
+    /// replaces the URL's host in the Host header (virtual hosts); Content-Length and
+    /// Transfer-Encoding are set by fetch itself.
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
     pub headers: Vec<(String, String)>,
     /// The User-Agent header [default: onethread/VERSION].
@@ -154,7 +155,8 @@ impl Args {
             (None, None) => Vec::new(),
         };
         let has_body = self.data.is_some() || self.data_file.is_some();
-        // curl's defaults, each replaced by a -H of the same name (or -A).
+        // curl's defaults, each replaced by a -H of the same name (or -A); as in curl, a
+        // -H with an empty value (`-H 'Accept:'`) sends no such header at all.
         let mut headers = Vec::new();
         let given = |name: &str| self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
         if !given("user-agent") {
@@ -164,7 +166,7 @@ impl Args {
         if !given("accept") {
             headers.push(("Accept".to_owned(), "*/*".to_owned()));
         }
-        headers.extend(self.headers.iter().cloned());
+        headers.extend(self.headers.iter().filter(|(_, value)| !value.is_empty()).cloned());
         Ok(client::Config {
             concurrency: self.concurrency as usize,
             timeout: secs(self.timeout),

@@ -195,6 +195,8 @@ struct Active {
 
 pub struct Client<I, S> {
     config: Config,
+    /// The request every URL is sent with, checked once.
+    shape: schedule::Shape,
     idempotent: bool,
     urls: I,
     urls_done: bool,
@@ -245,12 +247,12 @@ impl<I: Source, S: Sink> Client<I, S> {
         if config.concurrency == 0 {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "concurrency must be at least 1"));
         }
-        schedule::encode(&mut Vec::new(), &config, "/", "example", None)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let shape = schedule::Shape::new(&config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let dns = Dns::new(cx, &config.dns, DNS_SOCKETS, Token(DNS_TIMER))?;
         let origins = Origins::new(&config.resolve);
         Ok(Client {
             idempotent: http1::is_idempotent(&config.method),
+            shape,
             config,
             urls,
             urls_done: false,

@@ -14,7 +14,7 @@ use super::conn::{Phase, Received, State};
 use super::race::Race;
 use super::{Active, Client, Config, Error, ErrorKind, Next, Outcome, Place, REQUEST_TIMERS, Sink, Source};
 use crate::dns::{Lookup, Reason};
-use crate::http1::{self, RequestHead};
+use crate::http1;
 use crate::reactor::Context;
 use crate::url::{Url, UrlError};
 
@@ -172,8 +172,7 @@ impl<I: Source, S: Sink> Client<I, S> {
     /// Encodes `req` into `request_buf`, or completes it with the reason it cannot be sent.
     pub(super) fn encode(&mut self, cx: &mut Context<'_>, req: usize) -> bool {
         self.request_buf.clear();
-        let url = &self.requests[req].url;
-        match encode(&mut self.request_buf, &self.config, &url.target(), url.authority(), url.basic_auth()) {
+        match self.shape.encode(&mut self.request_buf, &self.requests[req].url) {
             Ok(()) => true,
             Err(e) => {
                 // Unreachable for URLs that parsed, but a bad request is that request's error.
@@ -253,32 +252,37 @@ pub(super) fn out_of_sockets(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EADDRNOTAVAIL))
 }
 
-/// The request for `target` on `host` (the URL's authority). A `Host` among the
-/// configured headers replaces that authority (virtual hosts on an address, as curl's
-/// `-H 'Host: …'`); `basic` (credentials from the URL) is sent as `Authorization`
-/// unless the configured headers already have one.
-pub(super) fn encode(
-    buf: &mut Vec<u8>,
-    config: &Config,
-    target: &str,
-    host: &str,
-    basic: Option<&str>,
-) -> Result<(), http1::EncodeError> {
-    let is = |name: &str, wanted: &str| name.eq_ignore_ascii_case(wanted);
-    let mut host = host;
-    let mut has_authorization = false;
-    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(config.headers.len() + 1);
-    for (name, value) in &config.headers {
-        match name.as_str() {
-            n if is(n, "host") => host = value,
-            n => {
-                has_authorization |= is(n, "authorization");
-                headers.push((n, value));
-            }
+/// What every request of a run shares, checked once: the method, the configured fields
+/// (less a `Host`, which replaces the URL's authority as the Host value: virtual hosts
+/// on an address, as curl's `-H 'Host: …'`) and the body.
+pub(super) struct Shape {
+    template: http1::RequestTemplate,
+    host: Option<String>,
+    /// The configured fields have an `Authorization`: URL credentials are not added.
+    authorization: bool,
+}
+
+impl Shape {
+    pub fn new(config: &Config) -> Result<Shape, http1::EncodeError> {
+        let is = |name: &str, wanted: &str| name.eq_ignore_ascii_case(wanted);
+        let host = config.headers.iter().rev().find(|(n, _)| is(n, "host")).map(|(_, v)| v.clone());
+        let fields: Vec<(&str, &str)> =
+            config.headers.iter().filter(|(n, _)| !is(n, "host")).map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let authorization = fields.iter().any(|(n, _)| is(n, "authorization"));
+        let template = http1::RequestTemplate::new(&config.method, &fields, &config.body)?;
+        if let Some(host) = &host {
+            template.encode(&mut Vec::new(), "/", host, &[])?; // a Host value must be one
+        }
+        Ok(Shape { template, host, authorization })
+    }
+
+    /// The request for `url`, appended to `buf`; `basic` (credentials from the URL)
+    /// becomes `Authorization` unless the configured fields have one.
+    pub fn encode(&self, buf: &mut Vec<u8>, url: &Url) -> Result<(), http1::EncodeError> {
+        let host = self.host.as_deref().unwrap_or(url.authority());
+        match url.basic_auth().filter(|_| !self.authorization) {
+            Some(basic) => self.template.encode(buf, &url.target(), host, &[("Authorization", basic)]),
+            None => self.template.encode(buf, &url.target(), host, &[]),
         }
     }
-    if let Some(credentials) = basic.filter(|_| !has_authorization) {
-        headers.push(("Authorization", credentials));
-    }
-    http1::encode_request(buf, &RequestHead { method: &config.method, target, host, headers: &headers }, &config.body)
 }

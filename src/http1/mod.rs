@@ -82,5 +82,5 @@ mod response;
 pub use error::{Error, Snippet};
 pub use framing::Framing;
 pub use headers::Headers;
-pub use request::{EncodeError, RequestHead, encode_request, is_idempotent};
+pub use request::{EncodeError, RequestHead, RequestTemplate, encode_request, is_idempotent};
 pub use response::{Event, Head, Limits, ResponseDecoder, Version};
