@@ -40,6 +40,15 @@ use serde_json::Value;
 /// How often a wait for a condition looks again.
 const POLL: Duration = Duration::from_millis(5);
 
+/// The tests here run one at a time. Several measure latency (a line within 150 ms, a
+/// timeout between 1.0 and 1.2 s), and on a two-core machine a neighbouring test that
+/// keeps the CPU busy for seconds (50,000 requests) would measure itself instead.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A running child (`fetch`, or `script` around it), killed and reaped if the test ends
 /// before it does. Its stderr is collected by a thread of its own.
 struct Running {
@@ -180,6 +189,7 @@ const READER_PAUSES: usize = 4;
 /// succeeds, and the peak RSS is the same within 2 MiB.
 #[test]
 fn a_slow_stdout_reader_costs_no_timeouts_and_no_memory() {
+    let _serial = one_at_a_time();
     let scratch = Scratch::new("slow-stdout");
     let baseline_json = scratch.path("null.json");
     let mut fetch = Running::fetch(
@@ -285,6 +295,7 @@ fn silent_server() -> SocketAddr {
 /// waiting for the next URL while the response it already has waits too.
 #[test]
 fn a_slow_stdin_writer_does_not_hold_back_requests_in_flight() {
+    let _serial = one_at_a_time();
     let server = delayed_server();
     let mut fetch = Running::fetch(&["--urls", "-", "--jsonl"], Stdio::piped(), Stdio::piped());
     let mut stdin = fetch.child.stdin.take().unwrap();
@@ -333,6 +344,7 @@ const STDIN_OPEN: Duration = Duration::from_secs(3);
 /// own `ms` keeps the 1.2 s bound.
 #[test]
 fn a_timeout_is_reported_while_stdin_stays_open() {
+    let _serial = one_at_a_time();
     let server = silent_server();
     let mut fetch = Running::fetch(&["--urls", "-", "--jsonl", "--timeout", "1"], Stdio::piped(), Stdio::piped());
     let mut stdin = fetch.child.stdin.take().unwrap();
@@ -527,11 +539,13 @@ fn interrupted_run(signal: libc::c_int, name: &str) {
 
 #[test]
 fn sigint_cancels_what_is_in_flight_and_reports_it() {
+    let _serial = one_at_a_time();
     interrupted_run(libc::SIGINT, "SIGINT");
 }
 
 #[test]
 fn sigterm_cancels_what_is_in_flight_and_reports_it() {
+    let _serial = one_at_a_time();
     interrupted_run(libc::SIGTERM, "SIGTERM");
 }
 
@@ -561,6 +575,7 @@ fn pipe_capacity(fd: RawFd) -> usize {
 /// 65,530 of 65,536 bytes), so waiting for exactly 64 KiB could wait forever.
 #[test]
 fn a_second_sigint_exits_at_once_when_output_cannot_drain() {
+    let _serial = one_at_a_time();
     let mut fetch = Running::fetch(&["-n", "1000000", "--jsonl"], Stdio::null(), Stdio::piped());
     let stdout = fetch.stdout(); // held, never read
     let fd = stdout.as_raw_fd();
@@ -603,6 +618,7 @@ fn a_second_sigint_exits_at_once_when_output_cannot_drain() {
 /// most one line on stderr besides progress; not a million requests later.
 #[test]
 fn a_closed_stdout_ends_the_run_at_once_with_141() {
+    let _serial = one_at_a_time();
     let mut fetch = Running::fetch(&["-n", "1000000", "--jsonl"], Stdio::null(), Stdio::piped());
     let stdout = fetch.stdout();
     let (tx, rx) = mpsc::channel();
@@ -656,6 +672,7 @@ fn is_request_line(line: &str) -> bool {
 /// erased line.
 #[test]
 fn progress_stays_pinned_under_per_request_lines_on_a_shared_terminal() {
+    let _serial = one_at_a_time();
     let command = format!("'{}' {}", example("fetch").display(), SLOW_RUN.join(" "));
     let mut script = Running::spawn(
         Command::new("script").args(["-qfec", &command, "/dev/null"]).stdin(Stdio::null()).stdout(Stdio::piped()),
@@ -736,6 +753,7 @@ fn tail(text: &str) -> &str {
 /// fetch what a writer sends until it closes.
 #[test]
 fn a_fifo_as_the_url_list_is_opened_without_waiting_for_a_writer() {
+    let _serial = one_at_a_time();
     let server = builtin_server(ServerConfig::default());
     let scratch = Scratch::new("fifo");
     let fifo = scratch.path("urls.fifo");

@@ -1,4 +1,4 @@
-//! One TCP connection to an origin, as an explicit state machine.
+//! One connection to an origin, as a sans-I/O state machine: facts in, [`Progress`] out.
 //!
 //! ```text
 //!              connected            request written        response complete
@@ -9,24 +9,23 @@
 //!                           Sending ◀──────── the pool hands it a request ───────┘
 //! ```
 //!
-//! Every event for the socket goes through [`Conn::on_event`], which has one `match`
-//! over the state and returns a [`Progress`]: either "wait for the next event" or a
-//! fact the client must act on (a finished response, a failure, a dead idle
-//! connection). The connection never touches the client's tables; the client never
-//! touches the socket. Next: `client/mod.rs`, which acts on `Progress`.
+//! Like the HTTP codec beneath it, the machine never touches a socket or reads a
+//! clock. It is told what happened — the handshake finished, these bytes were written,
+//! these bytes arrived, the peer closed — and answers with what that means: wait, the
+//! response is done, the exchange failed. Which bytes to write it says through
+//! [`Conn::to_send`]. Moving bytes between the machine and the kernel is the
+//! transport's job (`transport.rs`); acting on `Progress` is the client's (`events.rs`).
+//! Every change of [`State`] happens in this file, one `match` per input, and the
+//! tests at the end drive it event by event and byte by byte.
 //!
-//! Reading follows the shared-buffer rule: bytes are read into the client's one read
-//! buffer, fed to the sans-I/O decoder, and only what the decoder could not use yet
-//! (a partial head or chunk-size line, rarely anything) is copied into `partial`.
-//! Body bytes are counted in place and never copied.
+//! The shared-buffer rule still holds: the transport reads into the client's one read
+//! buffer and hands the machine a slice; only what the decoder could not use yet (a
+//! partial head or chunk-size line, rarely anything) is copied into `partial`. Body
+//! bytes are counted in place and never copied.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
-
-use mio::event::Event;
-use mio::net::TcpStream;
-use socket2::{Domain, Protocol, Socket, Type};
 
 use super::outcome::{Error, ErrorKind, Sink};
 use crate::http1::{self, Event as Http, ResponseDecoder, Version};
@@ -34,9 +33,10 @@ use crate::timer::TimerId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum State {
-    /// TCP handshake in progress to `addr`, one of `req`'s attempts (see `race.rs`).
-    Connecting { req: usize, addr: SocketAddr },
-    /// Request bytes are waiting for room in the socket's send buffer.
+    /// Handshake in progress to `addr`, one of `req`'s attempts (see `race.rs`). While
+    /// `racing`, the next attempt starts beside this one when the timer fires.
+    Connecting { req: usize, addr: SocketAddr, racing: bool },
+    /// Request bytes are waiting to be written.
     Sending { req: usize },
     /// The request is out; the response is being read.
     Receiving { req: usize },
@@ -44,24 +44,29 @@ pub(super) enum State {
     Idle,
 }
 
-/// Which deadline applies to a connection now (see `follow_phase` in `schedule.rs`).
+/// Which deadline applies to a connection now; the client maps each to a timeout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Phase {
-    /// Connecting, and the next address starts beside this one when the timer fires.
-    Racing,
-    Connecting,
-    AwaitingHead,
-    ReadingBody,
+pub(super) enum Deadline {
+    /// Connecting, and the next address starts beside this one when it passes.
+    Attempt,
+    /// Connecting, alone: the connect timeout.
+    Connect,
+    /// The request is (being) sent and no response head has arrived.
+    Head,
+    /// The body is arriving: each gap between reads.
+    Body,
+    /// In the pool.
     Idle,
 }
 
-/// What an event meant, for the client to act on.
+/// What an input meant, for the client to act on.
 #[derive(Debug)]
 pub(super) enum Progress {
     /// Nothing to do until the next event.
     Wait,
-    /// The response is complete; the connection may be reused if `keep_alive`.
-    Done { keep_alive: bool },
+    /// `req`'s response is complete. With `keep_alive`, the connection is now idle and
+    /// may be pooled; otherwise it must be closed.
+    Done { req: usize, keep_alive: bool },
     /// The handshake completed: the connection may take its request.
     Connected,
     /// The handshake failed.
@@ -72,20 +77,10 @@ pub(super) enum Progress {
     /// An idle connection was closed by the server (or sent unsolicited bytes).
     IdleClosed,
     /// The response is still arriving and this connection has had its share of reads
-    /// for now (see [`READS_PER_TURN`]); bytes may be waiting in the kernel, which will
-    /// not announce them again. The client resumes it after other work (`resume`).
+    /// for now (see `transport::READS_PER_TURN`); bytes may be waiting in the kernel,
+    /// which will not announce them again. The client resumes it after other work.
     Paused,
 }
-
-/// Reads (of the 64 KiB shared buffer) one connection may make before the others get
-/// theirs. Without a bound, a fast server streaming a large body keeps its socket
-/// full, and one connection reads it to the end while every other waits
-/// (edge-triggered readiness invites exactly that: a socket is reported once when it
-/// *becomes* readable, so the reader is tempted to drain it). One read per turn was
-/// measured fairest and also fastest: 200 × 10 MiB from nginx at C = 50 took 0.62 s
-/// (p50 140 ms, max about 250 ms) against 0.84 s (max 300–860 ms) with unbounded reads
-/// and 0.90 s with four reads per turn; a single stream is as fast as before.
-pub(super) const READS_PER_TURN: usize = 1;
 
 /// What the response has shown so far; owned by the request, filled by the connection.
 #[derive(Debug, Default)]
@@ -100,13 +95,12 @@ pub(super) struct Received {
 }
 
 pub(super) struct Conn {
-    pub stream: TcpStream,
     pub origin: usize,
-    pub state: State,
+    state: State,
     /// The deadline of the current phase (connect, head, body read, idle expiry).
     pub timer: TimerId,
-    /// The phase `timer` was last armed for.
-    pub phase: Phase,
+    /// The deadline `timer` was last armed for (the client's bookkeeping).
+    pub armed: Option<Deadline>,
     /// Responses completed on this connection; > 0 means it came from the pool.
     pub served: u32,
     /// In the client's queue of connections to resume (see [`Progress::Paused`]).
@@ -115,200 +109,189 @@ pub(super) struct Conn {
     /// connection goes back to the pool; taken at its next use).
     pub drained_at: Option<Instant>,
     decoder: ResponseDecoder,
-    /// An event carried the peer's FIN or an error: read until a read reports it, since
-    /// no later event will.
-    hung_up: bool,
+    /// The current response's head has arrived.
+    head_seen: bool,
     /// Response bytes the decoder could not use yet (usually empty).
     partial: Vec<u8>,
-    /// Encoded request bytes not yet accepted by the socket.
+    /// Encoded request bytes not yet written.
     unsent: Vec<u8>,
 }
 
-/// Starts a non-blocking connect. Usually returns at once with the handshake in
-/// progress (`EINPROGRESS`); the socket reports writable when it is done.
-pub(super) fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
-    // Requests are small and written whole: waiting for Nagle's timer only adds latency.
-    socket.set_tcp_nodelay(true)?;
-    match socket.connect(&addr.into()) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-        Err(e) => return Err(e),
-    }
-    Ok(TcpStream::from_std(socket.into()))
-}
-
 impl Conn {
-    pub fn new(stream: TcpStream, origin: usize, state: State, timer: TimerId, decoder: ResponseDecoder) -> Self {
-        // `Idle` until the client first arms the timer, which it does at once.
-        let phase = Phase::Idle;
+    /// A connection attempt to `addr` for `req`.
+    pub fn new(
+        origin: usize,
+        timer: TimerId,
+        req: usize,
+        addr: SocketAddr,
+        racing: bool,
+        decoder: ResponseDecoder,
+    ) -> Self {
         Conn {
-            stream,
             origin,
-            state,
+            state: State::Connecting { req, addr, racing },
             timer,
-            phase,
+            armed: None,
             served: 0,
             paused: false,
             drained_at: None,
             decoder,
-            hung_up: false,
+            head_seen: false,
             partial: Vec::new(),
             unsent: Vec::new(),
         }
     }
 
-    /// Takes the encoded request to send next.
-    pub fn load_request(&mut self, method: &str, request: &[u8]) {
-        self.unsent.clear();
-        self.unsent.extend_from_slice(request);
-        self.decoder.start(method);
-        self.partial.clear();
+    pub fn state(&self) -> State {
+        self.state
     }
 
-    /// Whether a pooled connection may take a request: nothing unread, no EOF, no error
-    /// pending (RFC 9112 §9.3). Asked of the kernel with a one-byte `MSG_PEEK`, because
-    /// the readiness event that would say otherwise may not have been handled yet: it
-    /// can be later in this turn's batch, or still in the kernel's queue.
-    pub fn is_clean(&self) -> bool {
-        matches!(self.stream.peek(&mut [0u8; 1]), Err(e) if would_block(&e))
-    }
-
-    /// Sends the loaded request on a connection that is already established.
-    pub fn send(&mut self, req: usize) -> Progress {
-        self.state = State::Sending { req };
-        self.write_request()
-    }
-
-    /// The one entry point for readiness events.
-    pub fn on_event(
-        &mut self,
-        event: &Event,
-        read_buf: &mut [u8],
-        received: Option<&mut Received>,
-        sink: &mut impl Sink,
-    ) -> Progress {
-        self.hung_up |= event.is_read_closed() || event.is_error();
-        match (self.state, received) {
-            (State::Connecting { .. }, _) => match handshake_result(&self.stream, event) {
-                None => Progress::Wait,
-                Some(Err(e)) => Progress::ConnectFailed(e),
-                Some(Ok(())) => Progress::Connected,
-            },
-            (State::Sending { .. }, received) => match self.write_request() {
-                Progress::Wait if event.is_readable() && matches!(self.state, State::Receiving { .. }) => {
-                    self.receive(read_buf, received.expect("a sending connection has a request"), sink)
-                }
-                progress => progress,
-            },
-            (State::Receiving { .. }, Some(received)) => self.receive(read_buf, received, sink),
-            (State::Receiving { .. }, None) => unreachable!("a receiving connection has a request"),
-            (State::Idle, _) => self.check_idle(read_buf),
-        }
-    }
-
-    /// Reads on for a response that was [`Progress::Paused`], without a new event.
-    pub fn resume(&mut self, read_buf: &mut [u8], received: &mut Received, sink: &mut impl Sink) -> Progress {
+    /// The request this connection carries or is connecting for, if any.
+    pub fn request(&self) -> Option<usize> {
         match self.state {
-            State::Receiving { .. } => self.receive(read_buf, received, sink),
-            _ => Progress::Wait, // ended or failed meanwhile
+            State::Connecting { req, .. } | State::Sending { req } | State::Receiving { req } => Some(req),
+            State::Idle => None,
         }
     }
 
-    fn write_request(&mut self) -> Progress {
-        while !self.unsent.is_empty() {
-            match self.stream.write(&self.unsent) {
-                Ok(n) if n == self.unsent.len() => self.unsent.clear(),
-                Ok(n) => {
-                    self.unsent.drain(..n);
-                }
-                Err(e) if would_block(&e) => return Progress::Wait,
-                Err(e) if interrupted(&e) => {}
-                Err(e) => {
-                    return Progress::Failed {
-                        error: Error::new(ErrorKind::Reset, format!("sending request: {e}")),
-                        unanswered: true,
-                    };
-                }
-            }
+    /// The deadline that applies now.
+    pub fn deadline(&self) -> Deadline {
+        match self.state {
+            State::Connecting { racing: true, .. } => Deadline::Attempt,
+            State::Connecting { racing: false, .. } => Deadline::Connect,
+            State::Sending { .. } | State::Receiving { .. } if self.head_seen => Deadline::Body,
+            State::Sending { .. } | State::Receiving { .. } => Deadline::Head,
+            State::Idle => Deadline::Idle,
         }
-        if let State::Sending { req } = self.state {
+    }
+
+    // ---- inputs -------------------------------------------------------------------
+
+    /// The attempt delay passed: from now on this attempt runs beside the next.
+    pub fn stop_racing(&mut self) {
+        if let State::Connecting { racing, .. } = &mut self.state {
+            *racing = false;
+        }
+    }
+
+    /// The handshake finished (the transport saw it).
+    pub fn connected(&mut self) -> Progress {
+        match self.state {
+            State::Connecting { .. } => Progress::Connected,
+            _ => Progress::Wait, // a late, spurious report
+        }
+    }
+
+    /// The handshake failed.
+    pub fn connect_failed(&mut self, e: io::Error) -> Progress {
+        match self.state {
+            State::Connecting { .. } => Progress::ConnectFailed(e),
+            _ => Progress::Wait,
+        }
+    }
+
+    /// Takes `request` (already encoded) for `req`: a connection that just connected,
+    /// or one from the pool. The response decoder is told the method (a HEAD response
+    /// has no body).
+    pub fn send(&mut self, req: usize, method: &str, request: &[u8]) {
+        match self.state {
+            State::Connecting { .. } | State::Idle => {
+                self.unsent.clear();
+                self.unsent.extend_from_slice(request);
+                self.decoder.start(method);
+                self.partial.clear();
+                self.head_seen = false;
+                self.state = State::Sending { req };
+            }
+            State::Sending { .. } | State::Receiving { .. } => unreachable!("a busy connection takes no request"),
+        }
+    }
+
+    /// The bytes waiting to be written.
+    pub fn to_send(&self) -> &[u8] {
+        &self.unsent
+    }
+
+    /// `n` bytes of [`Conn::to_send`] were written.
+    pub fn sent(&mut self, n: usize) {
+        self.unsent.drain(..n);
+        if let State::Sending { req } = self.state
+            && self.unsent.is_empty()
+        {
             self.state = State::Receiving { req };
         }
-        Progress::Wait
     }
 
-    /// Reads until the kernel has nothing more, the response is complete, or this
-    /// connection's share of reads is used up.
-    fn receive(&mut self, read_buf: &mut [u8], received: &mut Received, sink: &mut impl Sink) -> Progress {
-        // A short read normally means "drained": new bytes will bring a new edge. But
-        // if an edge carried the peer's FIN or an error, no further edge will announce
-        // it, so keep reading until the read itself reports it.
-        let more_news_will_come = !self.hung_up;
-        for _ in 0..READS_PER_TURN {
-            let n = match self.stream.read(read_buf) {
-                Ok(0) => return self.on_eof(),
-                Ok(n) => n,
-                Err(e) if would_block(&e) => return Progress::Wait,
-                Err(e) if interrupted(&e) => continue,
-                Err(e) => {
-                    let unanswered = !self.decoder.has_begun();
-                    return Progress::Failed {
-                        error: Error::new(ErrorKind::Reset, format!("reading response: {e}")),
-                        unanswered,
-                    };
-                }
-            };
-            let from_partial = !self.partial.is_empty();
-            if from_partial {
-                self.partial.extend_from_slice(&read_buf[..n]);
-            }
-            let input: &[u8] = if from_partial { &self.partial } else { &read_buf[..n] };
-            match feed(&mut self.decoder, input, received, sink) {
-                Ok(Fed::End { consumed, keep_alive }) => {
-                    // We never pipeline, so bytes after the response (or a full buffer
-                    // that may hide more) mean the stream can no longer be trusted.
-                    let clean = consumed == input.len() && n < read_buf.len() && more_news_will_come;
-                    return Progress::Done { keep_alive: keep_alive && clean };
-                }
-                Ok(Fed::NeedMore { consumed }) => {
-                    if from_partial {
-                        self.partial.drain(..consumed);
-                    } else {
-                        self.partial.extend_from_slice(&read_buf[consumed..n]);
-                    }
-                }
-                Err(e) => return Progress::Failed { error: decode_error(e), unanswered: false },
-            }
-            if n < read_buf.len() && more_news_will_come {
-                return Progress::Wait;
-            }
+    /// Bytes arrived. `drained` says the socket had nothing more when they were read
+    /// (a short read, and no hang-up seen), which is what makes a completed connection
+    /// safe to reuse.
+    pub fn received(&mut self, bytes: &[u8], drained: bool, received: &mut Received, sink: &mut impl Sink) -> Progress {
+        let req = match self.state {
+            State::Sending { req } | State::Receiving { req } => req,
+            // An idle connection should be silent: bytes nobody asked for end it.
+            State::Idle => return Progress::IdleClosed,
+            State::Connecting { .. } => return Progress::Wait,
+        };
+        let from_partial = !self.partial.is_empty();
+        if from_partial {
+            self.partial.extend_from_slice(bytes);
         }
-        Progress::Paused
+        let input: &[u8] = if from_partial { &self.partial } else { bytes };
+        match feed(&mut self.decoder, input, received, &mut self.head_seen, sink) {
+            Ok(Fed::End { consumed, keep_alive }) => {
+                // We never pipeline, so bytes after the response (or a socket that may
+                // hide more) mean the stream can no longer be trusted.
+                let keep_alive = keep_alive && consumed == input.len() && drained && self.unsent.is_empty();
+                self.served += 1;
+                if keep_alive {
+                    self.state = State::Idle;
+                    self.partial.clear();
+                }
+                Progress::Done { req, keep_alive }
+            }
+            Ok(Fed::NeedMore { consumed }) => {
+                if from_partial {
+                    self.partial.drain(..consumed);
+                } else {
+                    self.partial.extend_from_slice(&bytes[consumed..]);
+                }
+                Progress::Wait
+            }
+            Err(e) => Progress::Failed { error: decode_error(e), unanswered: false },
+        }
     }
 
-    fn on_eof(&mut self) -> Progress {
-        if !self.decoder.has_begun() {
-            let error = Error::new(ErrorKind::Reset, "connection closed before any response");
-            return Progress::Failed { error, unanswered: true };
-        }
-        match self.decoder.finish() {
-            Ok(_) => Progress::Done { keep_alive: false }, // a close-delimited body ended
-            Err(e) => Progress::Failed {
-                error: Error::new(ErrorKind::Reset, format!("connection closed mid-response: {e}")),
-                unanswered: false,
+    /// The peer closed its side (a read returned 0).
+    pub fn closed(&mut self) -> Progress {
+        match self.state {
+            State::Idle => Progress::IdleClosed,
+            State::Connecting { .. } => Progress::Wait,
+            State::Sending { .. } | State::Receiving { .. } if !self.decoder.has_begun() => {
+                let error = Error::new(ErrorKind::Reset, "connection closed before any response");
+                Progress::Failed { error, unanswered: true }
+            }
+            State::Sending { req } | State::Receiving { req } => match self.decoder.finish() {
+                Ok(_) => {
+                    self.served += 1;
+                    Progress::Done { req, keep_alive: false } // a close-delimited body ended
+                }
+                Err(e) => Progress::Failed {
+                    error: Error::new(ErrorKind::Reset, format!("connection closed mid-response: {e}")),
+                    unanswered: false,
+                },
             },
         }
     }
 
-    /// An idle connection should be silent. Readable means the server closed it (the
-    /// usual keep-alive timeout) or sent bytes nobody asked for; either way it goes.
-    fn check_idle(&mut self, read_buf: &mut [u8]) -> Progress {
-        loop {
-            match self.stream.read(read_buf) {
-                Err(e) if would_block(&e) => return Progress::Wait,
-                Err(e) if interrupted(&e) => {}
-                _ => return Progress::IdleClosed,
+    /// Reading or writing failed with `e`.
+    pub fn io_failed(&mut self, writing: bool, e: &io::Error) -> Progress {
+        match self.state {
+            State::Idle => Progress::IdleClosed,
+            State::Connecting { .. } => Progress::Wait,
+            State::Sending { .. } | State::Receiving { .. } => {
+                let what = if writing { "sending request" } else { "reading response" };
+                let error = Error::new(ErrorKind::Reset, format!("{what}: {e}"));
+                Progress::Failed { error, unanswered: !self.decoder.has_begun() }
             }
         }
     }
@@ -324,6 +307,7 @@ fn feed(
     decoder: &mut ResponseDecoder,
     input: &[u8],
     received: &mut Received,
+    head_seen: &mut bool,
     sink: &mut impl Sink,
 ) -> Result<Fed, http1::Error> {
     let mut pos = 0;
@@ -333,6 +317,7 @@ fn feed(
         match event {
             Http::NeedMore => return Ok(Fed::NeedMore { consumed: pos }),
             Http::Head(head) => {
+                *head_seen = true;
                 received.version = Some(head.version);
                 received.status = head.status;
                 received.head.clear();
@@ -352,26 +337,170 @@ fn decode_error(e: http1::Error) -> Error {
     Error::new(kind, e.to_string())
 }
 
-/// `None` while the handshake is still in progress (a spurious wakeup).
-fn handshake_result(stream: &TcpStream, event: &Event) -> Option<io::Result<()>> {
-    if !(event.is_writable() || event.is_error() || event.is_write_closed() || event.is_read_closed()) {
-        return None;
-    }
-    match stream.take_error() {
-        Ok(Some(e)) | Err(e) => return Some(Err(e)),
-        Ok(None) => {}
-    }
-    match stream.peer_addr() {
-        Ok(_) => Some(Ok(())),
-        Err(e) if e.kind() == io::ErrorKind::NotConnected => None,
-        Err(e) => Some(Err(e)),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::outcome::Outcome;
+    use crate::http1::Limits;
+    use crate::timer::Timers;
 
-fn would_block(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::WouldBlock
-}
+    const ADDR: &str = "127.0.0.1:80";
 
-fn interrupted(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::Interrupted
+    /// Body pieces the sink saw.
+    #[derive(Default)]
+    struct Pieces(Vec<Vec<u8>>);
+    impl Sink for Pieces {
+        fn outcome(&mut self, _: &Outcome<'_>) {}
+        fn body(&mut self, _: u64, piece: &[u8]) {
+            self.0.push(piece.to_vec());
+        }
+    }
+
+    fn attempt(racing: bool) -> Conn {
+        let timer = Timers::new().insert(mio::Token(0));
+        Conn::new(7, timer, 1, ADDR.parse().unwrap(), racing, ResponseDecoder::new(Limits::default()))
+    }
+
+    /// A connected connection that has sent `GET /` for request 1.
+    fn sending() -> Conn {
+        let mut c = attempt(false);
+        assert!(matches!(c.connected(), Progress::Connected));
+        c.send(1, "GET", b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+        c
+    }
+
+    fn feed_all(c: &mut Conn, bytes: &[u8], drained: bool) -> (Progress, Received, Pieces) {
+        let (mut r, mut sink) = (Received::default(), Pieces::default());
+        let p = c.received(bytes, drained, &mut r, &mut sink);
+        (p, r, sink)
+    }
+
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+
+    #[test]
+    fn connecting_follows_the_race_and_the_handshake() {
+        let mut c = attempt(true);
+        assert_eq!(c.deadline(), Deadline::Attempt);
+        assert_eq!(c.request(), Some(1));
+        c.stop_racing();
+        assert_eq!(c.deadline(), Deadline::Connect);
+        assert!(matches!(c.connect_failed(io::ErrorKind::ConnectionRefused.into()), Progress::ConnectFailed(_)));
+        assert!(matches!(c.connected(), Progress::Connected));
+        // Bytes or a close before the request is sent mean nothing yet.
+        assert!(matches!(feed_all(&mut c, b"x", true).0, Progress::Wait));
+        assert!(matches!(c.closed(), Progress::Wait));
+    }
+
+    #[test]
+    fn the_request_goes_out_in_pieces_and_then_the_head_is_awaited() {
+        let mut c = sending();
+        assert_eq!(c.state(), State::Sending { req: 1 });
+        assert_eq!(c.deadline(), Deadline::Head);
+        assert_eq!(c.to_send(), b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+        c.sent(4);
+        assert_eq!(c.to_send(), b"/ HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(c.state(), State::Sending { req: 1 });
+        c.sent(c.to_send().len());
+        assert_eq!(c.state(), State::Receiving { req: 1 });
+        assert!(c.to_send().is_empty());
+    }
+
+    #[test]
+    fn a_response_byte_by_byte_ends_once_and_the_connection_goes_idle() {
+        let mut c = sending();
+        c.sent(c.to_send().len());
+        let (mut r, mut sink) = (Received::default(), Pieces::default());
+        for (i, byte) in OK.iter().enumerate() {
+            let last = i == OK.len() - 1;
+            match c.received(std::slice::from_ref(byte), true, &mut r, &mut sink) {
+                Progress::Wait => assert!(!last, "ended early at byte {i}"),
+                Progress::Done { req, keep_alive } => {
+                    assert!(last, "ended at byte {i}");
+                    assert_eq!((req, keep_alive), (1, true));
+                }
+                other => panic!("byte {i}: {other:?}"),
+            }
+            if i == OK.len() - 6 {
+                assert_eq!(c.deadline(), Deadline::Body, "the head is complete at the blank line");
+            }
+        }
+        assert_eq!((r.status, r.body_len), (200, 5));
+        assert_eq!(sink.0.concat(), b"hello");
+        assert_eq!((c.state(), c.served, c.deadline()), (State::Idle, 1, Deadline::Idle));
+        // The pool hands it the next request.
+        c.send(2, "GET", b"GET /2 HTTP/1.1\r\n\r\n");
+        assert_eq!((c.state(), c.deadline()), (State::Sending { req: 2 }, Deadline::Head));
+    }
+
+    #[test]
+    fn a_completed_connection_is_reusable_only_if_it_was_drained_clean() {
+        let mut c = sending();
+        c.sent(c.to_send().len());
+        assert!(matches!(feed_all(&mut c, OK, false).0, Progress::Done { keep_alive: false, .. }), "maybe more unread");
+        let mut c = sending();
+        c.sent(c.to_send().len());
+        let extra = [OK, b"HTTP/1.1 200 OK\r\n"].concat();
+        assert!(matches!(feed_all(&mut c, &extra, true).0, Progress::Done { keep_alive: false, .. }), "bytes after");
+        let mut c = sending();
+        c.sent(c.to_send().len());
+        let close = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+        assert!(matches!(feed_all(&mut c, close, true).0, Progress::Done { keep_alive: false, .. }));
+    }
+
+    #[test]
+    fn an_idle_connection_ends_on_any_news() {
+        let idle = || {
+            let mut c = sending();
+            c.sent(c.to_send().len());
+            feed_all(&mut c, OK, true);
+            c
+        };
+        assert!(matches!(feed_all(&mut idle(), b"EVIL", true).0, Progress::IdleClosed));
+        assert!(matches!(idle().closed(), Progress::IdleClosed));
+        assert!(matches!(idle().io_failed(false, &io::ErrorKind::ConnectionReset.into()), Progress::IdleClosed));
+    }
+
+    #[test]
+    fn a_close_before_any_response_is_unanswered_and_a_close_mid_body_is_a_reset() {
+        let mut c = sending();
+        c.sent(c.to_send().len());
+        assert!(matches!(c.closed(), Progress::Failed { unanswered: true, .. }));
+        let mut c = sending();
+        c.sent(c.to_send().len());
+        assert!(matches!(feed_all(&mut c, &OK[..OK.len() - 2], true).0, Progress::Wait));
+        match c.closed() {
+            Progress::Failed { error, unanswered: false } => assert_eq!(error.kind, ErrorKind::Reset),
+            other => panic!("{other:?}"),
+        }
+        let mut c = sending();
+        let e = io::Error::from(io::ErrorKind::BrokenPipe);
+        assert!(matches!(c.io_failed(true, &e), Progress::Failed { unanswered: true, .. }));
+    }
+
+    #[test]
+    fn a_close_delimited_body_ends_at_the_close() {
+        let mut c = sending();
+        c.sent(c.to_send().len());
+        let (p, r, _) = feed_all(&mut c, b"HTTP/1.1 200 OK\r\n\r\nall of it", true);
+        assert!(matches!(p, Progress::Wait));
+        assert_eq!(r.body_len, 9);
+        assert!(matches!(c.closed(), Progress::Done { req: 1, keep_alive: false }));
+    }
+
+    #[test]
+    fn a_malformed_or_oversized_head_fails_with_its_kind() {
+        let mut c = sending();
+        c.sent(c.to_send().len());
+        match feed_all(&mut c, b"HTTP/1.1 2OO OK\r\n\r\n", true).0 {
+            Progress::Failed { error, unanswered: false } => assert_eq!(error.kind, ErrorKind::Protocol),
+            other => panic!("{other:?}"),
+        }
+        let mut c = sending();
+        c.sent(c.to_send().len());
+        let huge = [b"HTTP/1.1 200 OK\r\nX: ".as_slice(), &[b'a'; 70_000]].concat();
+        match feed_all(&mut c, &huge, true).0 {
+            Progress::Failed { error, .. } => assert_eq!(error.kind, ErrorKind::TooLarge),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use mio::event::Event;
 
-use super::conn::{Phase, Progress, State};
+use super::conn::{Deadline, Progress, State};
+use super::transport::Link;
 use super::{Client, Error, ErrorKind, Outcome, Place, Response, Sink, Source};
 use crate::http1::Headers;
 use crate::reactor::Context;
@@ -15,14 +16,9 @@ impl<I: Source, S: Sink> Client<I, S> {
     pub(super) fn on_conn_event(&mut self, cx: &mut Context<'_>, key: usize, event: &Event) {
         // An event may name a connection closed earlier in this turn; a new one may
         // even have its key by now. Every state treats a spurious event as "wait".
-        let Some(conn) = self.conns.get_mut(key) else { return };
-        let received = match conn.state {
-            State::Connecting { req, .. } | State::Sending { req } | State::Receiving { req } => {
-                Some(&mut self.requests[req].received)
-            }
-            State::Idle => None,
-        };
-        let progress = conn.on_event(event, &mut self.read_buf, received, &mut self.sink);
+        let Some(link) = self.conns.get_mut(key) else { return };
+        let received = link.conn.request().map(|req| &mut self.requests[req].received);
+        let progress = link.on_event(event, &mut self.read_buf, received, &mut self.sink);
         self.on_progress(cx, key, progress);
     }
 
@@ -30,12 +26,10 @@ impl<I: Source, S: Sink> Client<I, S> {
     pub(super) fn on_progress(&mut self, cx: &mut Context<'_>, key: usize, progress: Progress) {
         match progress {
             Progress::Wait => self.follow_phase(cx, key),
-            Progress::Done { keep_alive } => {
-                let conn = &mut self.conns[key];
-                let req = request_of(conn.state);
-                conn.served += 1;
+            Progress::Done { req, keep_alive } => {
+                let conn = &mut self.conns[key].conn;
                 if keep_alive {
-                    conn.state = State::Idle;
+                    // The machine is idle now; the pool takes it.
                     conn.drained_at = Some(cx.now); // read before the read: errs on the old side
                     self.origins[conn.origin].idle.push(key);
                     self.socket_freed |= !self.backlog.is_empty();
@@ -48,8 +42,9 @@ impl<I: Source, S: Sink> Client<I, S> {
             Progress::Connected => self.won(cx, key),
             Progress::ConnectFailed(e) => self.attempt_failed(cx, key, e),
             Progress::Failed { error, unanswered } => {
-                let reused = self.conns[key].served > 0;
-                let req = request_of(self.conns[key].state);
+                let conn = &self.conns[key].conn;
+                let reused = conn.served > 0;
+                let req = conn.request().expect("a failed exchange had a request");
                 self.close(cx, key);
                 let active = &mut self.requests[req];
                 if unanswered && reused && self.idempotent && !active.retried {
@@ -61,14 +56,14 @@ impl<I: Source, S: Sink> Client<I, S> {
                 }
             }
             Progress::Paused => {
-                let conn = &mut self.conns[key];
+                let conn = &mut self.conns[key].conn;
                 if !std::mem::replace(&mut conn.paused, true) {
                     self.paused.push_back(key); // the next poll will not wait (`has_work_left`)
                 }
                 self.follow_phase(cx, key);
             }
             Progress::IdleClosed => {
-                self.origins[self.conns[key].origin].remove_idle(key);
+                self.origins[self.conns[key].conn.origin].remove_idle(key);
                 self.close(cx, key);
             }
         }
@@ -80,10 +75,10 @@ impl<I: Source, S: Sink> Client<I, S> {
         for _ in 0..self.paused.len() {
             let Some(key) = self.paused.pop_front() else { break };
             // A key freed and taken by a new connection meanwhile is not paused.
-            let Some(conn) = self.conns.get_mut(key).filter(|c| c.paused) else { continue };
-            conn.paused = false;
-            let State::Receiving { req } = conn.state else { continue };
-            let progress = conn.resume(&mut self.read_buf, &mut self.requests[req].received, &mut self.sink);
+            let Some(link) = self.conns.get_mut(key).filter(|l| l.conn.paused) else { continue };
+            link.conn.paused = false;
+            let State::Receiving { req } = link.conn.state() else { continue };
+            let progress = link.resume(&mut self.read_buf, Some(&mut self.requests[req].received), &mut self.sink);
             self.on_progress(cx, key, progress);
         }
     }
@@ -155,21 +150,21 @@ impl<I: Source, S: Sink> Client<I, S> {
 
     /// A connection's phase deadline passed.
     pub(super) fn on_conn_timeout(&mut self, cx: &mut Context<'_>, key: usize) {
-        let Some(conn) = self.conns.get(key) else { return };
-        let (phase, state) = (conn.phase, conn.state);
-        match (phase, state) {
-            (Phase::Idle, _) => {
-                self.origins[conn.origin].remove_idle(key);
+        let Some(link) = self.conns.get(key) else { return };
+        let (armed, state) = (link.conn.armed, link.conn.state());
+        match (armed, state) {
+            (Some(Deadline::Idle), _) => {
+                self.origins[link.conn.origin].remove_idle(key);
                 self.close(cx, key);
             }
-            (Phase::Racing, State::Connecting { req, .. }) => self.attempt_delay_passed(cx, key, req),
-            (Phase::Connecting, State::Connecting { .. }) => {
+            (Some(Deadline::Attempt), State::Connecting { req, .. }) => self.attempt_delay_passed(cx, key, req),
+            (Some(Deadline::Connect), State::Connecting { .. }) => {
                 let e = io::Error::new(io::ErrorKind::TimedOut, "no answer to the TCP handshake in time");
                 self.attempt_failed(cx, key, e);
             }
-            (Phase::AwaitingHead | Phase::ReadingBody, State::Sending { req } | State::Receiving { req }) => {
+            (Some(deadline @ (Deadline::Head | Deadline::Body)), State::Sending { req } | State::Receiving { req }) => {
                 self.close(cx, key);
-                let error = if phase == Phase::AwaitingHead {
+                let error = if deadline == Deadline::Head {
                     let limit = self.config.head_timeout.unwrap_or_default();
                     Error::new(ErrorKind::HeadTimeout, format!("no response head within {limit:?} of sending"))
                 } else {
@@ -178,7 +173,7 @@ impl<I: Source, S: Sink> Client<I, S> {
                 };
                 self.complete(cx, req, Err(error));
             }
-            _ => unreachable!("phase {phase:?} does not match state {state:?}"),
+            _ => unreachable!("a timer armed for {armed:?} fired in state {state:?}"),
         }
     }
 
@@ -187,7 +182,7 @@ impl<I: Source, S: Sink> Client<I, S> {
     /// Closes a connection. Closing the socket also removes it from epoll, so no
     /// `deregister` call is needed.
     pub(super) fn close(&mut self, cx: &mut Context<'_>, key: usize) {
-        let conn = self.conns.remove(key);
+        let Link { conn, .. } = self.conns.remove(key);
         cx.timers.remove(conn.timer);
         self.origins.release(conn.origin);
         self.socket_freed = true;
@@ -214,12 +209,5 @@ impl<I: Source, S: Sink> Client<I, S> {
         self.sink.outcome(&outcome);
         active.received.head.clear();
         self.spare_heads.push(active.received.head);
-    }
-}
-
-fn request_of(state: State) -> usize {
-    match state {
-        State::Connecting { req, .. } | State::Sending { req } | State::Receiving { req } => req,
-        State::Idle => unreachable!("an idle connection carries no request"),
     }
 }

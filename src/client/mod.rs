@@ -16,10 +16,11 @@
 //!   connection of another origin. When the system is out of descriptors or ports,
 //!   requests queue and retry when a socket closes or after a back-off, instead of
 //!   failing in a burst.
-//! * **Connections** are state machines in a slab (`conn.rs`); the slab key is the mio
-//!   token. What each event means is acted on in one place (`events.rs`,
-//!   `on_progress`).
-//! * **Fairness.** A connection reads at most `conn::READS_PER_TURN` buffers per turn;
+//! * **Connections** live in a slab whose key is the mio token. Each is a sans-I/O
+//!   state machine (`conn.rs`: facts in, `Progress` out, no socket, no clock) joined
+//!   to its socket (`transport.rs`, which moves the bytes). What each `Progress` means
+//!   is acted on in one place (`events.rs`, `on_progress`).
+//! * **Fairness.** A connection reads at most `transport::READS_PER_TURN` buffers per turn;
 //!   one with a response still arriving is queued and reads on at the end of the next
 //!   turn, after the poll has served every other socket (`events.rs`,
 //!   `resume_paused`), so a fast large body cannot starve the rest.
@@ -47,6 +48,7 @@ mod outcome;
 mod race;
 mod schedule;
 mod source;
+mod transport;
 
 use std::collections::VecDeque;
 use std::io;
@@ -62,11 +64,12 @@ use crate::http1::{self, Limits};
 use crate::reactor::{Context, Handler, Reactor};
 use crate::timer::TimerId;
 use crate::url::Url;
-use conn::{Conn, Received};
+use conn::Received;
 use origin::Origins;
 pub use outcome::{Error, ErrorKind, Outcome, Response, Sink};
 use race::Race;
 pub use source::{Next, Source};
+use transport::Link;
 
 /// Request timers: `REQUEST_TIMERS + request key`.
 const REQUEST_TIMERS: usize = 1 << 32;
@@ -203,7 +206,7 @@ pub struct Client<I, S> {
     next_index: u64,
     sink: S,
     requests: Slab<Active>,
-    conns: Slab<Conn>,
+    conns: Slab<Link>,
     origins: Origins,
     dns: Dns,
     read_buf: Box<[u8]>,
@@ -221,7 +224,7 @@ pub struct Client<I, S> {
     socket_freed: bool,
     /// Connections that used their share of reads with a response still arriving,
     /// oldest first; each reads on at the end of the next turn, after the poll has
-    /// given every other socket its chance (see `conn::READS_PER_TURN`).
+    /// given every other socket its chance (see `transport::READS_PER_TURN`).
     paused: VecDeque<usize>,
 
     stats: Stats,

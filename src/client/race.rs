@@ -26,10 +26,11 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use mio::{Interest, Token};
+use mio::Token;
 
-use super::conn::{self, Conn, Phase, State};
+use super::conn::{Conn, Deadline, State};
 use super::schedule::out_of_sockets;
+use super::transport::{Link, Transport};
 use super::{Client, Error, ErrorKind, Place, Sink, Source};
 use crate::http1::ResponseDecoder;
 use crate::reactor::Context;
@@ -133,35 +134,35 @@ impl<I: Source, S: Sink> Client<I, S> {
     /// Opens a socket to `addr` for `req` and arms its timer.
     fn attempt(&mut self, cx: &mut Context<'_>, req: usize, addr: SocketAddr) -> io::Result<()> {
         let key = self.conns.vacant_key();
-        let mut stream = conn::connect(addr)?;
-        cx.registry.register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE)?;
+        let mut io = Transport::connect(addr)?;
+        io.register(cx.registry, Token(key))?;
         let o = self.requests[req].origin;
         self.origins.hold_again(o);
         let timer = cx.timers.insert(Token(key));
-        let decoder = ResponseDecoder::new(self.config.limits);
-        let mut conn = Conn::new(stream, o, State::Connecting { req, addr }, timer, decoder);
         let race = &mut self.requests[req].race;
         race.next += 1;
         race.attempts.push(key);
         let more_to_try = race.next < race.addrs.len() || race.pending.is_some();
-        let (phase, wait) = match self.config.connect_timeout {
-            Some(t) if t <= ATTEMPT_DELAY || !more_to_try => (Phase::Connecting, Some(t)),
-            None if !more_to_try => (Phase::Connecting, None),
-            _ => (Phase::Racing, Some(ATTEMPT_DELAY)),
+        let (racing, wait) = match self.config.connect_timeout {
+            Some(t) if t <= ATTEMPT_DELAY || !more_to_try => (false, Some(t)),
+            None if !more_to_try => (false, None),
+            _ => (true, Some(ATTEMPT_DELAY)),
         };
-        conn.phase = phase;
+        let mut conn = Conn::new(o, timer, req, addr, racing, ResponseDecoder::new(self.config.limits));
+        conn.armed = Some(conn.deadline());
         if let Some(wait) = wait {
             cx.timers.arm(timer, cx.now + wait);
         }
-        self.conns.insert(conn);
+        self.conns.insert(Link::new(io, conn));
         self.stats.connect_attempts += 1;
         Ok(())
     }
 
     /// An attempt has run alone for [`ATTEMPT_DELAY`]: let the next one start beside it.
     pub(super) fn attempt_delay_passed(&mut self, cx: &mut Context<'_>, key: usize, req: usize) {
-        let conn = &mut self.conns[key];
-        conn.phase = Phase::Connecting;
+        let conn = &mut self.conns[key].conn;
+        conn.stop_racing();
+        conn.armed = Some(Deadline::Connect);
         match self.config.connect_timeout {
             Some(t) => cx.timers.arm(conn.timer, cx.now + t.saturating_sub(ATTEMPT_DELAY)),
             None => cx.timers.cancel(conn.timer),
@@ -171,7 +172,7 @@ impl<I: Source, S: Sink> Client<I, S> {
 
     /// Attempt `key` connected: it carries the request; the others are closed.
     pub(super) fn won(&mut self, cx: &mut Context<'_>, key: usize) {
-        let State::Connecting { req, addr } = self.conns[key].state else {
+        let State::Connecting { req, addr, .. } = self.conns[key].conn.state() else {
             unreachable!("only a connecting socket connects")
         };
         let race = std::mem::take(&mut self.requests[req].race);
@@ -188,15 +189,15 @@ impl<I: Source, S: Sink> Client<I, S> {
         if !self.encode(cx, req) {
             return self.close(cx, key);
         }
-        let conn = &mut self.conns[key];
-        conn.load_request(&self.config.method, &self.request_buf);
-        let progress = conn.send(req);
+        let link = &mut self.conns[key];
+        link.conn.send(req, &self.config.method, &self.request_buf);
+        let progress = link.flush();
         self.on_progress(cx, key, progress);
     }
 
     /// Attempt `key` failed (refused, unreachable, timed out): try the next address.
     pub(super) fn attempt_failed(&mut self, cx: &mut Context<'_>, key: usize, e: io::Error) {
-        let State::Connecting { req, addr } = self.conns[key].state else {
+        let State::Connecting { req, addr, .. } = self.conns[key].conn.state() else {
             unreachable!("only a connecting socket fails to connect")
         };
         self.close(cx, key);
@@ -220,7 +221,7 @@ impl<I: Source, S: Sink> Client<I, S> {
                 race.addrs.push(addr);
             }
         }
-        if !race.attempts.iter().any(|&k| self.conns[k].phase == Phase::Racing) {
+        if !race.attempts.iter().any(|&k| self.conns[k].conn.deadline() == Deadline::Attempt) {
             self.next_attempt(cx, req);
         }
     }

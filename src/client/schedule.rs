@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use mio::Token;
 
-use super::conn::{Phase, Received, State};
+use super::conn::{Deadline, Received};
 use super::race::Race;
 use super::{Active, Client, Config, Error, ErrorKind, Next, Outcome, Place, REQUEST_TIMERS, Sink, Source};
 use crate::dns::{Lookup, Reason};
@@ -102,9 +102,9 @@ impl<I: Source, S: Sink> Client<I, S> {
         {
             // A connection drained by a read a moment ago is as clean as a check could
             // show; any other must prove it, at this moment, before it takes a request.
-            let drained = self.conns[conn].drained_at.take();
+            let drained = self.conns[conn].conn.drained_at.take();
             let fresh = drained.is_some_and(|at| cx.refresh().saturating_duration_since(at) < FRESH);
-            if !fresh && !self.conns[conn].is_clean() {
+            if !fresh && !self.conns[conn].io.is_clean() {
                 self.close(cx, conn);
                 continue;
             }
@@ -114,8 +114,9 @@ impl<I: Source, S: Sink> Client<I, S> {
             }
             self.stats.connections_reused += 1;
             self.requests[req].place = Place::On(conn);
-            self.conns[conn].load_request(&self.config.method, &self.request_buf);
-            let progress = self.conns[conn].send(req);
+            let link = &mut self.conns[conn];
+            link.conn.send(req, &self.config.method, &self.request_buf);
+            let progress = link.flush();
             self.on_progress(cx, conn, progress);
             return;
         }
@@ -219,25 +220,19 @@ impl<I: Source, S: Sink> Client<I, S> {
     /// Arms the connection's timer for the phase it is in. Entering a phase starts its
     /// deadline; while the body is read, each event pushes the read deadline forward.
     pub(super) fn follow_phase(&mut self, cx: &mut Context<'_>, key: usize) {
-        let Some(conn) = self.conns.get_mut(key) else { return }; // closed meanwhile
-        let phase = match conn.state {
-            State::Connecting { .. } => return, // the race arms its own timers
-            State::Sending { req } | State::Receiving { req } if self.requests[req].received.version.is_some() => {
-                Phase::ReadingBody
-            }
-            State::Sending { .. } | State::Receiving { .. } => Phase::AwaitingHead,
-            State::Idle => Phase::Idle,
+        let Some(link) = self.conns.get_mut(key) else { return }; // closed meanwhile
+        let conn = &mut link.conn;
+        let deadline = conn.deadline();
+        let timeout = match deadline {
+            Deadline::Attempt | Deadline::Connect => return, // the race arms its own timers
+            Deadline::Head => self.config.head_timeout,
+            Deadline::Body => self.config.read_timeout,
+            Deadline::Idle => Some(self.config.idle_timeout),
         };
-        if phase == conn.phase && phase != Phase::ReadingBody {
+        if conn.armed == Some(deadline) && deadline != Deadline::Body {
             return;
         }
-        conn.phase = phase;
-        let timeout = match phase {
-            Phase::Racing | Phase::Connecting => unreachable!("connecting phases are left to the race"),
-            Phase::AwaitingHead => self.config.head_timeout,
-            Phase::ReadingBody => self.config.read_timeout,
-            Phase::Idle => Some(self.config.idle_timeout),
-        };
+        conn.armed = Some(deadline);
         match timeout {
             Some(t) => cx.timers.arm(conn.timer, cx.now + t),
             None => cx.timers.cancel(conn.timer),
