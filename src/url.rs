@@ -14,7 +14,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 use std::ops::Range;
 
-/// A parsed `http://` URL. Cheap accessors slice the original text.
+/// A parsed `http://` or `https://` URL. Cheap accessors slice the original text.
 #[derive(Clone, Debug)]
 pub struct Url {
     text: String,
@@ -26,13 +26,14 @@ pub struct Url {
     target: Range<usize>,
     /// `Basic …` credentials from the URL's user information, for `Authorization`.
     basic: Option<Box<str>>,
+    https: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UrlError {
     /// Not a URL we can send: the message says what is wrong.
     Invalid(&'static str),
-    /// A well-formed URL with a scheme this client does not speak (e.g. `https`).
+    /// A well-formed URL with a scheme this client does not speak (e.g. `ftp`).
     UnsupportedScheme(String),
 }
 
@@ -40,7 +41,9 @@ impl fmt::Display for UrlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             UrlError::Invalid(why) => write!(f, "invalid URL: {why}"),
-            UrlError::UnsupportedScheme(s) => write!(f, "unsupported scheme {s:?}: only http:// is supported"),
+            UrlError::UnsupportedScheme(s) => {
+                write!(f, "unsupported scheme {s:?}: only http:// and https:// are supported")
+            }
         }
     }
 }
@@ -67,11 +70,16 @@ impl Url {
             located = locate(&input);
         }
         match located {
-            Ok(Located { host, authority, port, target, .. }) => {
-                Ok(Url { text: input, host, authority, port, target, basic })
+            Ok(Located { host, authority, port, target, https, .. }) => {
+                Ok(Url { text: input, host, authority, port, target, basic, https })
             }
             Err(e) => Err((e, input)),
         }
+    }
+
+    /// `https://`: the connection is TLS.
+    pub fn is_https(&self) -> bool {
+        self.https
     }
 
     /// The `Authorization` value for the URL's user information (`Basic …`), if any.
@@ -122,6 +130,7 @@ struct Located {
     target: Range<usize>,
     /// The authority has user information (`user@`), which is not part of the host.
     userinfo: bool,
+    https: bool,
 }
 
 /// The longest URL accepted. Far above what servers take in a request line (8 KiB is
@@ -148,7 +157,8 @@ fn locate(text: &str) -> Result<Located, UrlError> {
         return Err(UrlError::Invalid("missing scheme (expected http://host/...)"));
     };
     let scheme = &text[..colon];
-    if !scheme.eq_ignore_ascii_case("http") {
+    let https = scheme.eq_ignore_ascii_case("https");
+    if !https && !scheme.eq_ignore_ascii_case("http") {
         if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) {
             return Err(UrlError::Invalid("malformed scheme"));
         }
@@ -162,6 +172,7 @@ fn locate(text: &str) -> Result<Located, UrlError> {
     let authority = &text[auth_start..auth_end];
     let (host, port_text) = split_host_port(authority)?;
     let port = match port_text {
+        None | Some("") if https => 443,
         None | Some("") => 80,
         Some(p) => parse_port(p)?,
     };
@@ -173,6 +184,7 @@ fn locate(text: &str) -> Result<Located, UrlError> {
         port,
         target: auth_end..target_end,
         userinfo: at.is_some(),
+        https,
     })
 }
 
@@ -374,8 +386,11 @@ mod tests {
 
     #[test]
     fn other_schemes_are_unsupported_not_invalid() {
-        assert_eq!(Url::parse("https://h/").unwrap_err(), UrlError::UnsupportedScheme("https".into()));
         assert_eq!(Url::parse("FTP://h/").unwrap_err(), UrlError::UnsupportedScheme("ftp".into()));
-        assert!(UrlError::UnsupportedScheme("https".into()).to_string().contains("only http://"));
+        assert!(UrlError::UnsupportedScheme("ftp".into()).to_string().contains("only http:// and https://"));
+        let url = ok("HTTPS://h/x");
+        assert!(url.is_https() && url.port() == 443);
+        assert!(!ok("http://h/").is_https() && ok("http://h/").port() == 80);
+        assert_eq!(ok("https://h:8443/").port(), 8443);
     }
 }

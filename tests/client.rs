@@ -246,7 +246,7 @@ fn bad_urls_are_errors_of_their_own_and_nothing_is_lost() {
     let list = vec![
         format!("http://{good}/a"),
         "not a url".to_string(),
-        "https://example.com/".to_string(),
+        "ftp://example.com/".to_string(),
         "http://[::1/".to_string(),
         "http://host:99999/".to_string(),
         format!("http://{good}/b"),

@@ -106,7 +106,8 @@ fn app(
     let config = Config { concurrency: 10, ..Config::default() };
     let client = Client::new(&mut cx, config, source, sink).unwrap();
     let feed = cx.timers.insert(FEED);
-    cx.timers.arm(feed, cx.now + after);
+    let at = cx.refresh() + after; // after the work of making the client
+    cx.timers.arm(feed, at);
     App { client, feed, on_timer: Box::new(on_timer) }
 }
 

@@ -68,7 +68,7 @@ fn url_list_gives_exactly_one_line_per_url_including_bad_ones() {
         l.local_addr().unwrap()
     };
     let list = format!(
-        "# a comment, then a blank line\n\nhttp://{server}/a\nnot a url\nhttps://example.com/\n  http://{server}/b  \nhttp://[::1/\nhttp://{refused}/\nhttp://{server}/c\n"
+        "# a comment, then a blank line\n\nhttp://{server}/a\nnot a url\nftp://example.com/\n  http://{server}/b  \nhttp://[::1/\nhttp://{refused}/\nhttp://{server}/c\n"
     );
     let path = std::env::temp_dir().join(format!("onethread-urls-{}.txt", std::process::id()));
     std::fs::write(&path, &list).unwrap();
@@ -81,7 +81,7 @@ fn url_list_gives_exactly_one_line_per_url_including_bad_ones() {
     assert_eq!(by_url(&format!("http://{server}/a"))["status"], 200);
     assert_eq!(by_url(&format!("http://{server}/b"))["status"], 200);
     assert_eq!(by_url("not a url")["error"], "invalid-url");
-    assert_eq!(by_url("https://example.com/")["error"], "unsupported-scheme");
+    assert_eq!(by_url("ftp://example.com/")["error"], "unsupported-scheme");
     assert_eq!(by_url("http://[::1/")["error"], "invalid-url");
     let refused = by_url(&format!("http://{refused}/"));
     assert_eq!(refused["error"], "connect");

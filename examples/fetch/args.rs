@@ -83,6 +83,13 @@ pub struct Args {
     /// a comma-separated list; IPv6 in brackets). The URL and Host header are unchanged.
     #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = parse_resolve)]
     pub resolve: Vec<client::Resolve>,
+    /// Trust only the CA certificates in this PEM bundle for https:// URLs (instead of
+    /// the system's store).
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    pub cacert: Option<PathBuf>,
+    /// Do not verify https:// servers' certificates (the summary says so).
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
     /// Treat a response with status 400 or more as an error (kind http-status), and exit
     /// with status 22 if any request failed in any way.
     #[arg(short = 'f', long)]
@@ -154,6 +161,15 @@ impl Args {
             (None, Some(path)) => fs::read(path).map_err(|e| format!("--data-file {}: {e}", path.display()))?,
             (None, None) => Vec::new(),
         };
+        if let Some(path) = &self.cacert {
+            use rustls::pki_types::{CertificateDer, pem::PemObject};
+            let certs = CertificateDer::pem_file_iter(path).and_then(|certs| certs.collect::<Result<Vec<_>, _>>());
+            match certs {
+                Ok(certs) if !certs.is_empty() => {}
+                Ok(_) => return Err(format!("--cacert {}: no PEM certificate in it", path.display())),
+                Err(e) => return Err(format!("--cacert {}: {e}", path.display())),
+            }
+        }
         let has_body = self.data.is_some() || self.data_file.is_some();
         // curl's defaults, each replaced by a -H of the same name (or -A); as in curl, a
         // -H with an empty value (`-H 'Accept:'`) sends no such header at all.
@@ -177,6 +193,11 @@ impl Args {
             method: self.method.clone().unwrap_or_else(|| if has_body { "POST" } else { "GET" }.into()),
             headers,
             resolve: self.resolve.clone(),
+            trust: match (&self.cacert, self.insecure) {
+                (_, true) => client::Trust::Insecure,
+                (Some(path), false) => client::Trust::Bundle(path.clone()),
+                (None, false) => client::Trust::System,
+            },
             body,
             dns: DnsConfig { servers: self.dns_servers.clone(), ..DnsConfig::default() },
             limits: Limits { max_body: self.max_body, ..Limits::default() },

@@ -193,6 +193,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         summary_file,
         threads_forbidden: !args.allow_threads,
         fail: args.fail,
+        insecure: args.insecure,
         exit: None,
     };
     reactor.run(&mut app)?;
@@ -268,6 +269,8 @@ struct App {
     threads_forbidden: bool,
     /// `--fail`: exit 22 if any request failed.
     fail: bool,
+    /// `--insecure`: the summary says certificates were not verified.
+    insecure: bool,
     /// Set once the summary is queued: the run is over once stderr has taken it.
     exit: Option<ExitCode>,
 }
@@ -394,6 +397,7 @@ impl App {
                 Some(Stop::Output { broken_pipe: true, .. }) => Some("broken-pipe"),
                 Some(Stop::Output { .. }) => Some("stdout-error"),
             },
+            insecure: self.insecure,
         };
         let mut text = match &self.stop {
             Some(Stop::Output { message, .. }) => format!(

@@ -89,6 +89,8 @@ pub struct Summary<'a> {
     pub saver: Option<&'a Saver>,
     /// What cut the run short, if anything: `SIGINT`, `SIGTERM`, `broken-pipe`, …
     pub interrupted: Option<&'static str>,
+    /// `--insecure`: certificates were not verified.
+    pub insecure: bool,
 }
 
 /// The latency percentiles reported, with their names.
@@ -132,6 +134,13 @@ impl Summary<'_> {
             s += &format!(" ({} connection attempts)", st.connect_attempts);
         }
         s += "\n";
+        if st.tls_handshakes + st.tls_resumed > 0 || self.insecure {
+            s += &format!("  TLS              {} full handshakes, {} resumed", st.tls_handshakes, st.tls_resumed);
+            if self.insecure {
+                s += "; certificates NOT verified (--insecure)";
+            }
+            s += "\n";
+        }
         s += &format!("  DNS              {} lookups, {} cache hits\n", st.dns_lookups, st.dns_cache_hits);
         s += &format!("  retries          {} (stale keep-alive connections)\n", st.retries);
         if st.socket_backoffs > 0 {
@@ -183,6 +192,7 @@ impl Summary<'_> {
                 "opened": st.connections_opened, "reused": st.connections_reused, "attempts": st.connect_attempts,
             },
             "dns": {"lookups": st.dns_lookups, "cache_hits": st.dns_cache_hits},
+            "tls": {"handshakes": st.tls_handshakes, "resumed": st.tls_resumed, "verified": !self.insecure},
             "retries": st.retries,
             "socket_backoffs": st.socket_backoffs,
             "saved_bodies": self.saver.map(|s| json!({

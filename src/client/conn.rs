@@ -28,6 +28,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::outcome::{Error, ErrorKind, Sink};
+use super::tls;
 use crate::http1::{self, Event as Http, ResponseDecoder, Version};
 use crate::timer::TimerId;
 
@@ -283,14 +284,31 @@ impl Conn {
         }
     }
 
-    /// Reading or writing failed with `e`.
+    /// The peer closed its side without TLS's `close_notify`. Harmless where the
+    /// response had ended by its own framing; a close-delimited body may have been cut
+    /// by an attacker, so it cannot be trusted to be complete (RFC 8446 §6.1).
+    pub fn closed_without_notify(&mut self) -> Progress {
+        match self.state {
+            State::Sending { .. } | State::Receiving { .. } if self.decoder.has_begun() => Progress::Failed {
+                error: Error::new(
+                    ErrorKind::Tls,
+                    "the connection closed without TLS close_notify: the body may be cut short",
+                ),
+                unanswered: false,
+            },
+            _ => self.closed(),
+        }
+    }
+
+    /// Reading or writing failed with `e` (for TLS, perhaps an alert or a bad record).
     pub fn io_failed(&mut self, writing: bool, e: &io::Error) -> Progress {
         match self.state {
             State::Idle => Progress::IdleClosed,
             State::Connecting { .. } => Progress::Wait,
             State::Sending { .. } | State::Receiving { .. } => {
                 let what = if writing { "sending request" } else { "reading response" };
-                let error = Error::new(ErrorKind::Reset, format!("{what}: {e}"));
+                let kind = tls::error_kind(e).unwrap_or(ErrorKind::Reset);
+                let error = Error::new(kind, format!("{what}: {e}"));
                 Progress::Failed { error, unanswered: !self.decoder.has_begun() }
             }
         }

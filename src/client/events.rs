@@ -182,7 +182,8 @@ impl<I: Source, S: Sink> Client<I, S> {
     /// Closes a connection. Closing the socket also removes it from epoll, so no
     /// `deregister` call is needed.
     pub(super) fn close(&mut self, cx: &mut Context<'_>, key: usize) {
-        let Link { conn, .. } = self.conns.remove(key);
+        let Link { mut io, conn, .. } = self.conns.remove(key);
+        io.close();
         cx.timers.remove(conn.timer);
         self.origins.release(conn.origin);
         self.socket_freed = true;

@@ -48,11 +48,13 @@ mod outcome;
 mod race;
 mod schedule;
 mod source;
+mod tls;
 mod transport;
 
 use std::collections::VecDeque;
 use std::io;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::Token;
@@ -69,6 +71,7 @@ use origin::Origins;
 pub use outcome::{Error, ErrorKind, Outcome, Response, Sink};
 use race::Race;
 pub use source::{Next, Source};
+pub use tls::Trust;
 use transport::Link;
 
 /// Request timers: `REQUEST_TIMERS + request key`.
@@ -112,6 +115,8 @@ pub struct Config {
     /// Addresses to use for `(host, port)` instead of resolving the name, like curl's
     /// `--resolve HOST:PORT:ADDR`. The URL (and so the Host header) is unchanged.
     pub resolve: Vec<Resolve>,
+    /// Which servers `https://` URLs may be served by.
+    pub trust: Trust,
 }
 
 /// One `--resolve` pin: connections to `host:port` go to `addrs`, with no lookup.
@@ -140,6 +145,7 @@ impl Default for Config {
             limits: Limits::default(),
             dns: DnsConfig::default(),
             resolve: Vec::new(),
+            trust: Trust::default(),
         }
     }
 }
@@ -159,6 +165,9 @@ pub struct Stats {
     /// New connections whose addresses were still valid from an earlier lookup.
     pub dns_cache_hits: u64,
     pub retries: u64,
+    /// TLS handshakes completed in full, and resumed with a session ticket.
+    pub tls_handshakes: u64,
+    pub tls_resumed: u64,
     /// Times a socket could not be created for lack of descriptors or ports, so a
     /// request waited for one instead.
     pub socket_backoffs: u64,
@@ -200,6 +209,9 @@ pub struct Client<I, S> {
     config: Config,
     /// The request every URL is sent with, checked once.
     shape: schedule::Shape,
+    /// The TLS configuration every `https` connection shares, or why there is none
+    /// (say, no CA certificates): then `https` requests fail with that reason.
+    tls: Result<Arc<rustls::ClientConfig>, String>,
     idempotent: bool,
     urls: I,
     urls_done: bool,
@@ -256,6 +268,7 @@ impl<I: Source, S: Sink> Client<I, S> {
         Ok(Client {
             idempotent: http1::is_idempotent(&config.method),
             shape,
+            tls: tls::client_config(&config.trust).map_err(|e| e.to_string()),
             config,
             urls,
             urls_done: false,

@@ -1,7 +1,8 @@
 //! Per-origin state: the pool of idle keep-alive connections, and which address last
 //! worked.
 //!
-//! An origin is `(host, port)` (the scheme is always `http` here). Names and their
+//! An origin is `(scheme, host, port)`: `http://h:443` and `https://h:443` share no
+//! connection. Names and their
 //! addresses belong to the resolver (`dns/`), which coalesces lookups per host; an
 //! origin only remembers the address that last accepted a connection, so new
 //! connections try it first and a dead address costs one failure, not one per socket.
@@ -14,7 +15,10 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use rustls::pki_types::ServerName;
 use slab::Slab;
+
+use super::tls;
 
 use crate::url::Url;
 
@@ -22,6 +26,12 @@ pub(super) struct Origin {
     /// Lower-cased host name or IP literal.
     pub host: Box<str>,
     pub port: u16,
+    /// `https://`: connections are TLS.
+    pub https: bool,
+    /// For `https`: the name the server's certificate must carry (and the SNI sent for
+    /// a host name; an IP address is never sent as SNI). `None` if the host is not a
+    /// name TLS can check.
+    pub tls: Option<ServerName<'static>>,
     /// Addresses known without a lookup: the host itself when it is an IP literal, or
     /// a `--resolve` pin. Empty: the name is resolved.
     pub pinned: Box<[IpAddr]>,
@@ -46,9 +56,9 @@ pub(super) struct Origins {
     /// `--resolve` pins, by lower-cased host and port.
     pins: HashMap<(Box<str>, u16), Box<[IpAddr]>>,
     list: Slab<Origin>,
-    /// Lower-cased host → its origins, one per port (almost always just one). Keyed by
-    /// host alone so a lookup borrows the URL's text instead of building a key.
-    index: HashMap<Box<str>, Vec<(u16, usize)>>,
+    /// Lower-cased host → its origins, one per port and scheme (almost always just one).
+    /// Keyed by host alone so a lookup borrows the URL's text instead of building a key.
+    index: HashMap<Box<str>, Vec<(u16, bool, usize)>>,
     /// Most URL lists hit one origin many times in a row: check it before hashing.
     last: usize,
 }
@@ -61,9 +71,9 @@ impl Origins {
 
     /// The origin of `url`, with one more user.
     pub fn hold(&mut self, url: &Url) -> usize {
-        let port = url.port();
+        let (port, https) = (url.port(), url.is_https());
         let id = match self.list.get(self.last) {
-            Some(o) if o.port == port && o.host.eq_ignore_ascii_case(url.host()) => self.last,
+            Some(o) if o.port == port && o.https == https && o.host.eq_ignore_ascii_case(url.host()) => self.last,
             _ => {
                 // Host names are nearly always written in lower case; only the rest pay
                 // for a lower-cased copy.
@@ -73,19 +83,29 @@ impl Origins {
                 } else {
                     Cow::Borrowed(host)
                 };
-                let known = self.index.get(&*lower).and_then(|ports| ports.iter().find(|&&(p, _)| p == port));
+                let known =
+                    self.index.get(&*lower).and_then(|ports| ports.iter().find(|&&(p, s, _)| (p, s) == (port, https)));
                 match known {
-                    Some(&(_, id)) => id,
+                    Some(&(_, _, id)) => id,
                     None => {
                         let host: Box<str> = lower.into();
                         let pinned = match url.ip() {
                             Some(ip) => Box::new([ip]) as Box<[IpAddr]>,
                             None => self.pins.get(&(host.clone(), port)).cloned().unwrap_or_default(),
                         };
-                        let origin =
-                            Origin { host: host.clone(), port, pinned, preferred: None, idle: Vec::new(), users: 0 };
+                        let tls = if https { tls::server_name(&host) } else { None };
+                        let origin = Origin {
+                            host: host.clone(),
+                            port,
+                            https,
+                            tls,
+                            pinned,
+                            preferred: None,
+                            idle: Vec::new(),
+                            users: 0,
+                        };
                         let id = self.list.insert(origin);
-                        self.index.entry(host).or_default().push((port, id));
+                        self.index.entry(host).or_default().push((port, https, id));
                         id
                     }
                 }
@@ -108,7 +128,7 @@ impl Origins {
         if origin.users == 0 {
             let origin = self.list.remove(id);
             let ports = self.index.get_mut(&origin.host).expect("a held origin is indexed");
-            ports.retain(|&(_, other)| other != id);
+            ports.retain(|&(_, _, other)| other != id);
             if ports.is_empty() {
                 self.index.remove(&origin.host);
             }

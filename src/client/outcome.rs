@@ -16,7 +16,7 @@ use crate::http1::{Headers, Version};
 pub enum ErrorKind {
     /// The URL could not be parsed.
     InvalidUrl,
-    /// The URL's scheme is not `http`.
+    /// The URL's scheme is neither `http` nor `https`.
     UnsupportedScheme,
     /// Name resolution failed: the name does not exist, has no address, or the
     /// server refused or failed.
@@ -25,6 +25,12 @@ pub enum ErrorKind {
     DnsTimeout,
     /// No connection could be established to any address of the host.
     Connect,
+    /// The server's certificate is not to be trusted: unknown issuer, expired, not for
+    /// this name, … (the message says which).
+    TlsCertificate,
+    /// Any other TLS failure: a handshake failure, an alert, a protocol error, or a
+    /// close-delimited body cut without `close_notify`.
+    Tls,
     /// The TCP handshake did not finish within the connect timeout.
     ConnectTimeout,
     /// The response head did not arrive within the head timeout of sending the request.
@@ -48,12 +54,14 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 14] = [
+    pub const ALL: [ErrorKind; 16] = [
         ErrorKind::InvalidUrl,
         ErrorKind::UnsupportedScheme,
         ErrorKind::Dns,
         ErrorKind::DnsTimeout,
         ErrorKind::Connect,
+        ErrorKind::TlsCertificate,
+        ErrorKind::Tls,
         ErrorKind::ConnectTimeout,
         ErrorKind::HeadTimeout,
         ErrorKind::ReadTimeout,
@@ -72,6 +80,8 @@ impl ErrorKind {
             ErrorKind::Dns => "dns",
             ErrorKind::DnsTimeout => "dns-timeout",
             ErrorKind::Connect => "connect",
+            ErrorKind::TlsCertificate => "tls-certificate",
+            ErrorKind::Tls => "tls",
             ErrorKind::ConnectTimeout => "connect-timeout",
             ErrorKind::HeadTimeout => "head-timeout",
             ErrorKind::ReadTimeout => "read-timeout",

@@ -30,10 +30,12 @@ use mio::Token;
 
 use super::conn::{Conn, Deadline, State};
 use super::schedule::out_of_sockets;
+use super::tls;
 use super::transport::{Link, Transport};
 use super::{Client, Error, ErrorKind, Place, Sink, Source};
 use crate::http1::ResponseDecoder;
 use crate::reactor::Context;
+use std::sync::Arc;
 
 /// How long an attempt runs alone before the next one starts (RFC 8305 §5).
 pub const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
@@ -134,9 +136,10 @@ impl<I: Source, S: Sink> Client<I, S> {
     /// Opens a socket to `addr` for `req` and arms its timer.
     fn attempt(&mut self, cx: &mut Context<'_>, req: usize, addr: SocketAddr) -> io::Result<()> {
         let key = self.conns.vacant_key();
-        let mut io = Transport::connect(addr)?;
-        io.register(cx.registry, Token(key))?;
         let o = self.requests[req].origin;
+        let session = if self.origins[o].https { Some(self.tls_session(o)?) } else { None };
+        let mut io = Transport::connect(addr, session)?;
+        io.register(cx.registry, Token(key))?;
         self.origins.hold_again(o);
         let timer = cx.timers.insert(Token(key));
         let race = &mut self.requests[req].race;
@@ -156,6 +159,15 @@ impl<I: Source, S: Sink> Client<I, S> {
         self.conns.insert(Link::new(io, conn));
         self.stats.connect_attempts += 1;
         Ok(())
+    }
+
+    /// A new TLS session for origin `o`: its server name, the client's configuration
+    /// (and so its ticket store, for resumption).
+    fn tls_session(&self, o: usize) -> io::Result<rustls::ClientConnection> {
+        let tls_error = |why: String| io::Error::other(rustls::Error::General(why));
+        let config = self.tls.as_ref().map_err(|why| tls_error(why.clone()))?;
+        let name = self.origins[o].tls.clone().ok_or_else(|| tls_error("not a name TLS can verify".into()))?;
+        rustls::ClientConnection::new(Arc::clone(config), name).map_err(io::Error::other)
     }
 
     /// An attempt has run alone for [`ATTEMPT_DELAY`]: let the next one start beside it.
@@ -183,6 +195,11 @@ impl<I: Source, S: Sink> Client<I, S> {
             self.dns.leave(entry, req);
         }
         self.stats.connections_opened += 1;
+        match self.conns[key].io.resumed() {
+            Some(true) => self.stats.tls_resumed += 1,
+            Some(false) => self.stats.tls_handshakes += 1,
+            None => {}
+        }
         let active = &mut self.requests[req];
         active.place = Place::On(key);
         self.origins[active.origin].preferred = Some(addr.ip());
@@ -230,7 +247,11 @@ impl<I: Source, S: Sink> Client<I, S> {
     fn give_up(&mut self, cx: &mut Context<'_>, req: usize) {
         let race = std::mem::take(&mut self.requests[req].race);
         let (addr, e) = race.last_error.expect("a race that ran out of addresses saw a failure");
-        let kind = if e.kind() == io::ErrorKind::TimedOut { ErrorKind::ConnectTimeout } else { ErrorKind::Connect };
+        let kind = match tls::error_kind(&e) {
+            _ if e.kind() == io::ErrorKind::TimedOut => ErrorKind::ConnectTimeout,
+            Some(tls) => tls,
+            None => ErrorKind::Connect,
+        };
         let n = race.addrs.len();
         let all = if n > 1 { format!(" (all {n} addresses failed)") } else { String::new() };
         self.complete(cx, req, Err(Error::new(kind, format!("connect to {addr}: {e}{all}"))));

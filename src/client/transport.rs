@@ -4,9 +4,11 @@
 //! knows no HTTP. On each readiness event (or when a paused connection resumes),
 //! [`Link::drive`] finishes a handshake, writes what the machine wants sent, reads what
 //! the kernel has, and hands every fact to the machine, returning the machine's
-//! verdict. Today the transport is plain TCP; TLS will be a second variant of
-//! [`Transport`] that encrypts and decrypts between the same two ends, so the machine
-//! will not know which it has.
+//! verdict. The transport is plain TCP or TLS (rustls, driven sans-I/O: `read_tls`,
+//! `process_new_packets`, `write_tls`); the machine gets the same plaintext either way
+//! and does not know which it has. For TLS, "connecting" lasts until the handshake is
+//! complete, so the connect timeout bounds TCP and TLS together, and a Happy Eyeballs
+//! race is won by the first attempt that can carry a request.
 //!
 //! The two rules of edge-triggered readiness live here, since only the socket side
 //! knows about them:
@@ -23,6 +25,7 @@ use std::net::SocketAddr;
 use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
+use rustls::{ClientConnection, HandshakeKind};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::conn::{Conn, Progress, Received, State};
@@ -37,9 +40,15 @@ use super::outcome::Sink;
 /// before.
 pub(super) const READS_PER_TURN: usize = 1;
 
-/// How bytes reach the peer. One variant today; TLS joins it.
+/// How bytes reach the peer.
 pub(super) enum Transport {
     Tcp(TcpStream),
+    /// TLS over TCP; `tcp_up` once the TCP handshake is done (then TLS's runs).
+    Tls {
+        stream: TcpStream,
+        tls: Box<ClientConnection>,
+        tcp_up: bool,
+    },
 }
 
 /// A connection: its socket and its state machine, one slab entry.
@@ -53,7 +62,7 @@ pub(super) struct Link {
 impl Transport {
     /// Starts a non-blocking connect. Usually returns at once with the handshake in
     /// progress (`EINPROGRESS`); the socket reports writable when it is done.
-    pub fn connect(addr: SocketAddr) -> io::Result<Transport> {
+    pub fn connect(addr: SocketAddr, tls: Option<ClientConnection>) -> io::Result<Transport> {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
         // Requests are small and written whole: waiting for Nagle's timer only adds latency.
         socket.set_tcp_nodelay(true)?;
@@ -62,35 +71,144 @@ impl Transport {
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
             Err(e) => return Err(e),
         }
-        Ok(Transport::Tcp(TcpStream::from_std(socket.into())))
+        let stream = TcpStream::from_std(socket.into());
+        Ok(match tls {
+            None => Transport::Tcp(stream),
+            Some(tls) => Transport::Tls { stream, tls: Box::new(tls), tcp_up: false },
+        })
+    }
+
+    fn stream(&self) -> &TcpStream {
+        match self {
+            Transport::Tcp(stream) | Transport::Tls { stream, .. } => stream,
+        }
     }
 
     pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
-        let Transport::Tcp(stream) = self;
+        let stream = match self {
+            Transport::Tcp(stream) | Transport::Tls { stream, .. } => stream,
+        };
         registry.register(stream, token, Interest::READABLE | Interest::WRITABLE)
+    }
+
+    /// For TLS: the handshake was a resumption (a session ticket), not a full one.
+    pub fn resumed(&self) -> Option<bool> {
+        match self {
+            Transport::Tcp(_) => None,
+            Transport::Tls { tls, .. } => Some(tls.handshake_kind() == Some(HandshakeKind::Resumed)),
+        }
+    }
+
+    /// Before the socket closes: TLS says goodbye (`close_notify`), as far as the socket
+    /// takes it without waiting.
+    pub fn close(&mut self) {
+        if let Transport::Tls { stream, tls, tcp_up: true } = self {
+            tls.send_close_notify();
+            let _ = tls.write_tls(stream);
+        }
     }
 
     /// Whether a pooled connection may take a request: nothing unread, no EOF, no error
     /// pending (RFC 9112 §9.3). Asked of the kernel with a one-byte `MSG_PEEK`, because
     /// the readiness event that would say otherwise may not have been handled yet.
     pub fn is_clean(&self) -> bool {
-        let Transport::Tcp(stream) = self;
-        matches!(stream.peek(&mut [0u8; 1]), Err(e) if would_block(&e))
+        let clean = matches!(self.stream().peek(&mut [0u8; 1]), Err(e) if would_block(&e));
+        match self {
+            Transport::Tcp(_) => clean,
+            Transport::Tls { tls, .. } => clean && !tls.wants_write(),
+        }
     }
 
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Transport::Tcp(stream) = self;
-        stream.read(buf)
+    /// Plaintext in, for the machine, and whether the socket is drained (nothing more
+    /// in the kernel, nothing more decrypted): only then will a new edge announce new
+    /// bytes. `Ok((0, _))` is the peer's clean end (a FIN, or for TLS its
+    /// `close_notify`); a TLS peer that closed without one is `UnexpectedEof`.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<(usize, bool)> {
+        let (stream, tls) = match self {
+            Transport::Tcp(stream) => return stream.read(buf).map(|n| (n, n < buf.len())),
+            Transport::Tls { stream, tls, .. } => (stream, tls),
+        };
+        let (mut socket_empty, mut eof) = (false, false);
+        loop {
+            let state = tls.process_new_packets().map_err(io::Error::other)?;
+            let pending = state.plaintext_bytes_to_read();
+            // Enough to fill `buf`, or all there will be for now: hand it over.
+            if pending >= buf.len() || (pending > 0 && socket_empty) || state.peer_has_closed() || eof {
+                let n = match tls.reader().read(buf) {
+                    Err(e) if would_block(&e) => 0,
+                    other => other?,
+                };
+                return Ok((n, socket_empty && pending <= n));
+            }
+            if socket_empty {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            match tls.read_tls(stream) {
+                Ok(0) => (socket_empty, eof) = (true, true),
+                Ok(_) => {}
+                Err(e) if would_block(&e) => socket_empty = true,
+                Err(e) if interrupted(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 
+    /// Plaintext out: the bytes the socket (or, for TLS, rustls's buffer) took.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let Transport::Tcp(stream) = self;
-        stream.write(buf)
+        match self {
+            Transport::Tcp(stream) => stream.write(buf),
+            Transport::Tls { stream, tls, .. } => {
+                let n = tls.writer().write(buf)?;
+                Self::write_records(stream, tls)?;
+                match n {
+                    0 => Err(io::ErrorKind::WouldBlock.into()), // rustls's buffer is full
+                    n => Ok(n),
+                }
+            }
+        }
     }
 
-    /// `None` while the handshake is still in progress (a spurious wakeup).
-    fn handshake(&self, event: &Event) -> Option<io::Result<()>> {
-        let Transport::Tcp(stream) = self;
+    /// TLS records waiting in rustls go to the socket as far as it takes them.
+    fn write_records(stream: &mut TcpStream, tls: &mut ClientConnection) -> io::Result<()> {
+        while tls.wants_write() {
+            match tls.write_tls(stream) {
+                Ok(_) => {}
+                Err(e) if would_block(&e) => return Ok(()),
+                Err(e) if interrupted(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends what rustls still holds (records for bytes the machine counts as sent).
+    fn flush_records(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Tcp(_) => Ok(()),
+            Transport::Tls { stream, tls, .. } => Self::write_records(stream, tls),
+        }
+    }
+
+    /// `None` while the handshake is still in progress (a spurious wakeup); for TLS,
+    /// until TLS's own handshake is complete too.
+    fn handshake(&mut self, event: &Event) -> Option<io::Result<()>> {
+        if let Transport::Tls { stream, tls, tcp_up: true } = self {
+            return tls_handshake(stream, tls);
+        }
+        let tcp = Self::tcp_handshake(self.stream(), event)?;
+        match self {
+            Transport::Tcp(_) => Some(tcp),
+            Transport::Tls { stream, tls, tcp_up } => {
+                if let Err(e) = tcp {
+                    return Some(Err(e));
+                }
+                *tcp_up = true;
+                tls_handshake(stream, tls)
+            }
+        }
+    }
+
+    fn tcp_handshake(stream: &TcpStream, event: &Event) -> Option<io::Result<()>> {
         if !(event.is_writable() || event.is_error() || event.is_write_closed() || event.is_read_closed()) {
             return None;
         }
@@ -103,6 +221,35 @@ impl Transport {
             Err(e) if e.kind() == io::ErrorKind::NotConnected => None,
             Err(e) => Some(Err(e)),
         }
+    }
+}
+
+/// Moves the TLS handshake along: `None` while it needs the peer.
+fn tls_handshake(stream: &mut TcpStream, tls: &mut ClientConnection) -> Option<io::Result<()>> {
+    let mut step = || -> io::Result<bool> {
+        loop {
+            Transport::write_records(stream, tls)?;
+            if !tls.is_handshaking() {
+                return Ok(true);
+            }
+            match tls.read_tls(stream) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed during the TLS handshake")),
+                Ok(_) => {
+                    tls.process_new_packets().map_err(|e| {
+                        let _ = tls.write_tls(stream); // the alert that says why, if any
+                        io::Error::other(e)
+                    })?;
+                }
+                Err(e) if would_block(&e) => return Ok(false),
+                Err(e) if interrupted(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    match step() {
+        Ok(true) => Some(Ok(())),
+        Ok(false) => None,
+        Err(e) => Some(Err(e)),
     }
 }
 
@@ -151,20 +298,24 @@ impl Link {
     /// connection's share of reads is used up. Also what a paused connection resumes
     /// with.
     pub fn resume(&mut self, read_buf: &mut [u8], received: Option<&mut Received>, sink: &mut impl Sink) -> Progress {
+        if let Err(e) = self.io.flush_records() {
+            return self.conn.io_failed(true, &e);
+        }
         let mut scratch = Received::default(); // an idle connection has no request
         let received = received.unwrap_or(&mut scratch);
         if matches!(self.conn.state(), State::Connecting { .. } | State::Sending { .. }) {
             return Progress::Wait; // nothing to read yet
         }
         for _ in 0..READS_PER_TURN {
-            let n = match self.io.read(read_buf) {
-                Ok(0) => return self.conn.closed(),
-                Ok(n) => n,
+            let (n, drained) = match self.io.read(read_buf) {
+                Ok((0, _)) => return self.conn.closed(),
+                Ok(read) => read,
                 Err(e) if would_block(&e) => return Progress::Wait,
                 Err(e) if interrupted(&e) => continue,
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return self.conn.closed_without_notify(),
                 Err(e) => return self.conn.io_failed(false, &e),
             };
-            let drained = n < read_buf.len() && !self.hung_up;
+            let drained = drained && !self.hung_up;
             match self.conn.received(&read_buf[..n], drained, received, sink) {
                 Progress::Wait if drained => return Progress::Wait,
                 Progress::Wait => {}

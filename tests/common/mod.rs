@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod dns;
+pub mod tls;
 #[allow(unused_imports)] // not every test binary uses every name
 pub use dns::{Dns, DnsBuilder, Fallback, QueryType, dns_responder};
 
