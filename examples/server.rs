@@ -3,7 +3,9 @@
 //! `GET /<anything>` answers 200 with a short body and `Date` and `Delay` headers,
 //! after a random 0..=`--max-delay-ms` milliseconds (a reactor timer, not a sleep).
 //! Like `fetch`, it forbids itself from creating threads unless `--allow-threads`.
-//! It prints `listening on ADDR` for each address, then serves until killed.
+//! It prints `listening on ADDR` for each address, then serves until killed. With
+//! `--https` it serves TLS with a certificate made at start-up (for `localhost`,
+//! `127.0.0.1` and `::1`), written to `--cert-out` for clients to trust (`--cacert`).
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -11,6 +13,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+
+#[path = "fetch/https.rs"]
+mod https;
 use onethread::proof;
 use onethread::reactor::Reactor;
 use onethread::server::{Server, ServerConfig};
@@ -33,6 +38,12 @@ struct Args {
     /// Do not forbid thread creation.
     #[arg(long)]
     allow_threads: bool,
+    /// Serve HTTPS with a certificate made at start-up.
+    #[arg(long)]
+    https: bool,
+    /// With --https: write the certificate (PEM) here, for clients' --cacert.
+    #[arg(long, value_name = "FILE", requires = "https")]
+    cert_out: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -52,12 +63,19 @@ fn run(args: Args) -> io::Result<()> {
         proof::forbid_new_threads().map_err(|e| io::Error::other(format!("cannot forbid thread creation: {e}")))?;
     }
     let body = b"Hello, World!\n".iter().copied().cycle().take(args.body_bytes).collect();
-    let config = ServerConfig {
+    let mut config = ServerConfig {
         max_delay: Duration::from_millis(args.max_delay_ms),
         body,
         seed: args.seed,
         ..ServerConfig::default()
     };
+    if args.https {
+        let identity = https::server_identity()?;
+        config.tls = Some(identity.config);
+        if let Some(path) = &args.cert_out {
+            std::fs::write(path, identity.pem)?;
+        }
+    }
     let mut reactor = Reactor::new(1024)?;
     let mut server = Server::bind(&mut reactor.context(), &args.listen, config, 0)?;
     let mut out = io::stdout().lock();

@@ -11,10 +11,15 @@
 //! not) → `Delaying` (a timer is armed) → `Writing` (the response, until the socket
 //! takes it all) → back to `Reading`, or closed when either side asked for `close`.
 //! Idle connections are closed after `idle_timeout`.
+//!
+//! With [`ServerConfig::tls`] it speaks HTTPS: each connection's bytes pass through a
+//! rustls `ServerConnection`, driven sans-I/O like the client's (`read_tls`,
+//! `process_new_packets`, `write_tls`), on the same one thread.
 
 use std::io::{self, Read, Write};
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use mio::event::Event;
@@ -45,6 +50,8 @@ pub struct ServerConfig {
     /// Seed for the delays, so runs are repeatable (the blog used `random.seed(1)`).
     pub seed: u64,
     pub idle_timeout: Duration,
+    /// Serve HTTPS with this certificate and key (rustls's server configuration).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +61,7 @@ impl Default for ServerConfig {
             body: b"Hello, World!\n".to_vec(),
             seed: 1,
             idle_timeout: Duration::from_secs(60),
+            tls: None,
         }
     }
 }
@@ -71,6 +79,8 @@ enum State {
 
 struct Conn {
     stream: TcpStream,
+    /// For HTTPS: the TLS session the bytes pass through.
+    tls: Option<Box<rustls::ServerConnection>>,
     state: State,
     timer: TimerId,
     /// Received bytes not yet parsed.
@@ -152,10 +162,18 @@ impl Server {
                     if cx.registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE).is_err() {
                         continue; // dropping it closes it
                     }
+                    let tls = match &self.config.tls {
+                        None => None,
+                        Some(config) => match rustls::ServerConnection::new(Arc::clone(config)) {
+                            Ok(tls) => Some(Box::new(tls)),
+                            Err(_) => continue,
+                        },
+                    };
                     let timer = cx.timers.insert(token);
                     cx.timers.arm(timer, cx.now + self.config.idle_timeout);
                     let conn = Conn {
                         stream,
+                        tls,
                         state: State::Reading,
                         timer,
                         inbuf: Vec::new(),
@@ -179,6 +197,9 @@ impl Server {
 
     fn on_conn_event(&mut self, cx: &mut Context<'_>, key: usize, event: &Event) {
         let Some(conn) = self.conns.get_mut(key) else { return };
+        if event.is_writable() && conn.send_records().is_err() {
+            return self.close(cx, key);
+        }
         if event.is_writable() && conn.state == State::Writing && !self.flush(cx, key) {
             return;
         }
@@ -190,6 +211,12 @@ impl Server {
     /// Reads everything available, then answers what it can.
     fn read(&mut self, cx: &mut Context<'_>, key: usize) {
         let conn = &mut self.conns[key];
+        if conn.tls.is_some() {
+            return match conn.read_tls(&mut self.read_buf) {
+                Ok(open) if open => self.serve(cx, key),
+                _ => self.close(cx, key),
+            };
+        }
         loop {
             match conn.stream.read(&mut self.read_buf) {
                 Ok(0) => return self.close(cx, key),
@@ -267,6 +294,16 @@ impl Server {
     /// next request; `false` when it must wait for writability or was closed.
     fn flush(&mut self, cx: &mut Context<'_>, key: usize) -> bool {
         let conn = &mut self.conns[key];
+        if conn.tls.is_some() {
+            match conn.write_tls() {
+                Ok(true) => {}
+                Ok(false) => return false,
+                Err(_) => {
+                    self.close(cx, key);
+                    return false;
+                }
+            }
+        }
         while !conn.outbuf.is_empty() {
             match conn.stream.write(&conn.outbuf) {
                 Ok(n) => {
@@ -290,8 +327,12 @@ impl Server {
     }
 
     fn close(&mut self, cx: &mut Context<'_>, key: usize) {
-        let conn = self.conns.remove(key);
+        let mut conn = self.conns.remove(key);
         cx.timers.remove(conn.timer);
+        if let Some(tls) = &mut conn.tls {
+            tls.send_close_notify();
+            let _ = tls.write_tls(&mut conn.stream);
+        }
     }
 
     /// xorshift64*: plenty for spreading delays, and repeatable from the seed.
@@ -314,6 +355,81 @@ impl Server {
             self.date = (secs, httpdate::fmt_http_date(now));
         }
     }
+}
+
+impl Conn {
+    /// TLS: reads every record the socket has and moves the plaintext into `inbuf`.
+    /// `Ok(false)` when the peer has closed.
+    fn read_tls(&mut self, buf: &mut [u8]) -> io::Result<bool> {
+        let Conn { stream, tls, inbuf, .. } = self;
+        let tls = tls.as_mut().expect("a TLS connection");
+        let mut open = true;
+        loop {
+            let more = match tls.read_tls(stream) {
+                Ok(0) => {
+                    open = false;
+                    false
+                }
+                Ok(_) => true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if let Err(e) = tls.process_new_packets() {
+                let _ = tls.write_tls(stream); // the alert that says why
+                return Err(io::Error::other(e));
+            }
+            loop {
+                match tls.reader().read(buf) {
+                    Ok(0) => return Ok(false), // close_notify
+                    Ok(n) => inbuf.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(_) => return Ok(false),
+                }
+            }
+            send_records(stream, tls)?; // handshake messages, tickets
+            if !more {
+                return Ok(open); // the socket is drained (or closed)
+            }
+        }
+    }
+
+    /// TLS: hands `outbuf` to rustls and sends its records. `Ok(true)` when every byte
+    /// is out; `Ok(false)` when the socket is full.
+    fn write_tls(&mut self) -> io::Result<bool> {
+        let Conn { stream, tls, outbuf, .. } = self;
+        let tls = tls.as_mut().expect("a TLS connection");
+        while !outbuf.is_empty() {
+            let n = tls.writer().write(outbuf)?;
+            outbuf.drain(..n);
+            if n == 0 {
+                break; // rustls's buffer is full: send some first
+            }
+            send_records(stream, tls)?;
+        }
+        send_records(stream, tls)?;
+        Ok(outbuf.is_empty() && !tls.wants_write())
+    }
+
+    /// TLS records waiting in rustls go to the socket as far as it takes them.
+    fn send_records(&mut self) -> io::Result<()> {
+        match self.tls.as_mut() {
+            Some(tls) => send_records(&mut self.stream, tls),
+            None => Ok(()),
+        }
+    }
+}
+
+fn send_records(stream: &mut TcpStream, tls: &mut rustls::ServerConnection) -> io::Result<()> {
+    while tls.wants_write() {
+        match tls.write_tls(stream) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// A listening socket with a deep accept queue. `std` listens with a backlog of 128;

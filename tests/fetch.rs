@@ -17,7 +17,19 @@ use serde_json::Value;
 
 #[test]
 fn seed_workload_20000_requests_on_one_thread_seen_from_outside() {
-    let run = run_fetch(&["-n", "20000", "-c", "1000", "--jsonl"], None);
+    seed_workload_on_one_thread("http", &[]);
+}
+
+/// The same over HTTPS: the built-in server speaks TLS 1.3 with a certificate made at
+/// start-up; 1,000 handshakes and 20,000 encrypted exchanges, both sides, one thread.
+#[test]
+fn seed_workload_over_https_on_one_thread_seen_from_outside() {
+    let run = seed_workload_on_one_thread("https", &["--https"]);
+    assert!(run.stderr.contains("TLS              1000 full handshakes"), "{}", run.stderr);
+}
+
+fn seed_workload_on_one_thread(scheme: &str, extra: &[&str]) -> FetchRun {
+    let run = run_fetch(&[&["-n", "20000", "-c", "1000", "--jsonl"], extra].concat(), None);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(run.watched.peak_threads, 1, "an outside sampler saw more than one thread");
     assert!(
@@ -34,12 +46,13 @@ fn seed_workload_20000_requests_on_one_thread_seen_from_outside() {
         assert_eq!(o["error"], Value::Null);
         assert!(o["delay"].is_string() && o["ms"].is_number());
         let url = o["url"].as_str().unwrap();
-        assert!(url.starts_with("http://localhost:"), "{url}");
+        assert!(url.starts_with(&format!("{scheme}://localhost:")), "{url}");
         paths.insert(url.rsplit('/').next().unwrap().to_string());
     }
     assert_eq!(paths.len(), 20000, "every index fetched exactly once");
     assert!(run.stderr.contains("OS threads       1 (peak 1,"), "{}", run.stderr);
     assert!(run.stderr.contains("creation forbidden"), "{}", run.stderr);
+    run
 }
 
 #[test]

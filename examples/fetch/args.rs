@@ -125,6 +125,10 @@ pub struct Args {
     /// JSON lines are still printed).
     #[arg(short, long)]
     pub quiet: bool,
+    /// Built-in server only: serve HTTPS, with a certificate made at start-up that this
+    /// run's client (and only it) trusts.
+    #[arg(long, conflicts_with_all = ["template", "urls"])]
+    pub https: bool,
     /// Built-in server only: delay each response by a random 0..=MS milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub max_delay_ms: u64,

@@ -30,6 +30,7 @@
 //! `stdio` (streams that never block), `summary`.
 
 mod args;
+mod https;
 mod input;
 mod output;
 mod progress;
@@ -115,7 +116,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
     census.sample()?;
 
     // Everything an argument names is checked before the first request.
-    let config = args.client_config().map_err(Failure::Usage)?;
+    let mut config = args.client_config().map_err(Failure::Usage)?;
     let summary_file = match &args.summary_json {
         Some(path) => Some(File::create(path).map_err(|e| usage("--summary-json", path, e))?),
         None => None,
@@ -140,10 +141,16 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         (_, Some(path)) => input::lines(path, args.requests).map_err(|e| usage("--urls", path, e))?,
         (Some(template), None) => input::template(template.clone(), args.requests.unwrap_or(10_000)),
         (None, None) => {
-            let config =
+            let mut server_config =
                 ServerConfig { max_delay: Duration::from_millis(args.max_delay_ms), ..ServerConfig::default() };
-            let s = Server::bind_localhost(&mut cx, 0, config, SERVER_BASE)?;
-            let template = format!("http://localhost:{}/{{}}", s.local_addrs()[0].port());
+            if args.https {
+                let identity = https::server_identity()?;
+                server_config.tls = Some(identity.config);
+                config.trust = client::Trust::Roots(vec![identity.certificate]);
+            }
+            let s = Server::bind_localhost(&mut cx, 0, server_config, SERVER_BASE)?;
+            let scheme = if args.https { "https" } else { "http" };
+            let template = format!("{scheme}://localhost:{}/{{}}", s.local_addrs()[0].port());
             server = Some(s);
             input::template(template, args.requests.unwrap_or(10_000))
         }

@@ -35,6 +35,8 @@ pub enum Trust {
     System,
     /// Only the CAs in this PEM bundle (curl's `--cacert`).
     Bundle(PathBuf),
+    /// Only these certificates (say, the one a built-in test server just made).
+    Roots(Vec<CertificateDer<'static>>),
     /// Anyone: the certificate is not verified (curl's `-k`/`--insecure`).
     Insecure,
 }
@@ -50,7 +52,7 @@ pub fn client_config(trust: &Trust) -> io::Result<Arc<ClientConfig>> {
         Trust::Insecure => {
             builder.dangerous().with_custom_certificate_verifier(Arc::new(Unverified(provider))).with_no_client_auth()
         }
-        Trust::System | Trust::Bundle(_) => builder.with_root_certificates(roots(trust)?).with_no_client_auth(),
+        _ => builder.with_root_certificates(roots(trust)?).with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
@@ -69,7 +71,13 @@ fn roots(trust: &Trust) -> io::Result<RootCertStore> {
                 return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
             }
         }
-        _ => {
+        Trust::Roots(certs) => {
+            let (added, _) = roots.add_parsable_certificates(certs.iter().cloned());
+            if added == 0 {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, "no usable root certificate"));
+            }
+        }
+        Trust::System | Trust::Insecure => {
             let found = rustls_native_certs::load_native_certs();
             let (added, _) = roots.add_parsable_certificates(found.certs);
             if added == 0 {
