@@ -210,8 +210,9 @@ pub struct Client<I, S> {
     /// The request every URL is sent with, checked once.
     shape: schedule::Shape,
     /// The TLS configuration every `https` connection shares, or why there is none
-    /// (say, no CA certificates): then `https` requests fail with that reason.
-    tls: Result<Arc<rustls::ClientConfig>, String>,
+    /// (say, no CA certificates: then `https` requests fail with that reason). Made at
+    /// the first `https` connection, so a plain-HTTP run never reads the CA store.
+    tls: Option<Result<Arc<rustls::ClientConfig>, String>>,
     idempotent: bool,
     urls: I,
     urls_done: bool,
@@ -268,7 +269,7 @@ impl<I: Source, S: Sink> Client<I, S> {
         Ok(Client {
             idempotent: http1::is_idempotent(&config.method),
             shape,
-            tls: tls::client_config(&config.trust).map_err(|e| e.to_string()),
+            tls: None,
             config,
             urls,
             urls_done: false,

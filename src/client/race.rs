@@ -163,9 +163,11 @@ impl<I: Source, S: Sink> Client<I, S> {
 
     /// A new TLS session for origin `o`: its server name, the client's configuration
     /// (and so its ticket store, for resumption).
-    fn tls_session(&self, o: usize) -> io::Result<rustls::ClientConnection> {
+    fn tls_session(&mut self, o: usize) -> io::Result<rustls::ClientConnection> {
         let tls_error = |why: String| io::Error::other(rustls::Error::General(why));
-        let config = self.tls.as_ref().map_err(|why| tls_error(why.clone()))?;
+        let trust = &self.config.trust;
+        let config = self.tls.get_or_insert_with(|| tls::client_config(trust).map_err(|e| e.to_string()));
+        let config = config.as_ref().map_err(|why| tls_error(why.clone()))?;
         let name = self.origins[o].tls.clone().ok_or_else(|| tls_error("not a name TLS can verify".into()))?;
         rustls::ClientConnection::new(Arc::clone(config), name).map_err(io::Error::other)
     }

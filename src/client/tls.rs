@@ -7,8 +7,8 @@
 //! The crypto provider is *ring*: it builds with a C compiler alone and starts no
 //! thread (NOTES.md §4 has the comparison with aws-lc-rs).
 //!
-//! Trust follows curl: the system's CA store by default (read once, when the client is
-//! made, before any request), a PEM bundle instead (`--cacert`), or no verification at
+//! Trust follows curl: the system's CA store by default (read once, at the first
+//! `https` connection: a plain-HTTP run never pays for it), a PEM bundle instead (`--cacert`), or no verification at
 //! all (`--insecure`, which still checks the handshake's signatures, so only *who* the
 //! server is goes unchecked). Sessions are resumed with tickets, per server name, from
 //! rustls's in-memory store: the second connection to a host skips the full handshake.
