@@ -206,9 +206,9 @@ const DNS_TIMER: Token = Token(0);
 
 /// Starts resolving `host` as the client does: an AAAA and an A query, whose answers
 /// come back tagged with `key`. `getaddrinfo` (AF_UNSPEC) also asks both.
-fn start_lookup(resolver: &mut Resolver, cx: &mut Context<'_>, host: &str, key: usize) {
-    resolver.lookup(cx, host, Family::V6, key);
-    resolver.lookup(cx, host, Family::V4, key);
+fn start_lookup(resolver: &mut Resolver, host: &str, key: usize) {
+    resolver.lookup(host, Family::V6, key);
+    resolver.lookup(host, Family::V4, key);
 }
 
 /// Keeps `in_flight_max` names resolving until `n` have been answered.
@@ -241,12 +241,12 @@ impl Lookups {
 }
 
 impl Handler for Lookups {
-    fn ready(&mut self, cx: &mut Context<'_>, token: Token, event: &Event) {
-        self.resolver.ready(cx, token, event);
+    fn ready(&mut self, _cx: &mut Context<'_>, token: Token, event: &Event) {
+        self.resolver.ready(token, event);
     }
 
-    fn timer(&mut self, cx: &mut Context<'_>, _token: Token) {
-        self.resolver.timer_fired(cx);
+    fn timer(&mut self, _cx: &mut Context<'_>, _token: Token) {
+        self.resolver.timer_fired();
     }
 
     fn end_of_turn(&mut self, cx: &mut Context<'_>) {
@@ -254,11 +254,11 @@ impl Handler for Lookups {
         // or hosts file), so go round until nothing changes.
         loop {
             while self.in_flight < self.in_flight_max && self.started < self.n {
-                start_lookup(&mut self.resolver, cx, &name(self.started), self.started);
+                start_lookup(&mut self.resolver, &name(self.started), self.started);
                 self.started += 1;
                 self.in_flight += 1;
             }
-            self.resolver.take_answers(&mut self.answers);
+            self.resolver.take_answers(cx, &mut self.answers);
             if self.answers.is_empty() {
                 return;
             }
@@ -361,7 +361,13 @@ fn run_side(side: Side, n: usize) -> Result<Value, Skip> {
         return Err(Skip(format!("the responder did not start: {ready:?}")));
     }
     let drops_before = udp_receive_errors();
-    let measured = Command::new(&exe)
+    // `DNS_BENCH_WRAP="strace -c"` (or `valgrind --tool=callgrind`) runs the measured
+    // side under a profiler, inside the namespaces; its figures are then the profiler's.
+    let wrap = std::env::var("DNS_BENCH_WRAP").unwrap_or_default();
+    let mut command: Vec<String> = wrap.split_whitespace().map(str::to_owned).collect();
+    command.push(exe.to_string_lossy().into_owned());
+    let measured = Command::new(&command[0])
+        .args(&command[1..])
         .args(["--measure", &side.arg(), &n.to_string()])
         .stdout(Stdio::piped())
         .spawn()

@@ -6,11 +6,22 @@
 //! * c-ares tells us which sockets it wants watched through the **socket-state
 //!   callback**; we register them with the same `mio::Poll` as the HTTP sockets, in a
 //!   disjoint token range (`base + fd`).
-//! * When one is ready we call `process_fds` for it; c-ares reads, parses and runs the
+//! * Ready sockets and an expired deadline are only noted as they come; at the end of
+//!   the reactor's turn ([`Resolver::take_answers`]) one `process_fds` call hands c-ares
+//!   every ready socket at once. c-ares reads, parses, runs its timeouts and the
 //!   completion callbacks right there, on this thread.
 //! * c-ares's next retransmission time (`ares_timeout`) goes into the reactor's
-//!   deadline queue; when it expires we call `process_fds` with no events, which runs
-//!   the timeouts.
+//!   deadline queue, and the registrations are brought in line with what c-ares asked
+//!   for, once per turn too, however many lookups the turn started.
+//!
+//! **Options, each measured** (NOTES.md §9): `ARES_FLAG_STAYOPEN`, because without it
+//! c-ares closes its UDP socket whenever no query is outstanding, and at a few lookups
+//! in flight that is every few lookups (a `socket`, `connect`, `setsockopt`, two
+//! `epoll_ctl` and a `close` each time). `udp_max_queries` then moves to a fresh socket,
+//! and so a fresh random source port, every [`UDP_MAX_QUERIES`] queries (RFC 5452
+//! asks for port randomisation; 16 bits of query ID alone are guessable). Lookups go
+//! to DNS only (`lookups "b"`): `hosts.rs` has already answered the names the hosts
+//! file has, and c-ares's own look at the file cost a `stat` per query.
 //!
 //! We never enable c-ares's event thread (`ARES_OPT_EVENT_THREAD`) and never call
 //! `ares_reinit` (which starts a thread); with the socket-state callback, c-ares
@@ -32,7 +43,9 @@ use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use c_ares::{AddrInfoFlags, AddrInfoHints, AddrInfoResults, AddressFamily, FdEventFlags, FdEvents, ProcessFlags};
+use c_ares::{
+    AddrInfoFlags, AddrInfoHints, AddrInfoResults, AddressFamily, FdEventFlags, FdEvents, Flags, ProcessFlags,
+};
 use mio::event::Event;
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
@@ -52,6 +65,8 @@ pub struct Answer {
 
 /// Receive buffer for c-ares's UDP sockets (the kernel caps it at `rmem_max`).
 const UDP_RECEIVE_BUFFER: u32 = 4 << 20;
+/// Queries per UDP socket before c-ares opens a new one, on a new random port.
+const UDP_MAX_QUERIES: u32 = 4096;
 
 type Queue<T> = Arc<Mutex<Vec<T>>>;
 
@@ -62,6 +77,12 @@ pub struct Resolver {
     answers: Queue<Answer>,
     /// Sockets currently registered with mio; c-ares rarely has more than a handful.
     watched: Vec<RawFd>,
+    /// Ready sockets noted this turn, for the one `process_fds` call at its end.
+    ready: Vec<FdEvents>,
+    /// c-ares's deadline passed this turn: `process_fds` must run even with no socket.
+    timer_due: bool,
+    /// A call into c-ares since the last [`Resolver::sync`].
+    dirty: bool,
     base: usize,
     timer: TimerId,
 }
@@ -82,6 +103,11 @@ impl Resolver {
             options.set_tries(tries);
         }
         options.set_query_cache_max_ttl(0);
+        // EDNS is c-ares's default, kept: setting any flag replaces the defaults.
+        options.set_flags(Flags::EDNS | Flags::STAYOPEN);
+        options.set_udp_max_queries(Some(UDP_MAX_QUERIES));
+        // `hosts.rs` answers from the hosts file first; what reaches us goes to DNS.
+        options.set_lookups("b").map_err(ares_to_io)?;
         // The same file as `hosts.rs` reads, so both channels agree on what it holds.
         if let Some(path) = hosts_path(config)? {
             options.set_hosts_path(path).map_err(ares_to_io)?;
@@ -99,6 +125,9 @@ impl Resolver {
             socket_changes,
             answers: Queue::default(),
             watched: Vec::new(),
+            ready: Vec::new(),
+            timer_due: false,
+            dirty: false,
             base,
             timer: cx.timers.insert(timer_token),
         })
@@ -106,7 +135,7 @@ impl Resolver {
 
     /// Starts asking for `host`'s addresses of one family; the answer arrives tagged
     /// with `key`.
-    pub fn lookup(&mut self, cx: &mut Context<'_>, host: &str, family: Family, key: usize) {
+    pub fn lookup(&mut self, host: &str, family: Family, key: usize) {
         let ai_family = match family {
             Family::V4 => AddressFamily::INET,
             Family::V6 => AddressFamily::INET6,
@@ -125,11 +154,12 @@ impl Resolver {
             let part = to_part(result, family).map_err(|e| failure(&name, family, e));
             answers.lock().unwrap().push(Answer { key, family, part });
         });
-        self.sync(cx);
+        // The query is sent inside the call; the registration waits for the turn's end.
+        self.dirty = true;
     }
 
-    /// One of c-ares's sockets is ready.
-    pub fn ready(&mut self, cx: &mut Context<'_>, token: Token, event: &Event) {
+    /// One of c-ares's sockets is ready: noted for the end of the turn.
+    pub fn ready(&mut self, token: Token, event: &Event) {
         let fd = (token.0 - self.base) as RawFd;
         let mut flags = FdEventFlags::empty();
         if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -138,19 +168,29 @@ impl Resolver {
         if event.is_writable() {
             flags |= FdEventFlags::WRITE;
         }
-        // An error here concerns one socket; c-ares fails the affected queries itself.
-        let _ = self.channel.process_fds(&[FdEvents::new(fd, flags)], ProcessFlags::empty());
-        self.sync(cx);
+        self.ready.push(FdEvents::new(fd, flags));
     }
 
-    /// c-ares's deadline passed: let it retransmit or fail what timed out.
-    pub fn timer_fired(&mut self, cx: &mut Context<'_>) {
-        let _ = self.channel.process_fds(&[], ProcessFlags::empty());
-        self.sync(cx);
+    /// c-ares's deadline passed: it retransmits or fails what timed out at the end of
+    /// the turn.
+    pub fn timer_fired(&mut self) {
+        self.timer_due = true;
     }
 
-    /// Moves finished lookups into `out`.
-    pub fn take_answers(&mut self, out: &mut Vec<Answer>) {
+    /// Lets c-ares handle this turn's ready sockets and deadline in one call, brings
+    /// the registrations and the timer up to date, and moves finished lookups into
+    /// `out`. Called at the end of each turn, and again whenever the turn started more
+    /// lookups; a call with nothing new costs a lock and a flag test.
+    pub fn take_answers(&mut self, cx: &mut Context<'_>, out: &mut Vec<Answer>) {
+        if !self.ready.is_empty() || std::mem::take(&mut self.timer_due) {
+            // An error here concerns one socket; c-ares fails the affected queries itself.
+            let _ = self.channel.process_fds(&self.ready, ProcessFlags::empty());
+            self.ready.clear();
+            self.dirty = true;
+        }
+        if std::mem::take(&mut self.dirty) {
+            self.sync(cx);
+        }
         out.append(&mut self.answers.lock().unwrap());
     }
 
