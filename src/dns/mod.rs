@@ -17,6 +17,7 @@
 
 mod cache;
 mod hosts;
+mod reply;
 mod resolver;
 
 use std::io;
@@ -51,6 +52,11 @@ pub struct DnsConfig {
     pub cache_entries: usize,
     /// How long "no such name", "no address" and server failures are remembered.
     pub negative_ttl: Duration,
+    /// Send EDNS (an OPT record) with each query. Off by default, as in glibc without
+    /// `options edns0`: an A or AAAA answer fits 512 bytes, one that does not comes
+    /// back truncated and c-ares asks again over TCP, and the OPT record costs a sixth
+    /// of c-ares's work per query (NOTES.md §9).
+    pub edns: bool,
 }
 
 impl Default for DnsConfig {
@@ -62,6 +68,7 @@ impl Default for DnsConfig {
             tries: None,
             cache_entries: 10_000,
             negative_ttl: Duration::from_secs(30),
+            edns: false,
         }
     }
 }
