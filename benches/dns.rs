@@ -15,6 +15,9 @@
 //!   row, which the ratios compare against) and K = 1000 (the seed's concurrency).
 //! * **getaddrinfo pool**: `min(32, cores + 4)` threads pulling names from a shared
 //!   counter.
+//! * **hickory-resolver, K in flight**: what Rust users pick for async DNS, on tokio's
+//!   current_thread runtime, K tasks calling `lookup_ip` (AAAA and A in parallel). It
+//!   is configured in code with the responder and the same retry schedule.
 //!
 //! Every name is `name<i>.bench.test`, all distinct, so no cache helps either side. The
 //! name server is the scripted responder of the tests (`tests/common/dns.rs`): A
@@ -41,7 +44,7 @@
 //! ```
 //!
 //! The runner measures its `--measure` child the way the census does: wall time from
-//! spawn to reap, user + system CPU from `wait4`'s rusage, peak threads by sampling
+//! spawn to reap, user + system CPU and peak RSS from `wait4`'s rusage, peak threads by sampling
 //! `/proc/<pid>/status` every millisecond. Two more columns keep the run honest: the
 //! queries the responder saw (2 per name when nothing is lost: A and AAAA), and the
 //! namespace's UDP receive-buffer drops (`/proc/net/snmp`; in parentheses those at the
@@ -83,6 +86,8 @@ enum Side {
     Cares(usize),
     /// `getaddrinfo` on this many threads.
     Pool(usize),
+    /// hickory-resolver on tokio's current_thread runtime with this many in flight.
+    Hickory(usize),
 }
 
 impl Side {
@@ -90,6 +95,7 @@ impl Side {
         match self {
             Side::Cares(k) => format!("c-ares:{k}"),
             Side::Pool(t) => format!("getaddrinfo:{t}"),
+            Side::Hickory(k) => format!("hickory:{k}"),
         }
     }
 
@@ -99,6 +105,7 @@ impl Side {
         match kind {
             "c-ares" => Some(Side::Cares(n)),
             "getaddrinfo" => Some(Side::Pool(n)),
+            "hickory" => Some(Side::Hickory(n)),
             _ => None,
         }
     }
@@ -107,6 +114,7 @@ impl Side {
         match self {
             Side::Cares(k) => format!("c-ares on the reactor, {k} in flight"),
             Side::Pool(t) => format!("getaddrinfo, pool of {t} threads"),
+            Side::Hickory(k) => format!("hickory-resolver, tokio current_thread, {k} in flight"),
         }
     }
 }
@@ -167,6 +175,7 @@ fn measure_main(side: Side, n: usize) -> Result<(), String> {
     let tally = match side {
         Side::Cares(k) => resolve_with_cares(n, k).map_err(|e| format!("c-ares side: {e}"))?,
         Side::Pool(threads) => resolve_with_pool(n, threads),
+        Side::Hickory(k) => resolve_with_hickory(n, k).map_err(|e| format!("hickory side: {e}"))?,
     };
     let line = json!({ "resolved": tally.resolved, "failures": tally.failures, "first_failure": tally.first_failure });
     println!("{line}");
@@ -200,15 +209,63 @@ fn resolve_with_pool(n: usize, threads: usize) -> Tally {
     tally.into_inner().unwrap()
 }
 
+/// hickory-resolver as a tokio program would use it: `lookup_ip` (AAAA and A, in
+/// parallel), `k` tasks on one current_thread runtime. It reads no `resolv.conf` here
+/// (the `system-config` feature is off), so it is given the responder and the same
+/// retry schedule as the file the others read (`attempts:2 timeout:2`), over UDP.
+fn resolve_with_hickory(n: usize, k: usize) -> io::Result<Tally> {
+    use hickory_resolver::Resolver as Hickory;
+    use hickory_resolver::config::{LookupIpStrategy, NameServerConfig, ResolverConfig};
+    use hickory_resolver::net::runtime::TokioRuntimeProvider;
+    use std::sync::Arc;
+
+    let server: SocketAddr = SERVER.parse().expect("a socket address");
+    let config = ResolverConfig::from_name_servers(vec![NameServerConfig::udp(server.ip())]);
+    let mut builder = Hickory::builder_with_config(config, TokioRuntimeProvider::default());
+    let options = builder.options_mut();
+    options.ip_strategy = LookupIpStrategy::Ipv6AndIpv4;
+    options.attempts = 2;
+    options.timeout = Duration::from_secs(2);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    runtime.block_on(async {
+        let resolver = builder.build().map_err(io::Error::other)?;
+        let next = Arc::new(AtomicUsize::new(0));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..k {
+            let (resolver, next, tally) = (resolver.clone(), Arc::clone(&next), Arc::clone(&tally));
+            tasks.spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        return;
+                    }
+                    let host = name(i);
+                    let result = resolver.lookup_ip(host.as_str()).await.map(|ips| ips.iter().next().is_some());
+                    let mut tally = tally.lock().unwrap();
+                    match result {
+                        Ok(true) => tally.resolved += 1,
+                        Ok(false) => tally.fail(format!("{host}: no addresses")),
+                        Err(e) => tally.fail(format!("{host}: {e}")),
+                    }
+                }
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+        Ok::<(), io::Error>(())
+    })?;
+    Ok(std::mem::take(&mut *tally.lock().unwrap()))
+}
+
 /// c-ares's socket tokens start here; its timer has token 0.
 const DNS_SOCKETS: usize = 1 << 32;
 const DNS_TIMER: Token = Token(0);
 
 /// Starts resolving `host` as the client does: an AAAA and an A query, whose answers
 /// come back tagged with `key`. `getaddrinfo` (AF_UNSPEC) also asks both.
-fn start_lookup(resolver: &mut Resolver, cx: &mut Context<'_>, host: &str, key: usize) {
-    resolver.lookup(cx, host, Family::V6, key);
-    resolver.lookup(cx, host, Family::V4, key);
+fn start_lookup(resolver: &mut Resolver, host: &str, key: usize) {
+    resolver.lookup(host, Family::V6, key);
+    resolver.lookup(host, Family::V4, key);
 }
 
 /// Keeps `in_flight_max` names resolving until `n` have been answered.
@@ -241,12 +298,12 @@ impl Lookups {
 }
 
 impl Handler for Lookups {
-    fn ready(&mut self, cx: &mut Context<'_>, token: Token, event: &Event) {
-        self.resolver.ready(cx, token, event);
+    fn ready(&mut self, _cx: &mut Context<'_>, token: Token, event: &Event) {
+        self.resolver.ready(token, event);
     }
 
-    fn timer(&mut self, cx: &mut Context<'_>, _token: Token) {
-        self.resolver.timer_fired(cx);
+    fn timer(&mut self, _cx: &mut Context<'_>, _token: Token) {
+        self.resolver.timer_fired();
     }
 
     fn end_of_turn(&mut self, cx: &mut Context<'_>) {
@@ -254,11 +311,11 @@ impl Handler for Lookups {
         // or hosts file), so go round until nothing changes.
         loop {
             while self.in_flight < self.in_flight_max && self.started < self.n {
-                start_lookup(&mut self.resolver, cx, &name(self.started), self.started);
+                start_lookup(&mut self.resolver, &name(self.started), self.started);
                 self.started += 1;
                 self.in_flight += 1;
             }
-            self.resolver.take_answers(&mut self.answers);
+            self.resolver.take_answers(cx, &mut self.answers);
             if self.answers.is_empty() {
                 return;
             }
@@ -361,7 +418,13 @@ fn run_side(side: Side, n: usize) -> Result<Value, Skip> {
         return Err(Skip(format!("the responder did not start: {ready:?}")));
     }
     let drops_before = udp_receive_errors();
-    let measured = Command::new(&exe)
+    // `DNS_BENCH_WRAP="strace -c"` (or `valgrind --tool=callgrind`) runs the measured
+    // side under a profiler, inside the namespaces; its figures are then the profiler's.
+    let wrap = std::env::var("DNS_BENCH_WRAP").unwrap_or_default();
+    let mut command: Vec<String> = wrap.split_whitespace().map(str::to_owned).collect();
+    command.push(exe.to_string_lossy().into_owned());
+    let measured = Command::new(&command[0])
+        .args(&command[1..])
         .args(["--measure", &side.arg(), &n.to_string()])
         .stdout(Stdio::piped())
         .spawn()
@@ -390,6 +453,7 @@ fn run_side(side: Side, n: usize) -> Result<Value, Skip> {
         "sys_s": watched.sys.as_secs_f64(),
         "peak_threads": watched.peak_threads,
         "samples": watched.samples,
+        "peak_rss_kib": watched.peak_rss_kib,
         "queries": queries,
         "udp_drops": drops,
         "server_drops": server_drops,
@@ -403,6 +467,8 @@ struct Watched {
     sys: Duration,
     peak_threads: u64,
     samples: u64,
+    /// Peak resident set size, KiB (`ru_maxrss`).
+    peak_rss_kib: u64,
 }
 
 /// Samples the child's thread count every millisecond until `wait4` reaps it; returns
@@ -437,6 +503,7 @@ fn watch(mut child: Child) -> io::Result<(Watched, String)> {
                 sys: timeval(usage.ru_stime),
                 peak_threads,
                 samples,
+                peak_rss_kib: usage.ru_maxrss as u64,
             };
             return Ok((watched, stdout));
         }
@@ -602,6 +669,7 @@ fn report_main(args: &[String]) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut sides: Vec<Side> = options.in_flight.iter().map(|&k| Side::Cares(k)).collect();
     sides.push(Side::Pool(pool_width()));
+    sides.extend(options.in_flight.iter().map(|&k| Side::Hickory(k)));
     let mut rows: Vec<(Side, Value)> = Vec::new();
     for side in sides {
         let mut runs: Vec<Value> = Vec::new();
@@ -662,11 +730,11 @@ fn render(rows: &[(Side, Value)], options: &Options) -> String {
         thread::available_parallelism().map_or(1, |n| n.get())
     );
     t += "| resolver | lookups | failures | wall | lookups/s | CPU user+sys | CPU µs/lookup | peak threads \
-          | queries seen | UDP drops (server) | lookups/s vs c-ares | CPU vs c-ares |\n";
-    t += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+          | peak RSS | queries seen | UDP drops (server) | lookups/s vs c-ares | CPU vs c-ares |\n";
+    t += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     for (side, v) in rows {
         if let Some(reason) = v["skipped"].as_str() {
-            t += &format!("| {} | {reason} ||||||||||\n", side.label());
+            t += &format!("| {} | {reason} |||||||||||\n", side.label());
             continue;
         }
         let lookups = v["resolved"].as_u64().unwrap_or(0) + v["failures"].as_u64().unwrap_or(0);
@@ -675,7 +743,7 @@ fn render(rows: &[(Side, Value)], options: &Options) -> String {
             None => ("–".into(), "–".into()),
         };
         t += &format!(
-            "| {} | {} | {} | {:.3} s | {:.0} | {:.3} s | {:.1} | {} | {} | {} ({}) | {rate_vs} | {cpu_vs} |\n",
+            "| {} | {} | {} | {:.3} s | {:.0} | {:.3} s | {:.1} | {} | {:.1} MiB | {} | {} ({}) | {rate_vs} | {cpu_vs} |\n",
             side.label(),
             lookups,
             v["failures"],
@@ -684,6 +752,7 @@ fn render(rows: &[(Side, Value)], options: &Options) -> String {
             cpu(v),
             cpu(v) * 1e6 / lookups.max(1) as f64,
             v["peak_threads"],
+            v["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0,
             v["queries"],
             v["udp_drops"],
             v["server_drops"],

@@ -358,7 +358,7 @@ impl<I: Source, S: Sink> Client<I, S> {
 impl<I: Source, S: Sink> Handler for Client<I, S> {
     fn ready(&mut self, cx: &mut Context<'_>, token: Token, event: &Event) {
         if token.0 >= DNS_SOCKETS {
-            self.dns.ready(cx, token, event);
+            self.dns.ready(token, event);
         } else {
             self.on_conn_event(cx, token.0, event);
             // A finished response frees a slot: fill it now, usually on the connection
@@ -372,7 +372,7 @@ impl<I: Source, S: Sink> Handler for Client<I, S> {
 
     fn timer(&mut self, cx: &mut Context<'_>, token: Token) {
         match token.0 {
-            DNS_TIMER => self.dns.timer_fired(cx),
+            DNS_TIMER => self.dns.timer_fired(),
             SOCKET_RETRY_TIMER => self.retry_backlog(cx),
             t if t >= REQUEST_TIMERS => self.on_request_timeout(cx, t - REQUEST_TIMERS),
             t => self.on_conn_timeout(cx, t),

@@ -27,8 +27,9 @@
 //! the requests of the turn in which it was made, and the next connection looks
 //! again — which is only that `stat`.
 //!
-//! Names the file lacks go to the DNS channel exactly as before, per family; that
-//! channel keeps `f` in its own lookups, a second `stat` which changes nothing.
+//! Names the file lacks go to the DNS channel, per family. That channel asks DNS only
+//! (`lookups "b"`): this file has already been looked at for the lookup, and c-ares's
+//! second look cost a `stat` per query (NOTES.md §9).
 
 use std::io;
 use std::net::IpAddr;

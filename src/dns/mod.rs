@@ -17,6 +17,7 @@
 
 mod cache;
 mod hosts;
+mod reply;
 mod resolver;
 
 use std::io;
@@ -51,6 +52,11 @@ pub struct DnsConfig {
     pub cache_entries: usize,
     /// How long "no such name", "no address" and server failures are remembered.
     pub negative_ttl: Duration,
+    /// Send EDNS (an OPT record) with each query. Off by default, as in glibc without
+    /// `options edns0`: an A or AAAA answer fits 512 bytes, one that does not comes
+    /// back truncated and c-ares asks again over TCP, and the OPT record costs a sixth
+    /// of c-ares's work per query (NOTES.md §9).
+    pub edns: bool,
 }
 
 impl Default for DnsConfig {
@@ -62,6 +68,7 @@ impl Default for DnsConfig {
             tries: None,
             cache_entries: 10_000,
             negative_ttl: Duration::from_secs(30),
+            edns: false,
         }
     }
 }
@@ -104,8 +111,8 @@ impl Dns {
                 self.answers.push(Answer { key: id, family: Family::V4, part: v4 });
             } else {
                 // AAAA first: RFC 8305 §3 asks for it to be sent before A.
-                self.resolver.lookup(cx, host, Family::V6, id);
-                self.resolver.lookup(cx, host, Family::V4, id);
+                self.resolver.lookup(host, Family::V6, id);
+                self.resolver.lookup(host, Family::V4, id);
             }
         }
         (id, self.cache.lookup(id, cx.now))
@@ -128,19 +135,21 @@ impl Dns {
     }
 
     /// Records the answers that have arrived and appends their waiters to `woken`.
-    pub fn take_woken(&mut self, cx: &Context<'_>, woken: &mut Vec<usize>) {
-        self.resolver.take_answers(&mut self.answers);
+    pub fn take_woken(&mut self, cx: &mut Context<'_>, woken: &mut Vec<usize>) {
+        self.resolver.take_answers(cx, &mut self.answers);
         for answer in self.answers.drain(..) {
             self.cache.answer(answer.key, answer.family, answer.part, cx.now, woken);
         }
     }
 
-    pub fn ready(&mut self, cx: &mut Context<'_>, token: Token, event: &Event) {
-        self.resolver.ready(cx, token, event);
+    /// One of c-ares's sockets is ready; it is read at [`Dns::take_woken`].
+    pub fn ready(&mut self, token: Token, event: &Event) {
+        self.resolver.ready(token, event);
     }
 
-    pub fn timer_fired(&mut self, cx: &mut Context<'_>) {
-        self.resolver.timer_fired(cx);
+    /// c-ares's deadline passed; it acts at [`Dns::take_woken`].
+    pub fn timer_fired(&mut self) {
+        self.resolver.timer_fired();
     }
 
     /// Lookups started so far.

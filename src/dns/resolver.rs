@@ -6,20 +6,43 @@
 //! * c-ares tells us which sockets it wants watched through the **socket-state
 //!   callback**; we register them with the same `mio::Poll` as the HTTP sockets, in a
 //!   disjoint token range (`base + fd`).
-//! * When one is ready we call `process_fds` for it; c-ares reads, parses and runs the
+//! * Ready sockets and an expired deadline are only noted as they come; at the end of
+//!   the reactor's turn ([`Resolver::take_answers`]) one `process_fds` call hands c-ares
+//!   every ready socket at once. c-ares reads, parses, runs its timeouts and the
 //!   completion callbacks right there, on this thread.
 //! * c-ares's next retransmission time (`ares_timeout`) goes into the reactor's
-//!   deadline queue; when it expires we call `process_fds` with no events, which runs
-//!   the timeouts.
+//!   deadline queue, and the registrations are brought in line with what c-ares asked
+//!   for, once per turn too, however many lookups the turn started.
+//!
+//! **Options, each measured** (NOTES.md §9): `ARES_FLAG_STAYOPEN`, because without it
+//! c-ares closes its UDP socket whenever no query is outstanding, and at a few lookups
+//! in flight that is every few lookups (a `socket`, `connect`, `setsockopt`, two
+//! `epoll_ctl` and a `close` each time). `udp_max_queries` then moves to a fresh socket,
+//! and so a fresh random source port, every [`UDP_MAX_QUERIES`] queries (RFC 5452
+//! asks for port randomisation; 16 bits of query ID alone are guessable). Lookups go
+//! to DNS only (`lookups "b"`): `hosts.rs` has already answered the names the hosts
+//! file has, and c-ares's own look at the file cost a `stat` per query.
 //!
 //! We never enable c-ares's event thread (`ARES_OPT_EVENT_THREAD`) and never call
 //! `ares_reinit` (which starts a thread); with the socket-state callback, c-ares
 //! starts no threads at all. Its query cache is switched off: `cache.rs` is the one
 //! cache, so there is one set of rules to read and test.
 //!
-//! Each lookup asks for one family (`getaddrinfo` with `AF_INET` or `AF_INET6`), so
-//! search domains and `resolv.conf` apply exactly as c-ares applies them. [`super::Dns`]
-//! asks the hosts file first (`hosts.rs`), so names it has never get here.
+//! **Two ways to ask, one answer.** Each lookup asks for one family. `ares_getaddrinfo`
+//! applies the search list (search domains, `ndots`, `HOSTALIASES`) as c-ares reads it
+//! from `resolv.conf` and the environment, and so we use it whenever there is a search
+//! list. Without one, c-ares's list for any name is the name alone, and then the
+//! lighter `ares_query_dnsrec` sends the same query and hands back the parsed reply,
+//! which `reply.rs` reads. That skips the work of `getaddrinfo`'s generality (its
+//! search state, a look at the hosts file per query, `addrinfo` lists): about an
+//! eighth of c-ares's instructions per lookup. Which one applies is decided once,
+//! from the channel's own configuration ([`searches`]). [`super::Dns`] asks the hosts
+//! file first (`hosts.rs`), so names it has never get here.
+//!
+//! EDNS is off unless `DnsConfig::edns` asks for it, as in glibc without `options
+//! edns0`. Writing, duplicating and parsing the OPT record is about a sixth of
+//! c-ares's work per query; an A or AAAA answer fits in 512 bytes, and one that does
+//! not arrives truncated and is asked again over TCP by c-ares.
 //!
 //! The `c-ares` crate requires callbacks to be `Send` (and `Sync` for the socket-state
 //! one), so they cannot touch our state through `Rc`. They push into two small queues
@@ -32,14 +55,18 @@ use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use c_ares::{AddrInfoFlags, AddrInfoHints, AddrInfoResults, AddressFamily, FdEventFlags, FdEvents, ProcessFlags};
+use c_ares::{
+    AddrInfoFlags, AddrInfoHints, AddrInfoResults, AddressFamily, DnsCls, DnsRecordType, FdEventFlags, FdEvents, Flags,
+    ProcessFlags,
+};
 use mio::event::Event;
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 
 use super::DnsConfig;
-use super::cache::{Failure, Family, Part, Reason};
+use super::cache::{Family, Part};
 use super::hosts::hosts_path;
+use super::reply;
 use crate::reactor::Context;
 use crate::timer::TimerId;
 
@@ -52,6 +79,8 @@ pub struct Answer {
 
 /// Receive buffer for c-ares's UDP sockets (the kernel caps it at `rmem_max`).
 const UDP_RECEIVE_BUFFER: u32 = 4 << 20;
+/// Queries per UDP socket before c-ares opens a new one, on a new random port.
+const UDP_MAX_QUERIES: u32 = 4096;
 
 type Queue<T> = Arc<Mutex<Vec<T>>>;
 
@@ -62,6 +91,15 @@ pub struct Resolver {
     answers: Queue<Answer>,
     /// Sockets currently registered with mio; c-ares rarely has more than a handful.
     watched: Vec<RawFd>,
+    /// Ready sockets noted this turn, for the one `process_fds` call at its end.
+    ready: Vec<FdEvents>,
+    /// c-ares's deadline passed this turn: `process_fds` must run even with no socket.
+    timer_due: bool,
+    /// A call into c-ares since the last [`Resolver::sync`].
+    dirty: bool,
+    /// c-ares would try other names than the one asked (search domains, HOSTALIASES),
+    /// so lookups go through `ares_getaddrinfo`, which does that.
+    searches: bool,
     base: usize,
     timer: TimerId,
 }
@@ -82,6 +120,12 @@ impl Resolver {
             options.set_tries(tries);
         }
         options.set_query_cache_max_ttl(0);
+        // Setting any flag replaces c-ares's default, which is EDNS alone.
+        let edns = if config.edns { Flags::EDNS } else { Flags::empty() };
+        options.set_flags(edns | Flags::STAYOPEN);
+        options.set_udp_max_queries(Some(UDP_MAX_QUERIES));
+        // `hosts.rs` answers from the hosts file first; what reaches us goes to DNS.
+        options.set_lookups("b").map_err(ares_to_io)?;
         // The same file as `hosts.rs` reads, so both channels agree on what it holds.
         if let Some(path) = hosts_path(config)? {
             options.set_hosts_path(path).map_err(ares_to_io)?;
@@ -90,6 +134,7 @@ impl Resolver {
         // part of it, and each drop costs a retransmission timeout.
         options.set_sock_receive_buffer_size(UDP_RECEIVE_BUFFER);
         let mut channel = c_ares::Channel::with_options(options).map_err(ares_to_io)?;
+        let searches = searches(&channel);
         if !config.servers.is_empty() {
             let servers: Vec<String> = config.servers.iter().map(|s| s.to_string()).collect();
             channel.set_servers(&servers).map_err(ares_to_io)?;
@@ -99,6 +144,10 @@ impl Resolver {
             socket_changes,
             answers: Queue::default(),
             watched: Vec::new(),
+            ready: Vec::new(),
+            timer_due: false,
+            dirty: false,
+            searches,
             base,
             timer: cx.timers.insert(timer_token),
         })
@@ -106,7 +155,41 @@ impl Resolver {
 
     /// Starts asking for `host`'s addresses of one family; the answer arrives tagged
     /// with `key`.
-    pub fn lookup(&mut self, cx: &mut Context<'_>, host: &str, family: Family, key: usize) {
+    pub fn lookup(&mut self, host: &str, family: Family, key: usize) {
+        if self.searches && !host.ends_with('.') {
+            self.lookup_with_search(host, family, key);
+        } else {
+            self.query(host, family, key);
+        }
+        // The query is sent inside the call; the registration waits for the turn's end.
+        self.dirty = true;
+    }
+
+    /// One query for `host` as it is: what c-ares's search comes to when there are no
+    /// search domains. `ares_query_dnsrec` hands us the parsed reply.
+    fn query(&mut self, host: &str, family: Family, key: usize) {
+        let answers = Arc::clone(&self.answers);
+        // RFC 7686: `.onion` names never go to DNS (`ares_getaddrinfo` refuses them too),
+        // and a NUL cannot be put in a query (the crate would refuse before calling back).
+        if is_onion(host) || host.contains('\0') {
+            let part = reply::part(Err(c_ares::Error::ENOTFOUND), host, family);
+            answers.lock().unwrap().push(Answer { key, family, part });
+            return;
+        }
+        let qtype = match family {
+            Family::V4 => DnsRecordType::A,
+            Family::V6 => DnsRecordType::AAAA,
+        };
+        let name = host.to_owned();
+        // Every failure is reported through the callback, so the result adds nothing.
+        let _ = self.channel.query_dnsrec(host, DnsCls::IN, qtype, move |result| {
+            let part = reply::part(result.and_then(|reply| reply::addresses(reply, family)), &name, family);
+            answers.lock().unwrap().push(Answer { key, family, part });
+        });
+    }
+
+    /// `ares_getaddrinfo` for one family, which applies the search domains.
+    fn lookup_with_search(&mut self, host: &str, family: Family, key: usize) {
         let ai_family = match family {
             Family::V4 => AddressFamily::INET,
             Family::V6 => AddressFamily::INET6,
@@ -122,14 +205,13 @@ impl Resolver {
         let answers = Arc::clone(&self.answers);
         let name = host.to_owned();
         self.channel.get_addrinfo(host, None, &hints, move |result| {
-            let part = to_part(result, family).map_err(|e| failure(&name, family, e));
+            let part = reply::part(to_part(result, family), &name, family);
             answers.lock().unwrap().push(Answer { key, family, part });
         });
-        self.sync(cx);
     }
 
-    /// One of c-ares's sockets is ready.
-    pub fn ready(&mut self, cx: &mut Context<'_>, token: Token, event: &Event) {
+    /// One of c-ares's sockets is ready: noted for the end of the turn.
+    pub fn ready(&mut self, token: Token, event: &Event) {
         let fd = (token.0 - self.base) as RawFd;
         let mut flags = FdEventFlags::empty();
         if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -138,19 +220,29 @@ impl Resolver {
         if event.is_writable() {
             flags |= FdEventFlags::WRITE;
         }
-        // An error here concerns one socket; c-ares fails the affected queries itself.
-        let _ = self.channel.process_fds(&[FdEvents::new(fd, flags)], ProcessFlags::empty());
-        self.sync(cx);
+        self.ready.push(FdEvents::new(fd, flags));
     }
 
-    /// c-ares's deadline passed: let it retransmit or fail what timed out.
-    pub fn timer_fired(&mut self, cx: &mut Context<'_>) {
-        let _ = self.channel.process_fds(&[], ProcessFlags::empty());
-        self.sync(cx);
+    /// c-ares's deadline passed: it retransmits or fails what timed out at the end of
+    /// the turn.
+    pub fn timer_fired(&mut self) {
+        self.timer_due = true;
     }
 
-    /// Moves finished lookups into `out`.
-    pub fn take_answers(&mut self, out: &mut Vec<Answer>) {
+    /// Lets c-ares handle this turn's ready sockets and deadline in one call, brings
+    /// the registrations and the timer up to date, and moves finished lookups into
+    /// `out`. Called at the end of each turn, and again whenever the turn started more
+    /// lookups; a call with nothing new costs a lock and a flag test.
+    pub fn take_answers(&mut self, cx: &mut Context<'_>, out: &mut Vec<Answer>) {
+        if !self.ready.is_empty() || std::mem::take(&mut self.timer_due) {
+            // An error here concerns one socket; c-ares fails the affected queries itself.
+            let _ = self.channel.process_fds(&self.ready, ProcessFlags::empty());
+            self.ready.clear();
+            self.dirty = true;
+        }
+        if std::mem::take(&mut self.dirty) {
+            self.sync(cx);
+        }
         out.append(&mut self.answers.lock().unwrap());
     }
 
@@ -210,23 +302,66 @@ fn to_part(result: c_ares::Result<AddrInfoResults>, family: Family) -> Result<(V
     Ok((addrs, Duration::from_secs(ttl.max(0) as u64)))
 }
 
-/// Says what went wrong in words a user can act on, and how telling it is.
-fn failure(host: &str, family: Family, e: c_ares::Error) -> Failure {
-    use c_ares::Error as E;
-    let v = if family == Family::V4 { "IPv4" } else { "IPv6" };
-    let (reason, what) = match e {
-        E::ENOTFOUND => (Reason::NoSuchName, "no such name (NXDOMAIN)".to_owned()),
-        E::ENODATA => (Reason::NoAddress, format!("the name has no {v} address")),
-        E::ESERVFAIL => (Reason::Server, "the DNS server failed to answer (SERVFAIL)".to_owned()),
-        E::EREFUSED => (Reason::Server, "the DNS server refused the query (REFUSED)".to_owned()),
-        E::ETIMEOUT => (Reason::TimedOut, "no answer from the DNS server(s)".to_owned()),
-        E::ECONNREFUSED => (Reason::Unreachable, "could not reach the DNS server(s)".to_owned()),
-        E::EBADNAME => (Reason::NoSuchName, "not a valid host name".to_owned()),
-        e => (Reason::Server, e.to_string()),
-    };
-    Failure { reason, message: format!("{host}: {what}") }
+/// Whether c-ares would ask for other names than the one given: search domains (from
+/// `resolv.conf`'s `search`/`domain`, or `LOCALDOMAIN`), or a `HOSTALIASES` file. If
+/// not, its search list for any name is the name alone, and one plain query asks
+/// exactly what `ares_getaddrinfo` would. When unsure, say yes: that is the old path.
+fn searches(channel: &c_ares::Channel) -> bool {
+    if std::env::var_os("HOSTALIASES").is_some() {
+        return true;
+    }
+    let mut options = std::mem::MaybeUninit::<c_ares_sys::ares_options>::zeroed();
+    let mut mask: libc::c_int = 0;
+    // SAFETY: a live channel, and out-pointers to a zeroed `ares_options` and a mask,
+    // which c-ares fills in; the options are read once, then freed by c-ares's own
+    // `ares_destroy_options`, as its documentation asks.
+    unsafe {
+        if c_ares_sys::ares_save_options(channel.as_raw(), options.as_mut_ptr(), &mut mask) != 0 {
+            return true;
+        }
+        let options = options.assume_init_mut();
+        let domains = options.ndomains;
+        c_ares_sys::ares_destroy_options(options);
+        domains > 0
+    }
+}
+
+/// `ares_is_onion_domain`: the name is `onion` or ends in `.onion`, any case, with or
+/// without the root dot.
+fn is_onion(host: &str) -> bool {
+    let name = host.strip_suffix('.').unwrap_or(host).as_bytes();
+    let tail = b".onion";
+    name.eq_ignore_ascii_case(&tail[1..])
+        || (name.len() > tail.len() && name[name.len() - tail.len()..].eq_ignore_ascii_case(tail))
 }
 
 pub(super) fn ares_to_io(e: c_ares::Error) -> io::Error {
     io::Error::other(format!("c-ares: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel_with_domains(domains: &[&str]) -> c_ares::Channel {
+        let mut options = c_ares::Options::new();
+        options.set_domains(domains).unwrap();
+        c_ares::Channel::with_options(options).unwrap()
+    }
+
+    #[test]
+    fn a_search_list_sends_lookups_through_getaddrinfo_and_none_allows_plain_queries() {
+        assert!(searches(&channel_with_domains(&["corp.example"])));
+        assert!(!searches(&channel_with_domains(&[])));
+    }
+
+    #[test]
+    fn onion_names_are_recognised_as_c_ares_does() {
+        for name in ["onion", "x.onion", "a.b.ONION", "x.onion."] {
+            assert!(is_onion(name), "{name}");
+        }
+        for name in ["onion.example", "xonion", "x.onions", "."] {
+            assert!(!is_onion(name), "{name}");
+        }
+    }
 }
