@@ -141,7 +141,11 @@ impl Summary<'_> {
             }
             s += "\n";
         }
-        s += &format!("  DNS              {} lookups, {} cache hits\n", st.dns_lookups, st.dns_cache_hits);
+        s += &format!("  DNS              {} lookups, {} cache hits", st.dns_lookups, st.dns_cache_hits);
+        if st.hosts_lookups > 0 {
+            s += &format!(", {} answered by the hosts file", st.hosts_lookups);
+        }
+        s += "\n";
         s += &format!("  retries          {} (stale keep-alive connections)\n", st.retries);
         if st.socket_backoffs > 0 {
             s += &format!("  socket waits     {} (out of descriptors or ports; requests waited)\n", st.socket_backoffs);
@@ -191,7 +195,7 @@ impl Summary<'_> {
             "connections": {
                 "opened": st.connections_opened, "reused": st.connections_reused, "attempts": st.connect_attempts,
             },
-            "dns": {"lookups": st.dns_lookups, "cache_hits": st.dns_cache_hits},
+            "dns": {"lookups": st.dns_lookups, "cache_hits": st.dns_cache_hits, "hosts_file": st.hosts_lookups},
             "tls": {"handshakes": st.tls_handshakes, "resumed": st.tls_resumed, "verified": !self.insecure},
             "retries": st.retries,
             "socket_backoffs": st.socket_backoffs,

@@ -160,8 +160,10 @@ pub struct Stats {
     /// Connection attempts started: every socket a race opened.
     pub connect_attempts: u64,
     pub connections_reused: u64,
-    /// Names looked up (each one A and one AAAA query).
+    /// Names looked up in DNS (each one A and one AAAA query).
     pub dns_lookups: u64,
+    /// Names answered from the hosts file, with no query.
+    pub hosts_lookups: u64,
     /// New connections whose addresses were still valid from an earlier lookup.
     pub dns_cache_hits: u64,
     pub retries: u64,
@@ -297,7 +299,7 @@ impl<I: Source, S: Sink> Client<I, S> {
     }
 
     pub fn stats(&self) -> Stats {
-        Stats { dns_lookups: self.dns.lookups(), ..self.stats }
+        Stats { dns_lookups: self.dns.lookups(), hosts_lookups: self.dns.hosts_answers(), ..self.stats }
     }
 
     /// Gives the client more URLs once it has finished the previous ones, so a second

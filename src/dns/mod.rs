@@ -80,8 +80,11 @@ pub struct Dns {
     cache: Cache,
     /// Answers to record at the next [`Dns::take_woken`]: the hosts file's, then c-ares's.
     answers: Vec<Answer>,
-    /// Lookups started: each is answered by the hosts file, or is one A and one AAAA query.
+    /// Lookups sent to DNS: each is one A and one AAAA query.
     lookups: u64,
+    /// Lookups the hosts file answered (no query; its answers are not cached, so each
+    /// new connection to such a name asks it again, which costs a `stat`).
+    hosts_answers: u64,
 }
 
 impl Dns {
@@ -94,6 +97,7 @@ impl Dns {
             cache: Cache::new(config.cache_entries, config.negative_ttl),
             answers: Vec::new(),
             lookups: 0,
+            hosts_answers: 0,
         })
     }
 
@@ -103,13 +107,14 @@ impl Dns {
     pub fn resolve(&mut self, cx: &mut Context<'_>, host: &str, waiter: usize) -> (usize, Lookup<'_>) {
         let (id, asked) = self.cache.ask(host, waiter, cx.now);
         if let Asked::Start = asked {
-            self.lookups += 1;
             if let Some((v6, v4)) = self.hosts.lookup(host) {
+                self.hosts_answers += 1;
                 // Both families at once, queued like an answer c-ares gives inside the
                 // call: the waiter is woken at the end of this turn.
                 self.answers.push(Answer { key: id, family: Family::V6, part: v6 });
                 self.answers.push(Answer { key: id, family: Family::V4, part: v4 });
             } else {
+                self.lookups += 1;
                 // AAAA first: RFC 8305 §3 asks for it to be sent before A.
                 self.resolver.lookup(host, Family::V6, id);
                 self.resolver.lookup(host, Family::V4, id);
@@ -155,6 +160,11 @@ impl Dns {
     /// Lookups started so far.
     pub fn lookups(&self) -> u64 {
         self.lookups
+    }
+
+    /// Lookups the hosts file answered, with no query.
+    pub fn hosts_answers(&self) -> u64 {
+        self.hosts_answers
     }
 
     /// Names currently remembered.
