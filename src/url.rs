@@ -82,6 +82,46 @@ impl Url {
         self.https
     }
 
+    /// The URL a redirect's `Location` names, resolved against this one (RFC 3986 §5.2:
+    /// absolute, scheme-relative, absolute-path, query-only, or a path relative to this
+    /// URL's directory, with `.` and `..` segments removed). The fragment is dropped,
+    /// and the result is parsed like any URL.
+    pub fn join(&self, reference: &str) -> Result<Url, UrlError> {
+        let reference = reference.trim();
+        let reference = reference.split_once('#').map_or(reference, |(r, _)| r);
+        let has_scheme = reference.split_once(':').is_some_and(|(s, _)| {
+            s.starts_with(|c: char| c.is_ascii_alphabetic())
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        });
+        let scheme = if self.https { "https" } else { "http" };
+        let target = &self.text[self.target.clone()];
+        let (path, _) = target.split_once('?').unwrap_or((target, ""));
+        let path = if path.is_empty() { "/" } else { path };
+        let origin = format!("{scheme}://{}", self.authority());
+        let joined = if has_scheme {
+            let (head, rest) = reference.split_once("://").unwrap_or((reference, ""));
+            match rest.find('/') {
+                Some(slash) => format!("{head}://{}{}", &rest[..slash], normalize(&rest[slash..])),
+                None => reference.to_owned(),
+            }
+        } else if let Some(rest) = reference.strip_prefix("//") {
+            match rest.find('/') {
+                Some(slash) => format!("{scheme}://{}{}", &rest[..slash], normalize(&rest[slash..])),
+                None => format!("{scheme}://{rest}"),
+            }
+        } else if reference.starts_with('/') {
+            format!("{origin}{}", normalize(reference))
+        } else if reference.is_empty() {
+            format!("{origin}{target}")
+        } else if reference.starts_with('?') {
+            format!("{origin}{path}{reference}")
+        } else {
+            let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+            format!("{origin}{}", normalize(&format!("{dir}{reference}")))
+        };
+        Url::parse(&joined)
+    }
+
     /// The `Authorization` value for the URL's user information (`Basic …`), if any.
     pub fn basic_auth(&self) -> Option<&str> {
         self.basic.as_deref()
@@ -186,6 +226,40 @@ fn locate(text: &str) -> Result<Located, UrlError> {
         userinfo: at.is_some(),
         https,
     })
+}
+
+/// `path[?query]` with its dot segments removed (RFC 3986 §5.2.4); the query is kept
+/// as it is.
+fn normalize(path_and_query: &str) -> String {
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_and_query, None),
+    };
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    for (i, segment) in segments.iter().enumerate() {
+        let last = i == segments.len() - 1;
+        match *segment {
+            "." => {
+                if last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                out.pop();
+                if last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    let mut result = format!("/{}", out.join("/"));
+    if let Some(q) = query {
+        result.push('?');
+        result.push_str(q);
+    }
+    result
 }
 
 /// Takes the user information out of a URL's authority: the password is removed from
@@ -375,6 +449,48 @@ mod tests {
         assert_eq!(base64(b"f"), "Zg==");
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn references_resolve_as_rfc_3986_says() {
+        // RFC 3986 §5.4.1's normal examples, less those with a fragment or another
+        // scheme, against its base (with `;p` kept as part of the last segment).
+        let base = ok("http://a/b/c/d;p?q");
+        for (reference, expected) in [
+            ("g", "http://a/b/c/g"),
+            ("./g", "http://a/b/c/g"),
+            ("g/", "http://a/b/c/g/"),
+            ("/g", "http://a/g"),
+            ("//g", "http://g"),
+            ("?y", "http://a/b/c/d;p?y"),
+            ("g?y", "http://a/b/c/g?y"),
+            ("g#s", "http://a/b/c/g"),
+            (";x", "http://a/b/c/;x"),
+            ("g;x", "http://a/b/c/g;x"),
+            ("", "http://a/b/c/d;p?q"),
+            (".", "http://a/b/c/"),
+            ("./", "http://a/b/c/"),
+            ("..", "http://a/b/"),
+            ("../", "http://a/b/"),
+            ("../g", "http://a/b/g"),
+            ("../..", "http://a/"),
+            ("../../", "http://a/"),
+            ("../../g", "http://a/g"),
+            ("../../../g", "http://a/g"),
+            ("/./g", "http://a/g"),
+            ("/../g", "http://a/g"),
+            ("g.", "http://a/b/c/g."),
+            ("..g", "http://a/b/c/..g"),
+            ("./../g", "http://a/b/g"),
+            ("g/../h", "http://a/b/c/h"),
+            ("http://x:8080/p/../q", "http://x:8080/q"),
+            ("https://s/", "https://s/"),
+        ] {
+            assert_eq!(base.join(reference).map(|u| u.as_str().to_owned()), Ok(expected.to_owned()), "{reference:?}");
+        }
+        assert_eq!(ok("https://h:8443/x").join("/y").unwrap().as_str(), "https://h:8443/y", "scheme and port kept");
+        assert!(base.join("ftp://x/").is_err());
+        assert!(base.join("http://").is_err());
     }
 
     #[test]

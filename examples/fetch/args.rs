@@ -90,6 +90,13 @@ pub struct Args {
     /// Do not verify https:// servers' certificates (the summary says so).
     #[arg(short = 'k', long)]
     pub insecure: bool,
+    /// Follow redirects (301, 302, 303, 307, 308), as curl's -L: JSON lines gain
+    /// `final_url` and `redirects`.
+    #[arg(short = 'L', long)]
+    pub location: bool,
+    /// With -L, follow at most N redirects per request (more: too-many-redirects).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_redirs: u32,
     /// Treat a response with status 400 or more as an error (kind http-status), and exit
     /// with status 22 if any request failed in any way.
     #[arg(short = 'f', long)]
@@ -197,6 +204,7 @@ impl Args {
             method: self.method.clone().unwrap_or_else(|| if has_body { "POST" } else { "GET" }.into()),
             headers,
             resolve: self.resolve.clone(),
+            max_redirects: self.location.then_some(self.max_redirs),
             trust: match (&self.cacert, self.insecure) {
                 (_, true) => client::Trust::Insecure,
                 (Some(path), false) => client::Trust::Bundle(path.clone()),

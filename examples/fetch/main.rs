@@ -171,6 +171,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
     signals.register(cx.registry, SIGNALS)?;
 
     let mut output = Output::new(Outbox::new(stdout), mode, &args.header_out);
+    output.redirect_keys = args.location;
     let started = Instant::now();
     let progress = Progress::new(Style::choose(args.quiet), started);
     if progress.style == Style::Pinned {

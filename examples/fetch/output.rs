@@ -38,7 +38,8 @@ pub const HIGH_WATER: usize = 256 * 1024;
 pub const ERASE: &[u8] = b"\r\x1b[2K";
 
 /// The keys every JSON line has; a `--header-out` name equal to one of them is prefixed.
-const KEYS: [&str; 9] = ["index", "line", "url", "status", "bytes", "error", "message", "delay", "ms"];
+const KEYS: [&str; 11] =
+    ["index", "line", "url", "final_url", "redirects", "status", "bytes", "error", "message", "delay", "ms"];
 
 pub struct Output {
     out: Outbox,
@@ -48,6 +49,8 @@ pub struct Output {
     /// With a pinned progress line: lines waiting for the next batch around it.
     lines: Vec<u8>,
     pinned: Option<Pinned>,
+    /// `-L`: every line says where it ended (`final_url`) and after how many redirects.
+    pub redirect_keys: bool,
 }
 
 /// The progress line, when it lives at the bottom of stdout's terminal.
@@ -69,7 +72,7 @@ impl Output {
                 headers.push((name.clone(), key));
             }
         }
-        Output { out, mode, headers, lines: Vec::new(), pinned: None }
+        Output { out, mode, headers, lines: Vec::new(), pinned: None, redirect_keys: false }
     }
 
     /// Keeps a progress line at the bottom of stdout's terminal from now on.
@@ -95,7 +98,7 @@ impl Output {
         let _ = match self.mode {
             Mode::Quiet => Ok(()),
             Mode::Lines => write_line(buf, o),
-            Mode::Jsonl => write_json(buf, o, line, &self.headers),
+            Mode::Jsonl => write_json(buf, o, line, self.redirect_keys, &self.headers),
         };
     }
 
@@ -160,6 +163,7 @@ fn write_json(
     out: &mut impl Write,
     o: &Outcome<'_>,
     line: Option<u64>,
+    redirect_keys: bool,
     headers: &[(String, String)],
 ) -> io::Result<()> {
     write!(out, "{{\"index\":{}", o.index)?;
@@ -178,6 +182,11 @@ fn write_json(
             write!(out, ",\"error\":\"{}\",\"message\":", e.kind)?;
             json_str(out, &e.message)?;
         }
+    }
+    if redirect_keys {
+        out.write_all(b",\"final_url\":")?;
+        json_str(out, o.final_url.unwrap_or(o.url))?;
+        write!(out, ",\"redirects\":{}", o.redirects)?;
     }
     json_field(out, "delay", header(o, "delay"))?;
     write!(out, ",\"ms\":{:.3}", o.elapsed.as_secs_f64() * 1000.0)?;
@@ -235,7 +244,15 @@ mod tests {
     use crate::stdio::{Stream, test_pipe};
 
     fn failed(index: u64, error: &Error) -> Outcome<'_> {
-        Outcome { index, url: "http://h/", result: Err(error), partial: None, elapsed: Duration::from_millis(1) }
+        Outcome {
+            index,
+            url: "http://h/",
+            result: Err(error),
+            partial: None,
+            elapsed: Duration::from_millis(1),
+            redirects: 0,
+            final_url: None,
+        }
     }
 
     fn output(mode: Mode) -> (Output, std::fs::File) {

@@ -147,6 +147,9 @@ impl Summary<'_> {
         }
         s += "\n";
         s += &format!("  retries          {} (stale keep-alive connections)\n", st.retries);
+        if st.redirects > 0 {
+            s += &format!("  redirects        {} followed\n", st.redirects);
+        }
         if st.socket_backoffs > 0 {
             s += &format!("  socket waits     {} (out of descriptors or ports; requests waited)\n", st.socket_backoffs);
         }
@@ -198,6 +201,7 @@ impl Summary<'_> {
             "dns": {"lookups": st.dns_lookups, "cache_hits": st.dns_cache_hits, "hosts_file": st.hosts_lookups},
             "tls": {"handshakes": st.tls_handshakes, "resumed": st.tls_resumed, "verified": !self.insecure},
             "retries": st.retries,
+            "redirects": st.redirects,
             "socket_backoffs": st.socket_backoffs,
             "saved_bodies": self.saver.map(|s| json!({
                 "dir": s.dir, "files": s.saved, "failed": s.failed, "first_error": s.first_error,

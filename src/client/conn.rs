@@ -93,6 +93,17 @@ pub(super) struct Received {
     /// Copy of the response's header block, so headers outlive the read buffer.
     pub head: Vec<u8>,
     pub body_len: u64,
+    /// Redirects are followed for this request (`Config::max_redirects`).
+    pub follow: bool,
+    /// This response is a redirect that will be followed: its body is counted but not
+    /// handed to the sink, which hears only of the final response's.
+    pub redirecting: bool,
+}
+
+/// Whether a response with `status` is a redirect (one without a `Location` fails
+/// when followed, rather than pass for the final response).
+pub(super) fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
 }
 
 pub(super) struct Conn {
@@ -338,12 +349,15 @@ fn feed(
                 *head_seen = true;
                 received.version = Some(head.version);
                 received.status = head.status;
+                received.redirecting = received.follow && is_redirect(head.status);
                 received.head.clear();
                 received.head.extend_from_slice(head.headers.as_bytes());
             }
             Http::Body(bytes) => {
                 received.body_len += bytes.len() as u64;
-                sink.body(received.index, bytes);
+                if !received.redirecting {
+                    sink.body(received.index, bytes);
+                }
             }
             Http::End { keep_alive } => return Ok(Fed::End { consumed: pos, keep_alive }),
         }

@@ -7,6 +7,7 @@ use std::time::Instant;
 use mio::event::Event;
 
 use super::conn::{Deadline, Progress, State};
+use super::redirect::Next;
 use super::transport::Link;
 use super::{Client, Error, ErrorKind, Outcome, Place, Response, Sink, Source};
 use crate::http1::Headers;
@@ -37,7 +38,11 @@ impl<I: Source, S: Sink> Client<I, S> {
                 } else {
                     self.close(cx, key);
                 }
-                self.complete(cx, req, Ok(()));
+                match self.follow(cx, req) {
+                    Next::Done => self.complete(cx, req, Ok(())),
+                    Next::Followed => {}
+                    Next::Failed(error) => self.complete(cx, req, Err(error)),
+                }
             }
             Progress::Connected => self.won(cx, key),
             Progress::ConnectFailed(e) => self.attempt_failed(cx, key, e),
@@ -47,7 +52,7 @@ impl<I: Source, S: Sink> Client<I, S> {
                 let req = conn.request().expect("a failed exchange had a request");
                 self.close(cx, key);
                 let active = &mut self.requests[req];
-                if unanswered && reused && self.idempotent && !active.retried {
+                if unanswered && reused && (self.idempotent || active.as_get) && !active.retried {
                     active.retried = true;
                     self.stats.retries += 1;
                     self.dispatch(cx, req);
@@ -206,7 +211,12 @@ impl<I: Source, S: Sink> Client<I, S> {
             Err(e) => (Err(e), head),
         };
         let elapsed = Instant::now() - active.started;
-        let outcome = Outcome { index: active.index, url: active.url.as_str(), result, partial, elapsed };
+        let (url, final_url) = match &active.first_url {
+            Some(first) => (&**first, Some(active.url.as_str())),
+            None => (active.url.as_str(), None),
+        };
+        let redirects = active.redirects;
+        let outcome = Outcome { index: active.index, url, result, partial, elapsed, redirects, final_url };
         self.sink.outcome(&outcome);
         active.received.head.clear();
         self.spare_heads.push(active.received.head);

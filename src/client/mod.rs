@@ -46,6 +46,7 @@ mod events;
 mod origin;
 mod outcome;
 mod race;
+mod redirect;
 mod schedule;
 mod source;
 mod tls;
@@ -117,6 +118,9 @@ pub struct Config {
     pub resolve: Vec<Resolve>,
     /// Which servers `https://` URLs may be served by.
     pub trust: Trust,
+    /// Follow redirects (301, 302, 303, 307, 308), at most this many per request, as
+    /// curl's `-L --max-redirs N`. `None`: a 3xx is an ordinary response.
+    pub max_redirects: Option<u32>,
 }
 
 /// One `--resolve` pin: connections to `host:port` go to `addrs`, with no lookup.
@@ -146,6 +150,7 @@ impl Default for Config {
             dns: DnsConfig::default(),
             resolve: Vec::new(),
             trust: Trust::default(),
+            max_redirects: None,
         }
     }
 }
@@ -167,6 +172,8 @@ pub struct Stats {
     /// New connections whose addresses were still valid from an earlier lookup.
     pub dns_cache_hits: u64,
     pub retries: u64,
+    /// Redirects followed.
+    pub redirects: u64,
     /// TLS handshakes completed in full, and resumed with a session ticket.
     pub tls_handshakes: u64,
     pub tls_resumed: u64,
@@ -205,6 +212,13 @@ struct Active {
     retried: bool,
     place: Place,
     received: Received,
+    /// Redirects followed so far; the URL the request started with, once it moved.
+    redirects: u32,
+    first_url: Option<Box<str>>,
+    /// A redirect turned the request into a GET without a body (301/302 after a POST,
+    /// 303), or took it to another origin, which gets no credentials.
+    as_get: bool,
+    elsewhere: bool,
 }
 
 pub struct Client<I, S> {

@@ -45,6 +45,10 @@ pub enum ErrorKind {
     Reset,
     /// A response head or body exceeded a configured limit.
     TooLarge,
+    /// A redirect to follow had no usable `Location` (missing, or not a URL).
+    Redirect,
+    /// More redirects than allowed (`--max-redirs`), as a loop makes.
+    TooManyRedirects,
     /// The response's status was 400 or more and the caller treats that as a failure
     /// (`fetch --fail`, as curl's); the message has the status.
     HttpStatus,
@@ -54,7 +58,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 16] = [
+    pub const ALL: [ErrorKind; 18] = [
         ErrorKind::InvalidUrl,
         ErrorKind::UnsupportedScheme,
         ErrorKind::Dns,
@@ -69,6 +73,8 @@ impl ErrorKind {
         ErrorKind::Protocol,
         ErrorKind::Reset,
         ErrorKind::TooLarge,
+        ErrorKind::Redirect,
+        ErrorKind::TooManyRedirects,
         ErrorKind::HttpStatus,
         ErrorKind::Cancelled,
     ];
@@ -89,6 +95,8 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol",
             ErrorKind::Reset => "reset",
             ErrorKind::TooLarge => "too-large",
+            ErrorKind::Redirect => "redirect",
+            ErrorKind::TooManyRedirects => "too-many-redirects",
             ErrorKind::HttpStatus => "http-status",
             ErrorKind::Cancelled => "cancelled",
         }
@@ -144,6 +152,10 @@ pub struct Outcome<'a> {
     pub partial: Option<Response<'a>>,
     /// From admission (a concurrency slot was taken) to the outcome.
     pub elapsed: Duration,
+    /// Redirects followed (`Config::max_redirects`), and the URL the outcome is for when
+    /// there were any (`url` stays the one the request started with).
+    pub redirects: u32,
+    pub final_url: Option<&'a str>,
 }
 
 impl<'a> Outcome<'a> {

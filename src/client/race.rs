@@ -209,7 +209,7 @@ impl<I: Source, S: Sink> Client<I, S> {
             return self.close(cx, key);
         }
         let link = &mut self.conns[key];
-        link.conn.send(req, &self.config.method, &self.request_buf);
+        link.conn.send(req, self.shape.method(&self.requests[req]), &self.request_buf);
         let progress = link.flush();
         self.on_progress(cx, key, progress);
     }

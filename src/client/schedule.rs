@@ -58,8 +58,15 @@ impl<I: Source, S: Sink> Client<I, S> {
                     UrlError::UnsupportedScheme(_) => ErrorKind::UnsupportedScheme,
                 };
                 let error = Error::new(kind, e.to_string());
-                let outcome =
-                    Outcome { index, url: &text, result: Err(&error), partial: None, elapsed: Duration::ZERO };
+                let outcome = Outcome {
+                    index,
+                    url: &text,
+                    result: Err(&error),
+                    partial: None,
+                    elapsed: Duration::ZERO,
+                    redirects: 0,
+                    final_url: None,
+                };
                 self.sink.outcome(&outcome);
                 return;
             }
@@ -88,7 +95,11 @@ impl<I: Source, S: Sink> Client<I, S> {
             dns_deadline: None,
             race: Default::default(),
             place: Place::NeedsSocket, // until `dispatch`, below, decides
-            received: Received { index, head, ..Received::default() },
+            received: Received { index, head, follow: self.config.max_redirects.is_some(), ..Received::default() },
+            redirects: 0,
+            first_url: None,
+            as_get: false,
+            elsewhere: false,
         });
         self.dispatch(cx, key);
     }
@@ -115,7 +126,7 @@ impl<I: Source, S: Sink> Client<I, S> {
             self.stats.connections_reused += 1;
             self.requests[req].place = Place::On(conn);
             let link = &mut self.conns[conn];
-            link.conn.send(req, &self.config.method, &self.request_buf);
+            link.conn.send(req, self.shape.method(&self.requests[req]), &self.request_buf);
             let progress = link.flush();
             self.on_progress(cx, conn, progress);
             return;
@@ -173,7 +184,7 @@ impl<I: Source, S: Sink> Client<I, S> {
     /// Encodes `req` into `request_buf`, or completes it with the reason it cannot be sent.
     pub(super) fn encode(&mut self, cx: &mut Context<'_>, req: usize) -> bool {
         self.request_buf.clear();
-        match self.shape.encode(&mut self.request_buf, &self.requests[req].url) {
+        match self.shape.encode(&mut self.request_buf, &self.requests[req]) {
             Ok(()) => true,
             Err(e) => {
                 // Unreachable for URLs that parsed, but a bad request is that request's error.
@@ -249,9 +260,12 @@ pub(super) fn out_of_sockets(e: &io::Error) -> bool {
 
 /// What every request of a run shares, checked once: the method, the configured fields
 /// (less a `Host`, which replaces the URL's authority as the Host value: virtual hosts
-/// on an address, as curl's `-H 'Host: …'`) and the body.
+/// on an address, as curl's `-H 'Host: …'`) and the body. A redirect may need a
+/// variant: a GET without the body (after a 303, say), or no `Authorization` (on
+/// another origin); all four are made once, up front.
 pub(super) struct Shape {
-    template: http1::RequestTemplate,
+    /// By `[as_get][elsewhere]`.
+    templates: [[http1::RequestTemplate; 2]; 2],
     host: Option<String>,
     /// The configured fields have an `Authorization`: URL credentials are not added.
     authorization: bool,
@@ -264,20 +278,35 @@ impl Shape {
         let fields: Vec<(&str, &str)> =
             config.headers.iter().filter(|(n, _)| !is(n, "host")).map(|(n, v)| (n.as_str(), v.as_str())).collect();
         let authorization = fields.iter().any(|(n, _)| is(n, "authorization"));
-        let template = http1::RequestTemplate::new(&config.method, &fields, &config.body)?;
+        let anonymous: Vec<(&str, &str)> = fields.iter().copied().filter(|(n, _)| !is(n, "authorization")).collect();
+        let make =
+            |method: &str, fields: &[(&str, &str)], body: &[u8]| http1::RequestTemplate::new(method, fields, body);
+        let templates = [
+            [make(&config.method, &fields, &config.body)?, make(&config.method, &anonymous, &config.body)?],
+            [make("GET", &fields, b"")?, make("GET", &anonymous, b"")?],
+        ];
         if let Some(host) = &host {
-            template.encode(&mut Vec::new(), "/", host, &[])?; // a Host value must be one
+            templates[0][0].encode(&mut Vec::new(), "/", host, &[])?; // a Host value must be one
         }
-        Ok(Shape { template, host, authorization })
+        Ok(Shape { templates, host, authorization })
     }
 
-    /// The request for `url`, appended to `buf`; `basic` (credentials from the URL)
-    /// becomes `Authorization` unless the configured fields have one.
-    pub fn encode(&self, buf: &mut Vec<u8>, url: &Url) -> Result<(), http1::EncodeError> {
+    /// The method of the request for `active`.
+    pub fn method(&self, active: &Active) -> &str {
+        self.templates[active.as_get as usize][0].method()
+    }
+
+    /// The request for `active`, appended to `buf`. Credentials from its URL become
+    /// `Authorization` unless the configured fields have one (and it has not left the
+    /// origin it started at, for the configured one).
+    pub fn encode(&self, buf: &mut Vec<u8>, active: &Active) -> Result<(), http1::EncodeError> {
+        let url = &active.url;
+        let template = &self.templates[active.as_get as usize][active.elsewhere as usize];
         let host = self.host.as_deref().unwrap_or(url.authority());
-        match url.basic_auth().filter(|_| !self.authorization) {
-            Some(basic) => self.template.encode(buf, &url.target(), host, &[("Authorization", basic)]),
-            None => self.template.encode(buf, &url.target(), host, &[]),
+        let configured = self.authorization && !active.elsewhere;
+        match url.basic_auth().filter(|_| !configured) {
+            Some(basic) => template.encode(buf, &url.target(), host, &[("Authorization", basic)]),
+            None => template.encode(buf, &url.target(), host, &[]),
         }
     }
 }
