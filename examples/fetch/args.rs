@@ -90,6 +90,11 @@ pub struct Args {
     /// Do not verify https:// servers' certificates (the summary says so).
     #[arg(short = 'k', long)]
     pub insecure: bool,
+    /// Ask for compressed bodies (Accept-Encoding: gzip, deflate, br, zstd) and decode
+    /// them as they arrive: `bytes` counts decoded bytes, JSON lines gain `wire_bytes`,
+    /// -o saves decoded bodies, --max-body limits decoded bytes.
+    #[arg(long)]
+    pub compressed: bool,
     /// Follow redirects (301, 302, 303, 307, 308), as curl's -L: JSON lines gain
     /// `final_url` and `redirects`.
     #[arg(short = 'L', long)]
@@ -193,6 +198,9 @@ impl Args {
         if !given("accept") {
             headers.push(("Accept".to_owned(), "*/*".to_owned()));
         }
+        if self.compressed && !given("accept-encoding") {
+            headers.push(("Accept-Encoding".to_owned(), "gzip, deflate, br, zstd".to_owned()));
+        }
         headers.extend(self.headers.iter().filter(|(_, value)| !value.is_empty()).cloned());
         Ok(client::Config {
             concurrency: self.concurrency as usize,
@@ -205,6 +213,7 @@ impl Args {
             headers,
             resolve: self.resolve.clone(),
             max_redirects: self.location.then_some(self.max_redirs),
+            decompress: self.compressed,
             trust: match (&self.cacert, self.insecure) {
                 (_, true) => client::Trust::Insecure,
                 (Some(path), false) => client::Trust::Bundle(path.clone()),

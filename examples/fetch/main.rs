@@ -172,6 +172,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
 
     let mut output = Output::new(Outbox::new(stdout), mode, &args.header_out);
     output.redirect_keys = args.location;
+    output.wire_bytes = args.compressed;
     let started = Instant::now();
     let progress = Progress::new(Style::choose(args.quiet), started);
     if progress.style == Style::Pinned {

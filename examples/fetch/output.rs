@@ -38,8 +38,20 @@ pub const HIGH_WATER: usize = 256 * 1024;
 pub const ERASE: &[u8] = b"\r\x1b[2K";
 
 /// The keys every JSON line has; a `--header-out` name equal to one of them is prefixed.
-const KEYS: [&str; 11] =
-    ["index", "line", "url", "final_url", "redirects", "status", "bytes", "error", "message", "delay", "ms"];
+const KEYS: [&str; 12] = [
+    "index",
+    "line",
+    "url",
+    "final_url",
+    "redirects",
+    "status",
+    "bytes",
+    "wire_bytes",
+    "error",
+    "message",
+    "delay",
+    "ms",
+];
 
 pub struct Output {
     out: Outbox,
@@ -51,6 +63,8 @@ pub struct Output {
     pinned: Option<Pinned>,
     /// `-L`: every line says where it ended (`final_url`) and after how many redirects.
     pub redirect_keys: bool,
+    /// `--compressed`: every line says how many bytes came over the wire.
+    pub wire_bytes: bool,
 }
 
 /// The progress line, when it lives at the bottom of stdout's terminal.
@@ -72,7 +86,7 @@ impl Output {
                 headers.push((name.clone(), key));
             }
         }
-        Output { out, mode, headers, lines: Vec::new(), pinned: None, redirect_keys: false }
+        Output { out, mode, headers, lines: Vec::new(), pinned: None, redirect_keys: false, wire_bytes: false }
     }
 
     /// Keeps a progress line at the bottom of stdout's terminal from now on.
@@ -98,7 +112,7 @@ impl Output {
         let _ = match self.mode {
             Mode::Quiet => Ok(()),
             Mode::Lines => write_line(buf, o),
-            Mode::Jsonl => write_json(buf, o, line, self.redirect_keys, &self.headers),
+            Mode::Jsonl => write_json(buf, o, line, (self.redirect_keys, self.wire_bytes), &self.headers),
         };
     }
 
@@ -163,7 +177,7 @@ fn write_json(
     out: &mut impl Write,
     o: &Outcome<'_>,
     line: Option<u64>,
-    redirect_keys: bool,
+    (redirect_keys, wire_bytes): (bool, bool),
     headers: &[(String, String)],
 ) -> io::Result<()> {
     write!(out, "{{\"index\":{}", o.index)?;
@@ -182,6 +196,9 @@ fn write_json(
             write!(out, ",\"error\":\"{}\",\"message\":", e.kind)?;
             json_str(out, &e.message)?;
         }
+    }
+    if wire_bytes {
+        write!(out, ",\"wire_bytes\":{}", o.response().map_or(0, |r| r.wire_len))?;
     }
     if redirect_keys {
         out.write_all(b",\"final_url\":")?;

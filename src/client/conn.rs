@@ -27,6 +27,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use super::decode::Decoding;
 use super::outcome::{Error, ErrorKind, Sink};
 use super::tls;
 use crate::http1::{self, Event as Http, ResponseDecoder, Version};
@@ -84,7 +85,7 @@ pub(super) enum Progress {
 }
 
 /// What the response has shown so far; owned by the request, filled by the connection.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(super) struct Received {
     /// The request's index, for the sink.
     pub index: u64,
@@ -98,6 +99,13 @@ pub(super) struct Received {
     /// This response is a redirect that will be followed: its body is counted but not
     /// handed to the sink, which hears only of the final response's.
     pub redirecting: bool,
+    /// Body bytes as received (`body_len` counts them decoded).
+    pub wire_len: u64,
+    /// Compressed bodies are decoded (`Config::decompress`), each up to `max_decoded`.
+    pub decompress: bool,
+    pub max_decoded: Option<u64>,
+    /// This response's content codings, being undone.
+    pub decoding: Option<Decoding>,
 }
 
 /// Whether a response with `status` is a redirect (one without a `Location` fails
@@ -269,7 +277,7 @@ impl Conn {
                 }
                 Progress::Wait
             }
-            Err(e) => Progress::Failed { error: decode_error(e), unanswered: false },
+            Err(error) => Progress::Failed { error, unanswered: false },
         }
     }
 
@@ -338,10 +346,10 @@ fn feed(
     received: &mut Received,
     head_seen: &mut bool,
     sink: &mut impl Sink,
-) -> Result<Fed, http1::Error> {
+) -> Result<Fed, Error> {
     let mut pos = 0;
     loop {
-        let (n, event) = decoder.decode(&input[pos..])?;
+        let (n, event) = decoder.decode(&input[pos..]).map_err(decode_error)?;
         pos += n;
         match event {
             Http::NeedMore => return Ok(Fed::NeedMore { consumed: pos }),
@@ -350,17 +358,60 @@ fn feed(
                 received.version = Some(head.version);
                 received.status = head.status;
                 received.redirecting = received.follow && is_redirect(head.status);
+                // Only looked for when asked: finding a header is a scan of the head.
+                received.decoding = match received.decompress.then(|| head.headers.get("content-encoding")) {
+                    Some(Some(codings)) => {
+                        Decoding::for_codings(codings).map_err(|why| Error::new(ErrorKind::Decode, why))?
+                    }
+                    _ => None,
+                };
                 received.head.clear();
                 received.head.extend_from_slice(head.headers.as_bytes());
             }
             Http::Body(bytes) => {
-                received.body_len += bytes.len() as u64;
-                if !received.redirecting {
-                    sink.body(received.index, bytes);
+                received.wire_len += bytes.len() as u64;
+                match received.decoding.take() {
+                    None => deliver(received, bytes, sink)?,
+                    Some(mut decoding) => {
+                        let decoded =
+                            decoding.feed(bytes, &mut |piece| deliver(received, piece, sink).map_err(|e| e.message));
+                        received.decoding = Some(decoding);
+                        decoded.map_err(|why| decoded_error(received, why))?;
+                    }
                 }
             }
-            Http::End { keep_alive } => return Ok(Fed::End { consumed: pos, keep_alive }),
+            Http::End { keep_alive } => {
+                if let Some(mut decoding) = received.decoding.take() {
+                    let finished = decoding.finish(&mut |piece| deliver(received, piece, sink).map_err(|e| e.message));
+                    finished.map_err(|why| decoded_error(received, why))?;
+                }
+                return Ok(Fed::End { consumed: pos, keep_alive });
+            }
         }
+    }
+}
+
+/// A piece of the (decoded) body: counted, checked against the decoded-size limit,
+/// and handed to the sink unless the response is a redirect to follow.
+fn deliver(received: &mut Received, piece: &[u8], sink: &mut impl Sink) -> Result<(), Error> {
+    received.body_len += piece.len() as u64;
+    if let Some(limit) = received.max_decoded.filter(|&limit| received.body_len > limit) {
+        return Err(Error::new(ErrorKind::TooLarge, format!("{LIMIT_PREFIX}{limit} bytes")));
+    }
+    if !received.redirecting {
+        sink.body(received.index, piece);
+    }
+    Ok(())
+}
+
+/// How a decoded body over the limit says so (and is told apart from a corrupt one).
+const LIMIT_PREFIX: &str = "the decoded body is larger than --max-body, ";
+
+fn decoded_error(received: &Received, why: String) -> Error {
+    match why.strip_prefix(LIMIT_PREFIX) {
+        Some(_) => Error::new(ErrorKind::TooLarge, why),
+        None if received.max_decoded.is_some_and(|l| received.body_len > l) => Error::new(ErrorKind::TooLarge, why),
+        None => Error::new(ErrorKind::Decode, why),
     }
 }
 

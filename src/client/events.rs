@@ -205,6 +205,7 @@ impl<I: Source, S: Sink> Client<I, S> {
             status: r.status,
             headers: Headers::new(&r.head),
             body_len: r.body_len,
+            wire_len: r.wire_len,
         });
         let (result, partial) = match &result {
             Ok(()) => (Ok(head.expect("a complete response has a head")), None),
@@ -219,6 +220,6 @@ impl<I: Source, S: Sink> Client<I, S> {
         let outcome = Outcome { index: active.index, url, result, partial, elapsed, redirects, final_url };
         self.sink.outcome(&outcome);
         active.received.head.clear();
-        self.spare_heads.push(active.received.head);
+        self.spare_heads.push(std::mem::take(&mut active.received.head));
     }
 }

@@ -42,6 +42,7 @@
 //! with other components such as the built-in server.
 
 mod conn;
+mod decode;
 mod events;
 mod origin;
 mod outcome;
@@ -118,6 +119,9 @@ pub struct Config {
     pub resolve: Vec<Resolve>,
     /// Which servers `https://` URLs may be served by.
     pub trust: Trust,
+    /// Decode compressed bodies (gzip, deflate, br, zstd) as they arrive; the caller
+    /// says which it accepts in an `Accept-Encoding` header. Off: bodies are untouched.
+    pub decompress: bool,
     /// Follow redirects (301, 302, 303, 307, 308), at most this many per request, as
     /// curl's `-L --max-redirs N`. `None`: a 3xx is an ordinary response.
     pub max_redirects: Option<u32>,
@@ -151,6 +155,7 @@ impl Default for Config {
             resolve: Vec::new(),
             trust: Trust::default(),
             max_redirects: None,
+            decompress: false,
         }
     }
 }

@@ -45,6 +45,9 @@ pub enum ErrorKind {
     Reset,
     /// A response head or body exceeded a configured limit.
     TooLarge,
+    /// A compressed body could not be decoded: corrupt, cut short, or in a coding we
+    /// do not know (`Config::decompress`).
+    Decode,
     /// A redirect to follow had no usable `Location` (missing, or not a URL).
     Redirect,
     /// More redirects than allowed (`--max-redirs`), as a loop makes.
@@ -58,7 +61,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 18] = [
+    pub const ALL: [ErrorKind; 19] = [
         ErrorKind::InvalidUrl,
         ErrorKind::UnsupportedScheme,
         ErrorKind::Dns,
@@ -73,6 +76,7 @@ impl ErrorKind {
         ErrorKind::Protocol,
         ErrorKind::Reset,
         ErrorKind::TooLarge,
+        ErrorKind::Decode,
         ErrorKind::Redirect,
         ErrorKind::TooManyRedirects,
         ErrorKind::HttpStatus,
@@ -95,6 +99,7 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol",
             ErrorKind::Reset => "reset",
             ErrorKind::TooLarge => "too-large",
+            ErrorKind::Decode => "decode",
             ErrorKind::Redirect => "redirect",
             ErrorKind::TooManyRedirects => "too-many-redirects",
             ErrorKind::HttpStatus => "http-status",
@@ -136,7 +141,11 @@ pub struct Response<'a> {
     pub version: Version,
     pub status: u16,
     pub headers: Headers<'a>,
+    /// Body bytes: decoded, when the response had a content coding and
+    /// `Config::decompress` is on; else as received.
     pub body_len: u64,
+    /// Body bytes as they arrived (after chunked framing, before decoding).
+    pub wire_len: u64,
 }
 
 /// The one result of one request.

@@ -95,7 +95,14 @@ impl<I: Source, S: Sink> Client<I, S> {
             dns_deadline: None,
             race: Default::default(),
             place: Place::NeedsSocket, // until `dispatch`, below, decides
-            received: Received { index, head, follow: self.config.max_redirects.is_some(), ..Received::default() },
+            received: Received {
+                index,
+                head,
+                follow: self.config.max_redirects.is_some(),
+                decompress: self.config.decompress,
+                max_decoded: self.config.limits.max_body,
+                ..Received::default()
+            },
             redirects: 0,
             first_url: None,
             as_get: false,
