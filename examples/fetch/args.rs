@@ -90,6 +90,16 @@ pub struct Args {
     /// Do not verify https:// servers' certificates (the summary says so).
     #[arg(short = 'k', long)]
     pub insecure: bool,
+    /// Retry transient failures up to N times (connect errors and timeouts, a reset
+    /// before any response byte, 408, 429, 500, 502, 503, 504), idempotent requests
+    /// only, waiting 1 s and doubling (plus jitter) or as Retry-After asks. JSON lines
+    /// gain `attempts`.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retry: u32,
+    /// With --retry: no retry starts later than SECS after the first attempt (a longer
+    /// Retry-After is not waited for).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub retry_max_time: Option<f64>,
     /// Ask for compressed bodies (Accept-Encoding: gzip, deflate, br, zstd) and decode
     /// them as they arrive: `bytes` counts decoded bytes, JSON lines gain `wire_bytes`,
     /// -o saves decoded bodies, --max-body limits decoded bytes.
@@ -214,6 +224,8 @@ impl Args {
             resolve: self.resolve.clone(),
             max_redirects: self.location.then_some(self.max_redirs),
             decompress: self.compressed,
+            retry: self.retry,
+            retry_max_time: self.retry_max_time.map(Duration::from_secs_f64),
             trust: match (&self.cacert, self.insecure) {
                 (_, true) => client::Trust::Insecure,
                 (Some(path), false) => client::Trust::Bundle(path.clone()),

@@ -173,6 +173,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
     let mut output = Output::new(Outbox::new(stdout), mode, &args.header_out);
     output.redirect_keys = args.location;
     output.wire_bytes = args.compressed;
+    output.attempts = args.retry > 0;
     let started = Instant::now();
     let progress = Progress::new(Style::choose(args.quiet), started);
     if progress.style == Style::Pinned {

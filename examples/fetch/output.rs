@@ -38,12 +38,13 @@ pub const HIGH_WATER: usize = 256 * 1024;
 pub const ERASE: &[u8] = b"\r\x1b[2K";
 
 /// The keys every JSON line has; a `--header-out` name equal to one of them is prefixed.
-const KEYS: [&str; 12] = [
+const KEYS: [&str; 13] = [
     "index",
     "line",
     "url",
     "final_url",
     "redirects",
+    "attempts",
     "status",
     "bytes",
     "wire_bytes",
@@ -65,6 +66,8 @@ pub struct Output {
     pub redirect_keys: bool,
     /// `--compressed`: every line says how many bytes came over the wire.
     pub wire_bytes: bool,
+    /// `--retry`: every line says how many attempts it took.
+    pub attempts: bool,
 }
 
 /// The progress line, when it lives at the bottom of stdout's terminal.
@@ -86,7 +89,8 @@ impl Output {
                 headers.push((name.clone(), key));
             }
         }
-        Output { out, mode, headers, lines: Vec::new(), pinned: None, redirect_keys: false, wire_bytes: false }
+        let (redirect_keys, wire_bytes, attempts) = (false, false, false);
+        Output { out, mode, headers, lines: Vec::new(), pinned: None, redirect_keys, wire_bytes, attempts }
     }
 
     /// Keeps a progress line at the bottom of stdout's terminal from now on.
@@ -112,7 +116,9 @@ impl Output {
         let _ = match self.mode {
             Mode::Quiet => Ok(()),
             Mode::Lines => write_line(buf, o),
-            Mode::Jsonl => write_json(buf, o, line, (self.redirect_keys, self.wire_bytes), &self.headers),
+            Mode::Jsonl => {
+                write_json(buf, o, line, (self.redirect_keys, self.wire_bytes, self.attempts), &self.headers)
+            }
         };
     }
 
@@ -177,7 +183,7 @@ fn write_json(
     out: &mut impl Write,
     o: &Outcome<'_>,
     line: Option<u64>,
-    (redirect_keys, wire_bytes): (bool, bool),
+    (redirect_keys, wire_bytes, attempts): (bool, bool, bool),
     headers: &[(String, String)],
 ) -> io::Result<()> {
     write!(out, "{{\"index\":{}", o.index)?;
@@ -196,6 +202,9 @@ fn write_json(
             write!(out, ",\"error\":\"{}\",\"message\":", e.kind)?;
             json_str(out, &e.message)?;
         }
+    }
+    if attempts {
+        write!(out, ",\"attempts\":{}", o.attempts)?;
     }
     if wire_bytes {
         write!(out, ",\"wire_bytes\":{}", o.response().map_or(0, |r| r.wire_len))?;
@@ -269,6 +278,7 @@ mod tests {
             elapsed: Duration::from_millis(1),
             redirects: 0,
             final_url: None,
+            attempts: 1,
         }
     }
 

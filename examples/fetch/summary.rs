@@ -146,7 +146,11 @@ impl Summary<'_> {
             s += &format!(", {} answered by the hosts file", st.hosts_lookups);
         }
         s += "\n";
-        s += &format!("  retries          {} (stale keep-alive connections)\n", st.retries);
+        s += &format!("  retries          {} (stale keep-alive connections)", st.retries);
+        if st.transient_retries > 0 {
+            s += &format!(", {} after transient failures (--retry)", st.transient_retries);
+        }
+        s += "\n";
         if st.redirects > 0 {
             s += &format!("  redirects        {} followed\n", st.redirects);
         }
@@ -202,6 +206,7 @@ impl Summary<'_> {
             "tls": {"handshakes": st.tls_handshakes, "resumed": st.tls_resumed, "verified": !self.insecure},
             "retries": st.retries,
             "redirects": st.redirects,
+            "transient_retries": st.transient_retries,
             "socket_backoffs": st.socket_backoffs,
             "saved_bodies": self.saver.map(|s| json!({
                 "dir": s.dir, "files": s.saved, "failed": s.failed, "first_error": s.first_error,

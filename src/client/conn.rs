@@ -96,9 +96,13 @@ pub(super) struct Received {
     pub body_len: u64,
     /// Redirects are followed for this request (`Config::max_redirects`).
     pub follow: bool,
-    /// This response is a redirect that will be followed: its body is counted but not
-    /// handed to the sink, which hears only of the final response's.
+    /// This response is a redirect that will be followed.
     pub redirecting: bool,
+    /// A response with a retriable status may be retried (`Config::retry`).
+    pub retry_on_status: bool,
+    /// This response's body is counted but not handed to the sink, which hears only of
+    /// the final response's: a redirect to follow, or a status that may be retried.
+    pub withheld: bool,
     /// Body bytes as received (`body_len` counts them decoded).
     pub wire_len: u64,
     /// Compressed bodies are decoded (`Config::decompress`), each up to `max_decoded`.
@@ -358,6 +362,8 @@ fn feed(
                 received.version = Some(head.version);
                 received.status = head.status;
                 received.redirecting = received.follow && is_redirect(head.status);
+                received.withheld =
+                    received.redirecting || (received.retry_on_status && super::retry::is_retry_status(head.status));
                 // Only looked for when asked: finding a header is a scan of the head.
                 received.decoding = match received.decompress.then(|| head.headers.get("content-encoding")) {
                     Some(Some(codings)) => {
@@ -398,7 +404,7 @@ fn deliver(received: &mut Received, piece: &[u8], sink: &mut impl Sink) -> Resul
     if let Some(limit) = received.max_decoded.filter(|&limit| received.body_len > limit) {
         return Err(Error::new(ErrorKind::TooLarge, format!("{LIMIT_PREFIX}{limit} bytes")));
     }
-    if !received.redirecting {
+    if !received.withheld {
         sink.body(received.index, piece);
     }
     Ok(())

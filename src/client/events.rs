@@ -105,6 +105,9 @@ impl<I: Source, S: Sink> Client<I, S> {
     /// The overall deadline passed, or the DNS wait did.
     pub(super) fn on_request_timeout(&mut self, cx: &mut Context<'_>, req: usize) {
         let Some(active) = self.requests.get(req) else { return };
+        if active.place == Place::Waiting {
+            return self.start_again(cx, req); // the wait before a retry is over
+        }
         let overall = active.deadline.is_some_and(|at| cx.now >= at);
         if let Place::Resolving(entry) = active.place
             && !overall
@@ -123,7 +126,7 @@ impl<I: Source, S: Sink> Client<I, S> {
                 let waiting = match place {
                     Place::Resolving(_) => " (still resolving the name)",
                     Place::NeedsSocket => " (still waiting for a free socket)",
-                    Place::Connecting | Place::On(_) => "",
+                    Place::Connecting | Place::On(_) | Place::Waiting => "",
                 };
                 let limit = self.config.timeout.unwrap_or_default();
                 Error::new(ErrorKind::Timeout, format!("no complete response within {limit:?}{waiting}"))
@@ -150,6 +153,7 @@ impl<I: Source, S: Sink> Client<I, S> {
                 }
             }
             Place::On(conn) => self.close(cx, conn),
+            Place::Waiting => {}
         }
     }
 
@@ -196,6 +200,9 @@ impl<I: Source, S: Sink> Client<I, S> {
 
     /// The one place a request ends.
     pub(super) fn complete(&mut self, cx: &mut Context<'_>, req: usize, result: Result<(), Error>) {
+        if let Some(wait) = self.retry_wait(cx.now, req, &result) {
+            return self.retry_later(cx, req, wait);
+        }
         let mut active = self.requests.remove(req);
         cx.timers.remove(active.timer);
         self.origins.release(active.origin);
@@ -216,8 +223,8 @@ impl<I: Source, S: Sink> Client<I, S> {
             Some(first) => (&**first, Some(active.url.as_str())),
             None => (active.url.as_str(), None),
         };
-        let redirects = active.redirects;
-        let outcome = Outcome { index: active.index, url, result, partial, elapsed, redirects, final_url };
+        let (redirects, attempts) = (active.redirects, active.attempts);
+        let outcome = Outcome { index: active.index, url, result, partial, elapsed, redirects, final_url, attempts };
         self.sink.outcome(&outcome);
         active.received.head.clear();
         self.spare_heads.push(std::mem::take(&mut active.received.head));

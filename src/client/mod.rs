@@ -48,6 +48,7 @@ mod origin;
 mod outcome;
 mod race;
 mod redirect;
+mod retry;
 mod schedule;
 mod source;
 mod tls;
@@ -119,6 +120,12 @@ pub struct Config {
     pub resolve: Vec<Resolve>,
     /// Which servers `https://` URLs may be served by.
     pub trust: Trust,
+    /// Retry transient failures of idempotent requests up to this many times, waiting
+    /// as curl's `--retry` does (see `retry.rs`). 0: no retries.
+    pub retry: u32,
+    /// No retry starts later than this after the request's first attempt did, and a
+    /// longer `Retry-After` is not waited for (curl's `--retry-max-time`).
+    pub retry_max_time: Option<Duration>,
     /// Decode compressed bodies (gzip, deflate, br, zstd) as they arrive; the caller
     /// says which it accepts in an `Accept-Encoding` header. Off: bodies are untouched.
     pub decompress: bool,
@@ -156,6 +163,8 @@ impl Default for Config {
             trust: Trust::default(),
             max_redirects: None,
             decompress: false,
+            retry: 0,
+            retry_max_time: None,
         }
     }
 }
@@ -179,6 +188,8 @@ pub struct Stats {
     pub retries: u64,
     /// Redirects followed.
     pub redirects: u64,
+    /// Transient failures retried (`Config::retry`).
+    pub transient_retries: u64,
     /// TLS handshakes completed in full, and resumed with a session ticket.
     pub tls_handshakes: u64,
     pub tls_resumed: u64,
@@ -198,6 +209,8 @@ enum Place {
     Connecting,
     /// On this connection.
     On(usize),
+    /// For its next attempt, after a transient failure (see `retry.rs`); no socket.
+    Waiting,
 }
 
 /// A request between admission and outcome.
@@ -224,12 +237,20 @@ struct Active {
     /// 303), or took it to another origin, which gets no credentials.
     as_get: bool,
     elsewhere: bool,
+    /// The configured method may be repeated (retries of stale connections and of
+    /// transient failures are for these only).
+    idempotent: bool,
+    /// Attempts so far (1 for the first), and when the first started.
+    attempts: u32,
+    first_started: Instant,
 }
 
 pub struct Client<I, S> {
     config: Config,
     /// The request every URL is sent with, checked once.
     shape: schedule::Shape,
+    /// For retry jitter (xorshift64*).
+    rng: u64,
     /// The TLS configuration every `https` connection shares, or why there is none
     /// (say, no CA certificates: then `https` requests fail with that reason). Made at
     /// the first `https` connection, so a plain-HTTP run never reads the CA store.
@@ -291,6 +312,7 @@ impl<I: Source, S: Sink> Client<I, S> {
             idempotent: http1::is_idempotent(&config.method),
             shape,
             tls: None,
+            rng: 0x9E37_79B9_7F4A_7C15,
             config,
             urls,
             urls_done: false,

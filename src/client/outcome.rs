@@ -165,6 +165,8 @@ pub struct Outcome<'a> {
     /// there were any (`url` stays the one the request started with).
     pub redirects: u32,
     pub final_url: Option<&'a str>,
+    /// Attempts made: 1, or more when transient failures were retried (`Config::retry`).
+    pub attempts: u32,
 }
 
 impl<'a> Outcome<'a> {

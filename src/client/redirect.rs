@@ -65,7 +65,7 @@ impl<I: Source, S: Sink> Client<I, S> {
         active.first_url.get_or_insert_with(|| previous.as_str().into());
         active.redirects += 1;
         let r = &mut active.received;
-        (r.version, r.status, r.body_len, r.wire_len, r.redirecting) = (None, 0, 0, 0, false);
+        (r.version, r.status, r.body_len, r.wire_len, r.redirecting, r.withheld) = (None, 0, 0, 0, false, false);
         r.decoding = None;
         r.head.clear();
         active.race = Default::default();

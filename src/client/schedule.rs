@@ -66,6 +66,7 @@ impl<I: Source, S: Sink> Client<I, S> {
                     elapsed: Duration::ZERO,
                     redirects: 0,
                     final_url: None,
+                    attempts: 1,
                 };
                 self.sink.outcome(&outcome);
                 return;
@@ -99,6 +100,7 @@ impl<I: Source, S: Sink> Client<I, S> {
                 index,
                 head,
                 follow: self.config.max_redirects.is_some(),
+                retry_on_status: self.config.retry > 0 && self.idempotent,
                 decompress: self.config.decompress,
                 max_decoded: self.config.limits.max_body,
                 ..Received::default()
@@ -107,6 +109,9 @@ impl<I: Source, S: Sink> Client<I, S> {
             first_url: None,
             as_get: false,
             elsewhere: false,
+            idempotent: self.idempotent,
+            attempts: 1,
+            first_started: started,
         });
         self.dispatch(cx, key);
     }
