@@ -90,6 +90,13 @@ pub struct Args {
     /// Do not verify https:// servers' certificates (the summary says so).
     #[arg(short = 'k', long)]
     pub insecure: bool,
+    /// At most N requests in flight to one host name; the others wait without holding
+    /// up other hosts (and without reading the whole list ahead).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub per_host: Option<u32>,
+    /// Space request starts to one host name at least MS milliseconds apart.
+    #[arg(long, value_name = "MS")]
+    pub host_delay: Option<u64>,
     /// Retry transient failures up to N times (connect errors and timeouts, a reset
     /// before any response byte, 408, 429, 500, 502, 503, 504), idempotent requests
     /// only, waiting 1 s and doubling (plus jitter) or as Retry-After asks. JSON lines
@@ -225,6 +232,8 @@ impl Args {
             max_redirects: self.location.then_some(self.max_redirs),
             decompress: self.compressed,
             retry: self.retry,
+            per_host: self.per_host.map(|n| n as usize),
+            host_delay: self.host_delay.filter(|&ms| ms > 0).map(Duration::from_millis),
             retry_max_time: self.retry_max_time.map(Duration::from_secs_f64),
             trust: match (&self.cacert, self.insecure) {
                 (_, true) => client::Trust::Insecure,

@@ -205,6 +205,9 @@ impl<I: Source, S: Sink> Client<I, S> {
         }
         let mut active = self.requests.remove(req);
         cx.timers.remove(active.timer);
+        if let (Some(hosts), Some(key)) = (&mut self.hosts, &active.host_key) {
+            hosts.finished(key, cx.now);
+        }
         self.origins.release(active.origin);
         let r = &active.received;
         let head = r.version.map(|version| Response {

@@ -46,6 +46,7 @@ mod decode;
 mod events;
 mod origin;
 mod outcome;
+mod politeness;
 mod race;
 mod redirect;
 mod retry;
@@ -81,6 +82,8 @@ use transport::Link;
 const REQUEST_TIMERS: usize = 1 << 32;
 const DNS_TIMER: usize = 2 << 32;
 const SOCKET_RETRY_TIMER: usize = DNS_TIMER + 1;
+/// Fires when a host held back by `host_delay` may start again.
+const POLITE_TIMER: usize = DNS_TIMER + 2;
 /// c-ares sockets: `DNS_SOCKETS + fd`.
 const DNS_SOCKETS: usize = 3 << 32;
 /// Tokens below this belong to the client.
@@ -120,6 +123,11 @@ pub struct Config {
     pub resolve: Vec<Resolve>,
     /// Which servers `https://` URLs may be served by.
     pub trust: Trust,
+    /// At most this many requests in flight to one host name; the rest wait, parked,
+    /// without holding up other hosts (see `politeness.rs`).
+    pub per_host: Option<usize>,
+    /// Request starts to one host name at least this far apart.
+    pub host_delay: Option<Duration>,
     /// Retry transient failures of idempotent requests up to this many times, waiting
     /// as curl's `--retry` does (see `retry.rs`). 0: no retries.
     pub retry: u32,
@@ -165,6 +173,8 @@ impl Default for Config {
             decompress: false,
             retry: 0,
             retry_max_time: None,
+            per_host: None,
+            host_delay: None,
         }
     }
 }
@@ -243,6 +253,8 @@ struct Active {
     /// Attempts so far (1 for the first), and when the first started.
     attempts: u32,
     first_started: Instant,
+    /// The host its politeness counts it against, when limits are on.
+    host_key: Option<Box<str>>,
 }
 
 pub struct Client<I, S> {
@@ -251,6 +263,9 @@ pub struct Client<I, S> {
     shape: schedule::Shape,
     /// For retry jitter (xorshift64*).
     rng: u64,
+    /// Per-host limits, if any, and the timer for hosts held back by a delay.
+    hosts: Option<politeness::Hosts>,
+    polite_timer: TimerId,
     /// The TLS configuration every `https` connection shares, or why there is none
     /// (say, no CA certificates: then `https` requests fail with that reason). Made at
     /// the first `https` connection, so a plain-HTTP run never reads the CA store.
@@ -313,6 +328,8 @@ impl<I: Source, S: Sink> Client<I, S> {
             shape,
             tls: None,
             rng: 0x9E37_79B9_7F4A_7C15,
+            hosts: politeness::Hosts::new(config.per_host, config.host_delay, config.concurrency),
+            polite_timer: cx.timers.insert(Token(POLITE_TIMER)),
             config,
             urls,
             urls_done: false,
@@ -385,6 +402,22 @@ impl<I: Source, S: Sink> Client<I, S> {
             self.detach(cx, req);
             self.complete(cx, req, Err(Error::new(ErrorKind::Cancelled, why)));
         }
+        // URLs parked for their host were taken from the input: each has its outcome too.
+        let parked = self.hosts.as_mut().map(|h| h.drain()).unwrap_or_default();
+        let error = Error::new(ErrorKind::Cancelled, why);
+        for p in parked {
+            let outcome = Outcome {
+                index: p.index,
+                url: p.url.as_str(),
+                result: Err(&error),
+                partial: None,
+                elapsed: Duration::ZERO,
+                redirects: 0,
+                final_url: None,
+                attempts: 0,
+            };
+            self.sink.outcome(&outcome);
+        }
     }
 
     /// Requests admitted and not yet finished.
@@ -417,6 +450,7 @@ impl<I: Source, S: Sink> Handler for Client<I, S> {
         match token.0 {
             DNS_TIMER => self.dns.timer_fired(),
             SOCKET_RETRY_TIMER => self.retry_backlog(cx),
+            POLITE_TIMER => self.on_polite_timer(cx),
             t if t >= REQUEST_TIMERS => self.on_request_timeout(cx, t - REQUEST_TIMERS),
             t => self.on_conn_timeout(cx, t),
         }
@@ -440,7 +474,7 @@ impl<I: Source, S: Sink> Handler for Client<I, S> {
     }
 
     fn is_done(&self) -> bool {
-        self.urls_done && self.requests.is_empty()
+        self.urls_done && self.requests.is_empty() && self.hosts.as_ref().is_none_or(|h| h.parked() == 0)
     }
 
     fn has_work_left(&self) -> bool {

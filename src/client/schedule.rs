@@ -36,17 +36,49 @@ impl<I: Source, S: Sink> Client<I, S> {
         // Bounded per turn, so a long run of invalid URLs (which take no slot) cannot
         // keep the loop from serving its sockets.
         let mut budget = self.config.concurrency;
-        while !self.urls_done && self.requests.len() < self.config.concurrency && budget > 0 && self.sink.wants_more() {
+        // URLs parked for their host go first, as their hosts free up.
+        while let Some(hosts) = &mut self.hosts
+            && self.requests.len() < self.config.concurrency
+            && budget > 0
+            && self.sink.wants_more()
+            && let Some(parked) = hosts.next_ready(cx.now)
+        {
+            budget -= 1;
+            self.admit(cx, parked.index, parked.url);
+        }
+        while !self.urls_done
+            && self.requests.len() < self.config.concurrency
+            && budget > 0
+            && self.sink.wants_more()
+            && !self.hosts.as_ref().is_some_and(|h| h.full())
+        {
             budget -= 1;
             match self.urls.next_url() {
-                Next::Url(url) => self.admit(cx, url),
-                Next::Later => return,
+                Next::Url(url) => self.take(cx, url),
+                Next::Later => break,
                 Next::End => self.urls_done = true,
             }
         }
+        if let Some(hosts) = &self.hosts
+            && hosts.parked() > 0
+            && cx.timers.deadline(self.polite_timer).is_none()
+            && let Some(delay) = self.config.host_delay
+        {
+            cx.timers.arm(self.polite_timer, cx.now + delay);
+        }
     }
 
-    fn admit(&mut self, cx: &mut Context<'_>, text: String) {
+    /// Hosts held back by their delay may have become free.
+    pub(super) fn on_polite_timer(&mut self, cx: &mut Context<'_>) {
+        let Some(hosts) = &mut self.hosts else { return };
+        if let Some(at) = hosts.wake(cx.now) {
+            cx.timers.arm(self.polite_timer, at);
+        }
+        self.admit_more(cx);
+    }
+
+    /// A URL from the input: its index, then a request now, or parked for its host.
+    fn take(&mut self, cx: &mut Context<'_>, text: String) {
         let index = self.next_index;
         self.next_index += 1;
         self.stats.requests += 1;
@@ -72,6 +104,19 @@ impl<I: Source, S: Sink> Client<I, S> {
                 return;
             }
         };
+        match &mut self.hosts {
+            Some(hosts) => {
+                if let Some((index, url)) = hosts.start_or_park(index, url, cx.now) {
+                    self.admit(cx, index, url);
+                }
+            }
+            None => self.admit(cx, index, url),
+        }
+    }
+
+    /// `url` (request `index`) takes a slot and is on its way.
+    fn admit(&mut self, cx: &mut Context<'_>, index: u64, url: Url) {
+        let host_key = self.hosts.as_ref().map(|_| super::politeness::Hosts::key(&url));
         let origin = self.origins.hold(&url);
         let entry = self.requests.vacant_entry();
         let key = entry.key();
@@ -112,6 +157,7 @@ impl<I: Source, S: Sink> Client<I, S> {
             idempotent: self.idempotent,
             attempts: 1,
             first_started: started,
+            host_key,
         });
         self.dispatch(cx, key);
     }
