@@ -79,6 +79,27 @@ fn one(server: SocketAddr, scratch: &Scratch, url: &str, args: &[&str]) -> Value
 }
 
 #[test]
+fn large_bodies_come_through_whole() {
+    // Megabytes over TLS: many records per read, more than rustls holds at once.
+    let scratch = Scratch::new("tls-big");
+    let ca = Ca::new("onethread test CA");
+    let pem = scratch.path("ca.pem");
+    ca.write_pem(&pem);
+    let server = tls_server(ca.issue(&["tls.test"], false), &[b"http/1.1"], |tls| {
+        let mut response = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", 3 << 20).into_bytes();
+        response.resize(response.len() + (3 << 20), b'z');
+        while read_head(tls).is_some() {
+            if tls.write_all(&response).and_then(|()| tls.flush()).is_err() {
+                return;
+            }
+        }
+    });
+    let url = format!("https://tls.test:{}/{{}}", server.port());
+    let (_, lines, _) = fetch(server, &scratch, &[&url, "-n", "6", "-c", "3", "--cacert", pem.to_str().unwrap()]);
+    assert!(lines.iter().all(|l| l["status"] == 200 && l["bytes"] == 3u64 << 20), "{lines:?}");
+}
+
+#[test]
 fn certificates_that_must_not_be_trusted_are_refused_with_the_reason() {
     let scratch = Scratch::new("tls-bad");
     let ca = Ca::new("onethread test CA");

@@ -40,6 +40,10 @@ use super::outcome::Sink;
 /// before.
 pub(super) const READS_PER_TURN: usize = 1;
 
+/// Plaintext rustls holds before `read_tls` refuses more (its fixed limit): the TLS
+/// read hands it over by then.
+const PLAINTEXT_LIMIT: usize = 16 * 1024;
+
 /// How bytes reach the peer.
 pub(super) enum Transport {
     Tcp(TcpStream),
@@ -132,8 +136,13 @@ impl Transport {
         loop {
             let state = tls.process_new_packets().map_err(io::Error::other)?;
             let pending = state.plaintext_bytes_to_read();
-            // Enough to fill `buf`, or all there will be for now: hand it over.
-            if pending >= buf.len() || (pending > 0 && socket_empty) || state.peer_has_closed() || eof {
+            // Enough to fill `buf` (or all rustls will hold: it refuses to read more
+            // records while 16 KiB of plaintext wait), or all there is for now.
+            if pending >= buf.len().min(PLAINTEXT_LIMIT)
+                || (pending > 0 && socket_empty)
+                || state.peer_has_closed()
+                || eof
+            {
                 let n = match tls.reader().read(buf) {
                     Err(e) if would_block(&e) => 0,
                     other => other?,
