@@ -44,7 +44,7 @@ pub fn svg(cx: &Context, rows: &[Row]) -> String {
         let y = TOP + ROW * i as f64;
         let text_y = y + BAR / 2.0 + 5.0;
         let _ = writeln!(s, r#"<text x="{LABEL_RIGHT}" y="{text_y}" text-anchor="end">{}</text>"#, escape(row.label));
-        let colour = if row.name == "onethread" { "#2a9d5c" } else { "#c8553d" };
+        let colour = if row.name.starts_with("onethread") { "#2a9d5c" } else { "#c8553d" };
         match (summary, &row.outcome) {
             (Some(sum), _) => {
                 let length = PANEL * sum.most_threads as f64 / peak as f64;

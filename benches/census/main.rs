@@ -11,6 +11,12 @@
 //! `seed.py` in a venv; onethread runs `examples/fetch`. A peer whose toolchain is
 //! missing is a row that says so, and a failing peer is a row with its error.
 //!
+//! HTTPS rows (names ending in `-https`) run the same workload against a second
+//! built-in server started with `--https --cert-out FILE`, fetching
+//! `https://localhost:PORT/{i}` and trusting that certificate alone: aiohttp through
+//! Python's `ssl` module (`ssl.create_default_context(cafile=…)`), hyper and reqwest
+//! through rustls on *ring*, onethread with `--cacert`. `--no-https` leaves them out.
+//!
 //! Output: a markdown table on stdout, and `target/census/census.{md,json,svg}`.
 //! Options: `-n N`, `-c C`, `--runs R` (each peer R times, default 3), `--only NAME,NAME`,
 //! `--timeout SECS` (per run, default 120).
@@ -41,6 +47,11 @@ const PEERS: &[(&str, &str)] = &[
     ("hyper-multi-thread", "hyper, tokio multi_thread"),
     ("reqwest", "reqwest, tokio current_thread"),
     ("onethread", "onethread fetch"),
+    ("aiohttp-threaded-https", "HTTPS: aiohttp + ssl, ThreadedResolver"),
+    ("hyper-current-thread-https", "HTTPS: hyper + hyper-rustls, tokio current_thread"),
+    ("hyper-multi-thread-https", "HTTPS: hyper + hyper-rustls, tokio multi_thread"),
+    ("reqwest-https", "HTTPS: reqwest + rustls, tokio current_thread"),
+    ("onethread-https", "HTTPS: onethread fetch"),
 ];
 
 struct Options {
@@ -49,6 +60,7 @@ struct Options {
     only: Option<Vec<String>>,
     timeout: Duration,
     runs: usize,
+    https: bool,
 }
 
 fn main() -> ExitCode {
@@ -68,17 +80,18 @@ fn main() -> ExitCode {
 
 /// `--peer NAME URL N C`: run one Rust peer in this process and print its result.
 fn peer_main(args: &[String]) -> ExitCode {
-    let [name, url, n, c] = args else {
-        eprintln!("usage: census --peer NAME URL_TEMPLATE N C");
+    let [name, url, n, c, rest @ ..] = args else {
+        eprintln!("usage: census --peer NAME URL_TEMPLATE N C [--cacert FILE] [--close]");
         return ExitCode::from(2);
     };
-    let (Some(run), Ok(n), Ok(c)) = (peers::find(name), n.parse(), c.parse()) else {
+    let (Some(run), Ok(n), Ok(c), Ok(options)) = (peers::find(name), n.parse(), c.parse(), peers::Options::parse(rest))
+    else {
         eprintln!("census: bad peer arguments {args:?}");
         return ExitCode::from(2);
     };
     // The main thread's name would be the binary's, `census-<hash>`: say what it is.
     name_this_thread(c"census-peer");
-    let result = run(url, n, c);
+    let result = run(url, n, c, &options);
     let line = serde_json::json!({ "ok": result.ok, "failed": result.failed, "first_error": result.first_error });
     println!("{line}");
     ExitCode::SUCCESS
@@ -90,7 +103,8 @@ fn name_this_thread(name: &std::ffi::CStr) {
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
-    let mut options = Options { n: 10_000, c: 1000, only: None, timeout: Duration::from_secs(120), runs: 3 };
+    let mut options =
+        Options { n: 10_000, c: 1000, only: None, timeout: Duration::from_secs(120), runs: 3, https: true };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{arg} needs a value"));
@@ -102,9 +116,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
             }
             "--runs" => options.runs = value()?.parse::<usize>().map_err(|e| format!("--runs: {e}"))?.max(1),
             "--only" => options.only = Some(value()?.split(',').map(str::to_owned).collect()),
+            "--no-https" => options.https = false,
             _ => {
                 return Err(format!(
-                    "unknown argument {arg} (options: -n N, -c C, --runs R, --only NAME,.., --timeout SECS)"
+                    "unknown argument {arg} (options: -n N, -c C, --runs R, --only NAME,.., --no-https, --timeout SECS)"
                 ));
             }
         }
@@ -147,6 +162,7 @@ fn census(options: Options) -> Result<(), String> {
     let selected: Vec<_> = PEERS
         .iter()
         .filter(|(name, _)| options.only.as_ref().is_none_or(|only| only.iter().any(|o| o == name)))
+        .filter(|(name, _)| options.https || !name.ends_with("-https"))
         .collect();
 
     let wants_python = selected.iter().any(|(name, _)| name.starts_with("aiohttp"));
@@ -161,11 +177,30 @@ fn census(options: Options) -> Result<(), String> {
         context.versions.push(py.versions.clone());
     }
 
-    let server = server::TestServer::start(&paths.examples.join("server")).map_err(|e| format!("server: {e}"))?;
+    let server = server::TestServer::start(&paths.examples.join("server"), None).map_err(|e| format!("server: {e}"))?;
     let url = format!("http://localhost:{}/{{}}", server.port);
     eprintln!("census: server on {}; clients fetch {url}", server.addrs.join(" and "));
+    // The HTTPS server, when an HTTPS row is selected: its certificate is the one trusted.
+    let cacert = paths.out.join("server-cert.pem");
+    let tls_server = if selected.iter().any(|(name, _)| name.ends_with("-https")) {
+        let _ = fs::remove_file(&cacert);
+        let tls_server = server::TestServer::start(&paths.examples.join("server"), Some(&cacert))
+            .map_err(|e| format!("https server: {e}"))?;
+        eprintln!("census: https server on {}, certificate in {}", tls_server.addrs.join(" and "), cacert.display());
+        Some(tls_server)
+    } else {
+        None
+    };
+    let https_url = tls_server.as_ref().map(|s| format!("https://localhost:{}/{{}}", s.port));
 
-    let run = Run { paths: &paths, python: python.as_ref(), url: &url, logs: &logs, options: &options };
+    let run = Run {
+        paths: &paths,
+        python: python.as_ref(),
+        url: &url,
+        https: https_url.as_deref().map(|url| (url, cacert.as_path())),
+        logs: &logs,
+        options: &options,
+    };
     let mut rows = Vec::new();
     for &&(name, label) in &selected {
         eprintln!("census: {name} …");
@@ -178,6 +213,7 @@ fn census(options: Options) -> Result<(), String> {
         rows.push(Row { name, label, outcome });
     }
     drop(server);
+    drop(tls_server);
 
     let table = report::markdown(&context, &rows);
     println!("{table}");
@@ -197,6 +233,8 @@ struct Run<'a> {
     paths: &'a Paths,
     python: Option<&'a Result<python::Python, String>>,
     url: &'a str,
+    /// The HTTPS server's URL template and certificate, when one runs.
+    https: Option<(&'a str, &'a Path)>,
     logs: &'a Path,
     options: &'a Options,
 }
@@ -204,25 +242,40 @@ struct Run<'a> {
 /// One run of one peer, in a process of its own.
 fn run_once(name: &str, run: &Run) -> Result<Measured, String> {
     let (n, c) = (run.options.n.to_string(), run.options.c.to_string());
-    if let Some(resolver) = name.strip_prefix("aiohttp-") {
+    let (base, url, cacert) = match name.strip_suffix("-https") {
+        None => (name, run.url, None),
+        Some(base) => {
+            let (url, cacert) = run.https.ok_or("skipped: no HTTPS server")?;
+            (base, url, Some(cacert))
+        }
+    };
+    if let Some(resolver) = base.strip_prefix("aiohttp-") {
         let py = match run.python {
             Some(Ok(py)) => py,
             Some(Err(why)) => return Err(format!("skipped: {why}")),
             None => return Err("skipped: Python was not prepared".into()),
         };
         let mut command = Command::new(&py.bin);
-        command.arg(&run.paths.seed).args([run.url, &n, &c, resolver]);
+        command.arg(&run.paths.seed).args([url, &n, &c, resolver]);
+        if let Some(cacert) = cacert {
+            command.arg(cacert);
+        }
         return measure(command, run.logs, name, run.options, parse_peer_line);
     }
-    if name == "onethread" {
-        let summary = run.logs.join("onethread.json");
+    if base == "onethread" {
+        let summary = run.logs.join(format!("{name}.json"));
         let mut command = Command::new(run.paths.examples.join("fetch"));
-        command.args([run.url, "-n", &n, "-c", &c, "--quiet", "--summary-json"]).arg(&summary);
+        command.args([url, "-n", &n, "-c", &c, "--quiet", "--summary-json"]).arg(&summary);
+        if let Some(cacert) = cacert {
+            command.arg("--cacert").arg(cacert);
+        }
         return measure(command, run.logs, name, run.options, |_| parse_fetch_summary(&summary));
     }
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut command = Command::new(exe);
-    command.args(["--peer", name, run.url, &n, &c]);
+    command.args(["--peer", base, url, &n, &c]);
+    let options = peers::Options { cacert: cacert.map(Path::to_owned), close: false };
+    command.args(options.args());
     measure(command, run.logs, name, run.options, parse_peer_line)
 }
 

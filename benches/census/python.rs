@@ -11,7 +11,7 @@ use std::process::Command;
 pub struct Python {
     /// The venv's interpreter.
     pub bin: PathBuf,
-    /// `Python 3.x.y, aiohttp a.b.c, aiodns …, pycares …, c-ares …`.
+    /// `Python 3.x.y, aiohttp a.b.c, aiodns …, pycares …, c-ares …, ssl: OpenSSL …`.
     pub versions: String,
 }
 
@@ -30,10 +30,10 @@ pub fn prepare(venv: &Path) -> Result<Python, String> {
     Ok(Python { bin, versions: versions.trim().to_owned() })
 }
 
-const VERSIONS: &str = r#"import platform, aiohttp, aiodns, pycares
+const VERSIONS: &str = r#"import platform, ssl, aiohttp, aiodns, pycares
 print(f'Python {platform.python_version()}, aiohttp {aiohttp.__version__}, '
       f'aiodns {aiodns.__version__}, pycares {pycares.__version__}, '
-      f'c-ares {getattr(pycares, "ARES_VERSION", "?")}')"#;
+      f'c-ares {getattr(pycares, "ARES_VERSION", "?")}, ssl: {ssl.OPENSSL_VERSION}')"#;
 
 /// Runs a setup step; its stdout, or a one-line reason it failed.
 fn run(command: &mut Command, what: &str) -> Result<String, String> {

@@ -248,7 +248,7 @@ fn output(command: &mut Command) -> String {
 fn crate_versions() -> String {
     let lock = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock")).unwrap_or_default();
     let mut found = Vec::new();
-    for name in ["tokio", "hyper", "hyper-util", "reqwest"] {
+    for name in ["tokio", "hyper", "hyper-util", "reqwest", "rustls", "hyper-rustls", "ring"] {
         let needle = format!("name = \"{name}\"\nversion = \"");
         if let Some(at) = lock.find(&needle) {
             let rest = &lock[at + needle.len()..];

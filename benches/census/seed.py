@@ -1,6 +1,6 @@
 """The seed workload in asyncio + aiohttp, as the census runs it.
 
-    python seed.py URL_TEMPLATE N C RESOLVER
+    python seed.py URL_TEMPLATE N C RESOLVER [CAFILE]
 
 N GETs of URL_TEMPLATE ("{}" becomes 0, 1, ...), at most C in flight through
 asyncio.Semaphore(C), every body read, on one ClientSession. RESOLVER is
@@ -11,6 +11,11 @@ asyncio.Semaphore(C), every body read, on one ClientSession. RESOLVER is
 The connector's own limit (100 by default since aiohttp 2.0) is raised to C, so that
 the semaphore, as in the seed script, is what bounds concurrency.
 
+With CAFILE (for https:// URLs), the connector's ssl is an ssl.SSLContext from
+ssl.create_default_context(cafile=CAFILE): Python's ssl module (OpenSSL), trusting
+that certificate alone. aiohttp drives it through asyncio's SSL protocol, on the
+event loop's thread.
+
 Prints one JSON line: successes, failures, the first error, and the names of the
 threads Python knows about (threading.enumerate()) while the session is still open.
 Before Python 3.14 every OS thread of the process has the same comm ("python3"), so
@@ -20,6 +25,7 @@ C code (c-ares's event thread) are not in this list at all.
 
 import asyncio
 import json
+import ssl
 import sys
 import threading
 
@@ -33,13 +39,17 @@ async def fetch(url, session, sem):
             return response.status
 
 
-async def run(template, n, c, resolver_name):
+async def run(template, n, c, resolver_name, cafile=None):
     sem = asyncio.Semaphore(c)
+    # ssl=True is aiohttp's default: verify against the system's CAs.
+    context = ssl.create_default_context(cafile=cafile) if cafile else True
     if resolver_name == "aiodns":
-        connector = aiohttp.TCPConnector(limit=c, resolver=aiohttp.AsyncResolver())
+        connector = aiohttp.TCPConnector(limit=c, resolver=aiohttp.AsyncResolver(), ssl=context)
     else:
         cache = resolver_name != "nocache"
-        connector = aiohttp.TCPConnector(limit=c, resolver=aiohttp.ThreadedResolver(), use_dns_cache=cache)
+        connector = aiohttp.TCPConnector(
+            limit=c, resolver=aiohttp.ThreadedResolver(), use_dns_cache=cache, ssl=context
+        )
     async with aiohttp.ClientSession(connector=connector) as session:
         tasks = (fetch(template.replace("{}", str(i)), session, sem) for i in range(n))
         results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -55,7 +65,8 @@ async def run(template, n, c, resolver_name):
 
 def main():
     template, n, c, resolver_name = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    print(json.dumps(asyncio.run(run(template, n, c, resolver_name))), flush=True)
+    cafile = sys.argv[5] if len(sys.argv) > 5 else None
+    print(json.dumps(asyncio.run(run(template, n, c, resolver_name, cafile))), flush=True)
 
 
 if __name__ == "__main__":

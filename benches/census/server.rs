@@ -4,6 +4,9 @@
 //! `::1` before `127.0.0.1` (Debian lists both). So the server listens on both
 //! loopback addresses on the same port, when the machine has IPv6; every client then
 //! connects on its first try, whichever address its resolver returns first.
+//!
+//! For the HTTPS rows, a second server runs with `--https --cert-out FILE`: its
+//! certificate (for `localhost`, `127.0.0.1` and `::1`) is what the clients trust.
 
 use std::io::{self, BufRead, BufReader};
 use std::net::TcpListener;
@@ -17,7 +20,8 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    pub fn start(bin: &Path) -> io::Result<TestServer> {
+    /// `cert_out`: serve HTTPS, and write the certificate there.
+    pub fn start(bin: &Path, cert_out: Option<&Path>) -> io::Result<TestServer> {
         let mut last = io::Error::other("no attempt");
         // A port free now may be taken before the server binds it: try a few.
         for _ in 0..5 {
@@ -28,7 +32,7 @@ impl TestServer {
                 listen.push(format!("[::1]:{port}"));
             }
             drop(v4);
-            match spawn(bin, &listen) {
+            match spawn(bin, &listen, cert_out) {
                 Ok(child) => return Ok(TestServer { child, port, addrs: listen }),
                 Err(e) => last = e,
             }
@@ -38,8 +42,11 @@ impl TestServer {
 }
 
 /// Starts the server and waits for one `listening on` line per address.
-fn spawn(bin: &Path, listen: &[String]) -> io::Result<Child> {
+fn spawn(bin: &Path, listen: &[String], cert_out: Option<&Path>) -> io::Result<Child> {
     let mut command = Command::new(bin);
+    if let Some(cert_out) = cert_out {
+        command.arg("--https").arg("--cert-out").arg(cert_out);
+    }
     for addr in listen {
         command.arg("--listen").arg(addr);
     }

@@ -21,12 +21,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::net::TcpStream;
 
-use super::PeerResult;
+use super::{Options, PeerResult};
 
 /// Room for a response head; bodies in this benchmark are a few bytes.
 const BUFFER: usize = 16 * 1024;
 
-pub fn run(template: &str, n: usize, c: usize) -> PeerResult {
+pub fn run(template: &str, n: usize, c: usize, options: &Options) -> PeerResult {
+    if options.cacert.is_some() || options.close {
+        return PeerResult {
+            ok: 0,
+            failed: n,
+            first_error: Some("this peer speaks plain keep-alive HTTP only".into()),
+        };
+    }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     let target = match Target::parse(template) {
         Ok(target) => Arc::new(target),

@@ -11,12 +11,18 @@
 //! counter, which bounds in-flight requests exactly like `Semaphore(C)` around N tasks,
 //! without creating N tasks up front. The census (and later benchmarks) run each peer in
 //! a process of its own and measure it from outside.
+//!
+//! Over HTTPS ([`Options`]), hyper and reqwest use rustls with the *ring* provider (the
+//! one onethread uses), trusting exactly one certificate, the server's (`--cacert FILE`),
+//! and can be told to keep no idle connection (`--close`), so that every request pays
+//! a new TCP connection and TLS handshake.
 
 pub mod httparse_client;
 pub mod hyper_client;
 pub mod reqwest_client;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -29,8 +35,63 @@ pub struct PeerResult {
     pub first_error: Option<String>,
 }
 
-/// A peer: `run(template, n, c)`.
-pub type Run = fn(&str, usize, usize) -> PeerResult;
+/// A peer: `run(template, n, c, options)`.
+pub type Run = fn(&str, usize, usize, &Options) -> PeerResult;
+
+/// How a peer connects, beyond the URL: `--cacert FILE` and `--close` after the
+/// positional arguments of `--peer NAME URL N C`.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    /// For `https://`: trust this PEM certificate, and nothing else.
+    pub cacert: Option<PathBuf>,
+    /// A new connection for every request: the pool keeps no idle connection.
+    pub close: bool,
+}
+
+impl Options {
+    pub fn parse(args: &[String]) -> Result<Options, String> {
+        let mut options = Options::default();
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            match arg.as_str() {
+                "--cacert" => options.cacert = Some(it.next().ok_or("--cacert needs a file")?.into()),
+                "--close" => options.close = true,
+                other => return Err(format!("unknown peer option {other}")),
+            }
+        }
+        Ok(options)
+    }
+
+    /// The same options as arguments, for a peer's command line.
+    pub fn args(&self) -> Vec<std::ffi::OsString> {
+        let mut args = Vec::new();
+        if let Some(cacert) = &self.cacert {
+            args.extend(["--cacert".into(), cacert.clone().into_os_string()]);
+        }
+        if self.close {
+            args.push("--close".into());
+        }
+        args
+    }
+
+    /// rustls on *ring*, trusting the `--cacert` certificate alone; `None` without one.
+    pub fn rustls_config(&self) -> Result<Option<rustls::ClientConfig>, String> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let Some(path) = &self.cacert else { return Ok(None) };
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(path).map_err(|e| format!("{}: {e}", path.display()))? {
+            roots.add(cert.map_err(|e| format!("{}: {e}", path.display()))?).map_err(|e| e.to_string())?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Some(config))
+    }
+}
 
 /// The Rust peers by name: the name the census passes on the command line, and the run.
 pub const PEERS: &[(&str, Run)] = &[

@@ -20,7 +20,7 @@ const BAR: f64 = 18.0;
 pub fn svg(cx: &Context, cells: &[Cell]) -> String {
     let mut groups: Vec<(String, Vec<&Cell>)> = Vec::new();
     for cell in cells {
-        let title = format!("server {}, C = {}", cell.server.name(), cell.c);
+        let title = format!("server {}, {}, C = {}", cell.server.name(), cell.mode.describe(), cell.c);
         match groups.iter_mut().find(|(t, _)| *t == title) {
             Some((_, members)) => members.push(cell),
             None => groups.push((title, vec![cell])),

@@ -27,6 +27,53 @@ pub const CLIENTS: &[(&str, &str)] = &[
     ("reqwest", "reqwest (tokio current_thread)"),
 ];
 
+/// What is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Plain HTTP over keep-alive connections.
+    Http,
+    /// HTTPS over keep-alive connections: the record layer's cost per request.
+    Https,
+    /// HTTPS with a new connection, and so a TLS handshake, for every request.
+    HttpsClose,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Http => "http",
+            Mode::Https => "https",
+            Mode::HttpsClose => "https-close",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Mode::Http => "HTTP, keep-alive",
+            Mode::Https => "HTTPS, keep-alive",
+            Mode::HttpsClose => "HTTPS, a new connection (and TLS handshake) per request",
+        }
+    }
+
+    pub fn tls(self) -> bool {
+        self != Mode::Http
+    }
+}
+
+/// The clients that run over HTTPS: wrk (OpenSSL) and the Rust peers that speak TLS
+/// with rustls. (The hand-written httparse peer speaks plain HTTP only, and tokio
+/// multi_thread + hyper would repeat the current_thread row on one pinned CPU.)
+pub const TLS_CLIENTS: &[&str] = &["onethread", "wrk", "hyper-current-thread", "reqwest"];
+
+/// A client's label in a given mode (hyper's connector differs over TLS).
+pub fn label(client: &str, plain: &'static str, mode: Mode) -> &'static str {
+    match (client, mode.tls()) {
+        ("hyper-current-thread", true) => "tokio current_thread + hyper + hyper-rustls",
+        ("reqwest", true) => "reqwest + rustls (tokio current_thread)",
+        _ => plain,
+    }
+}
+
 /// One successful run.
 #[derive(Debug, Clone)]
 pub struct Measurement {
@@ -41,6 +88,8 @@ pub struct Measurement {
     pub peak_rss_kib: u64,
     /// Connections the client opened, where it says (onethread).
     pub connections: Option<u64>,
+    /// Full TLS handshakes and resumed ones, where it says (onethread).
+    pub tls: Option<(u64, u64)>,
 }
 
 impl Measurement {
@@ -65,14 +114,22 @@ pub struct Setup<'a> {
     pub timeout: Duration,
     /// How long wrk runs: it stops on time, not after N requests.
     pub wrk_seconds: u64,
+    pub mode: Mode,
+    /// Over HTTPS: the server's certificate, the only one trusted.
+    pub cacert: Option<&'a Path>,
 }
 
 /// Runs `name` once. `Err` says why there is no measurement: a missing tool, a crash,
 /// or a request that failed (every one of the N must succeed).
 pub fn run_once(name: &str, setup: &Setup) -> Result<Measurement, String> {
-    let template = format!("http://127.0.0.1:{}/{{}}", setup.port);
+    let scheme = if setup.mode.tls() { "https" } else { "http" };
+    let template = format!("{scheme}://127.0.0.1:{}/{{}}", setup.port);
     let (n, c) = (setup.n.to_string(), setup.c.to_string());
-    let stem = format!("{name}-c{}", setup.c);
+    let stem = format!("{name}-{}-c{}", setup.mode.name(), setup.c);
+    let close = setup.mode == Mode::HttpsClose;
+    if setup.mode.tls() && setup.cacert.is_none() {
+        return Err("no certificate to trust".into());
+    }
     match name {
         "onethread" => {
             let summary = setup.logs.join(format!("{stem}.json"));
@@ -83,6 +140,12 @@ pub fn run_once(name: &str, setup: &Setup) -> Result<Measurement, String> {
             let bare = ["-H", "User-Agent:", "-H", "Accept:"];
             command.args([template.as_str(), "-n", &n, "-c", &c, "--quiet"]).args(bare);
             command.arg("--summary-json").arg(&summary);
+            if let Some(cacert) = setup.cacert {
+                command.arg("--cacert").arg(cacert);
+            }
+            if close {
+                command.args(["-H", "Connection: close"]);
+            }
             let watched = measure(command, setup, &stem)?;
             let s = read_json(&summary)?;
             let (ok, failed) = (s["successes"].as_u64().unwrap_or(0), s["errors"].as_u64().unwrap_or(0));
@@ -91,22 +154,29 @@ pub fn run_once(name: &str, setup: &Setup) -> Result<Measurement, String> {
                 requests: ok,
                 seconds: s["wall_seconds"].as_f64().ok_or("summary without wall_seconds")?,
                 connections: s["connections"]["opened"].as_u64(),
+                tls: s["tls"]["handshakes"].as_u64().zip(s["tls"]["resumed"].as_u64()),
                 ..from(watched)
             })
         }
         "wrk" => {
             let wrk = wrk::path().ok_or("skipped: wrk is not installed")?;
             let mut command = Command::new(wrk);
-            let url = format!("http://127.0.0.1:{}/", setup.port);
+            // wrk (OpenSSL) does not verify certificates, so it needs no --cacert.
+            let url = format!("{scheme}://127.0.0.1:{}/", setup.port);
             command.args(["-t1", &format!("-c{c}"), &format!("-d{}s", setup.wrk_seconds), &url]);
+            if close {
+                command.args(["-H", "Connection: close"]);
+            }
             let watched = measure(command, setup, &stem)?;
             let report = wrk::parse(&fs::read_to_string(setup.logs.join(format!("{stem}.out"))).unwrap_or_default())?;
-            Ok(Measurement { requests: report.requests, seconds: report.seconds, connections: None, ..from(watched) })
+            Ok(Measurement { requests: report.requests, seconds: report.seconds, ..from(watched) })
         }
         peer => {
             let exe = std::env::current_exe().map_err(|e| e.to_string())?;
             let mut command = Command::new(exe);
             command.args(["--peer", peer, &template, &n, &c]);
+            let options = crate::peers::Options { cacert: setup.cacert.map(Path::to_owned), close };
+            command.args(options.args());
             let watched = measure(command, setup, &stem)?;
             let out = fs::read_to_string(setup.logs.join(format!("{stem}.out"))).unwrap_or_default();
             let line = out.lines().rev().find(|l| l.starts_with('{')).ok_or("no result line on stdout")?;
@@ -116,7 +186,6 @@ pub fn run_once(name: &str, setup: &Setup) -> Result<Measurement, String> {
             Ok(Measurement {
                 requests: ok,
                 seconds: v["seconds"].as_f64().ok_or("result line without seconds")?,
-                connections: None,
                 ..from(watched)
             })
         }
@@ -141,6 +210,7 @@ fn from(watched: watch::Watched) -> Measurement {
         peak_threads: watched.peak_threads,
         peak_rss_kib: watched.peak_rss_kib,
         connections: None,
+        tls: None,
     }
 }
 

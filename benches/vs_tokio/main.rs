@@ -20,12 +20,20 @@
 //! are interleaved (for each run, for each C, for each client) so that a slow moment
 //! of a noisy machine spreads over all clients instead of landing on one.
 //!
+//! HTTPS (`--scheme`): the same servers over TLS 1.3 (nginx with a certificate the
+//! bench makes, the built-in server with `--https`), and the clients that speak it
+//! (`clients::TLS_CLIENTS`), each trusting that certificate alone. Two modes: keep-alive
+//! (N requests, the record layer's cost), and a new connection per request (`--close-n`
+//! requests, each a TCP connect and a TLS handshake: `Connection: close` for fetch and
+//! wrk, no idle pool for hyper and reqwest).
+//!
 //! `cargo bench --bench vs_tokio` (or `scripts/bench`, which builds the examples
 //! first). Options: `-n N` (100000), `-c LIST` (100,1000), `--runs R` (3),
-//! `--only NAME,..`, `--server nginx|builtin|both` (both), `--quick` (N = 20000, one
-//! run), `--million` (also onethread alone, 1,000,000 GETs at C = 1000 per server),
-//! `--timeout SECS` (per run, 120). Prints a markdown table and targets; writes
-//! `target/bench/vs_tokio.{md,json,svg}`, and each run's output to
+//! `--only NAME,..`, `--server nginx|builtin|both` (both), `--scheme http|https|both`
+//! (both), `--close-n N` (N / 10: requests of the handshake-bound runs), `--quick`
+//! (N = 20000, one run), `--million` (also onethread alone, 1,000,000 GETs at C = 1000
+//! per server, plain HTTP), `--timeout SECS` (per run, 120). Prints a markdown table and
+//! targets; writes `target/bench/vs_tokio.{md,json,svg}`, and each run's output to
 //! `target/bench/vs_tokio-logs/`.
 
 #[path = "../peers/mod.rs"]
@@ -46,12 +54,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clients::{CLIENTS, Setup};
+use clients::{CLIENTS, Mode, Setup, TLS_CLIENTS};
 use report::{Cell, Context, Million};
-use servers::{Kind, Server};
+use servers::{Kind, Server, Tls};
 
 struct Options {
     n: Option<usize>,
+    close_n: Option<usize>,
+    /// Plain HTTP, HTTPS, or both.
+    http: bool,
+    https: bool,
     cs: Vec<usize>,
     runs: Option<usize>,
     only: Option<Vec<String>>,
@@ -79,16 +91,17 @@ fn main() -> ExitCode {
 /// `--peer NAME URL N C`: run one Rust peer in this process; print its result and the
 /// time its workload took (runtime start-up included, process start-up not).
 fn peer_main(args: &[String]) -> ExitCode {
-    let [name, url, n, c] = args else {
-        eprintln!("usage: vs_tokio --peer NAME URL_TEMPLATE N C");
+    let [name, url, n, c, rest @ ..] = args else {
+        eprintln!("usage: vs_tokio --peer NAME URL_TEMPLATE N C [--cacert FILE] [--close]");
         return ExitCode::from(2);
     };
-    let (Some(run), Ok(n), Ok(c)) = (peers::find(name), n.parse(), c.parse()) else {
+    let (Some(run), Ok(n), Ok(c), Ok(options)) = (peers::find(name), n.parse(), c.parse(), peers::Options::parse(rest))
+    else {
         eprintln!("vs_tokio: bad peer arguments {args:?}");
         return ExitCode::from(2);
     };
     let start = Instant::now();
-    let result = run(url, n, c);
+    let result = run(url, n, c, &options);
     let seconds = start.elapsed().as_secs_f64();
     let line = serde_json::json!({
         "ok": result.ok, "failed": result.failed, "first_error": result.first_error, "seconds": seconds,
@@ -97,12 +110,15 @@ fn peer_main(args: &[String]) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-const USAGE: &str = "options: -n N, -c LIST, --runs R, --only NAME,.., --server nginx|builtin|both, --quick, \
-                     --million, --timeout SECS";
+const USAGE: &str = "options: -n N, -c LIST, --runs R, --only NAME,.., --server nginx|builtin|both, \
+                     --scheme http|https|both, --close-n N, --quick, --million, --timeout SECS";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         n: None,
+        close_n: None,
+        http: true,
+        https: true,
         cs: vec![100, 1000],
         runs: None,
         only: None,
@@ -138,6 +154,15 @@ fn parse(args: &[String]) -> Result<Options, String> {
                     other => return Err(format!("--server: {other}? (nginx, builtin or both)")),
                 }
             }
+            "--scheme" => {
+                (options.http, options.https) = match value()?.as_str() {
+                    "http" => (true, false),
+                    "https" => (false, true),
+                    "both" => (true, true),
+                    other => return Err(format!("--scheme: {other}? (http, https or both)")),
+                }
+            }
+            "--close-n" => options.close_n = Some(value()?.parse().map_err(|e| format!("--close-n: {e}"))?),
             "--quick" => options.quick = true,
             "--million" => options.million = true,
             "--timeout" => {
@@ -183,19 +208,39 @@ fn bench(options: Options) -> Result<(), String> {
         .copied()
         .filter(|(name, _)| options.only.as_ref().is_none_or(|only| only.iter().any(|o| o == name)))
         .collect();
+    let close_n = options.close_n.unwrap_or(n / 10).max(1);
     let mut context = Context::of_this_machine(n, runs, pinning);
+    context.close_n = options.https.then_some(close_n);
+    let tls = if options.https { Some(Tls::make(&out.join("tls"))?) } else { None };
     let mut cells = Vec::new();
     let mut million = Vec::new();
 
+    // One server process per (server, scheme): the built-in server is either plain or TLS.
+    let mut groups: Vec<(Kind, Option<&Tls>)> = Vec::new();
     for &kind in &options.servers {
-        let server = Server::start(kind, &examples.join("server"), server_cpu);
-        context.servers.push((kind, server.as_ref().map(|s| s.version.clone()).map_err(Clone::clone)));
-        let mut here: Vec<Cell> = options
-            .cs
-            .iter()
-            .flat_map(|&c| selected.iter().map(move |&(client, label)| (c, client, label)))
-            .map(|(c, client, label)| Cell { server: kind, c, client, label, runs: Vec::new() })
-            .collect();
+        if options.http {
+            groups.push((kind, None));
+        }
+        if let Some(tls) = &tls {
+            groups.push((kind, Some(tls)));
+        }
+    }
+    for (kind, tls) in groups {
+        let modes: &[Mode] = if tls.is_some() { &[Mode::Https, Mode::HttpsClose] } else { &[Mode::Http] };
+        let server = Server::start(kind, &examples.join("server"), server_cpu, tls);
+        context.servers.push((kind, tls.is_some(), server.as_ref().map(|s| s.version.clone()).map_err(Clone::clone)));
+        let mut here: Vec<Cell> = Vec::new();
+        for &mode in modes {
+            for &c in &options.cs {
+                for &(client, label) in &selected {
+                    if mode.tls() && !TLS_CLIENTS.contains(&client) {
+                        continue;
+                    }
+                    let label = clients::label(client, label, mode);
+                    here.push(Cell { server: kind, mode, c, client, label, runs: Vec::new() });
+                }
+            }
+        }
         let server = match server {
             Ok(server) => server,
             Err(e) => {
@@ -207,42 +252,52 @@ fn bench(options: Options) -> Result<(), String> {
                 continue;
             }
         };
-        eprintln!("vs_tokio: server {} on 127.0.0.1:{}", kind.name(), server.port);
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        eprintln!("vs_tokio: server {} on {scheme}://127.0.0.1:{}", kind.name(), server.port);
         for run in 1..=runs {
-            for &c in &options.cs {
-                let mut wrk_seconds = 2;
-                for cell in here.iter_mut().filter(|cell| cell.c == c) {
-                    let setup = Setup {
-                        examples: &examples,
-                        logs: &logs,
-                        port: server.port,
-                        n,
-                        c,
-                        cpu: client_cpu,
-                        timeout: options.timeout,
-                        wrk_seconds,
-                    };
-                    eprint!("vs_tokio: [{} run {run}/{runs} C={c}] {} … ", kind.name(), cell.client);
-                    let result = clients::run_once(cell.client, &setup);
-                    match &result {
-                        Ok(m) => eprintln!(
-                            "{:.0} req/s, {:.2} CPU µs/req, {} threads, {:.1} MiB",
-                            m.requests_per_second(),
-                            m.cpu_us_per_request(),
-                            m.peak_threads,
-                            m.peak_rss_kib as f64 / 1024.0
-                        ),
-                        Err(e) => eprintln!("{e}"),
+            for &mode in modes {
+                for &c in &options.cs {
+                    let mut wrk_seconds = 2;
+                    for cell in here.iter_mut().filter(|cell| cell.c == c && cell.mode == mode) {
+                        let setup = Setup {
+                            examples: &examples,
+                            logs: &logs,
+                            port: server.port,
+                            n: if mode == Mode::HttpsClose { close_n } else { n },
+                            c,
+                            cpu: client_cpu,
+                            timeout: options.timeout,
+                            wrk_seconds,
+                            mode,
+                            cacert: server.cacert.as_deref(),
+                        };
+                        eprint!(
+                            "vs_tokio: [{} {} run {run}/{runs} C={c}] {} … ",
+                            kind.name(),
+                            mode.name(),
+                            cell.client
+                        );
+                        let result = clients::run_once(cell.client, &setup);
+                        match &result {
+                            Ok(m) => eprintln!(
+                                "{:.0} req/s, {:.2} CPU µs/req, {} threads, {:.1} MiB",
+                                m.requests_per_second(),
+                                m.cpu_us_per_request(),
+                                m.peak_threads,
+                                m.peak_rss_kib as f64 / 1024.0
+                            ),
+                            Err(e) => eprintln!("{e}"),
+                        }
+                        // wrk stops on time: give it about as long as onethread took for N.
+                        if let (Ok(m), "onethread") = (&result, cell.client) {
+                            wrk_seconds = m.seconds.ceil().max(1.0) as u64;
+                        }
+                        cell.runs.push(result);
                     }
-                    // wrk stops on time: give it about as long as onethread took for N.
-                    if let (Ok(m), "onethread") = (&result, cell.client) {
-                        wrk_seconds = m.seconds.ceil().max(1.0) as u64;
-                    }
-                    cell.runs.push(result);
                 }
             }
         }
-        if options.million {
+        if options.million && tls.is_none() {
             let setup = Setup {
                 examples: &examples,
                 logs: &logs,
@@ -252,6 +307,8 @@ fn bench(options: Options) -> Result<(), String> {
                 cpu: client_cpu,
                 timeout: options.timeout,
                 wrk_seconds: 0,
+                mode: Mode::Http,
+                cacert: None,
             };
             eprint!("vs_tokio: [{}] onethread, 1,000,000 GETs at C=1000 … ", kind.name());
             let result = clients::run_once("onethread", &setup);

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::clients::Measurement;
+use crate::clients::{Measurement, Mode};
 use crate::servers::Kind;
 
 /// When, where, with what, and how the benchmark ran.
@@ -20,11 +20,14 @@ pub struct Context {
     pub command: String,
     pub versions: String,
     pub n: usize,
+    /// Requests per handshake-bound run, when HTTPS ran.
+    pub close_n: Option<usize>,
     pub runs: usize,
     /// `server on CPU 0, clients on CPU 1`, or why not pinned.
     pub pinning: String,
-    /// Per server, what it is (`nginx version: nginx/1.22.1`) or why it did not run.
-    pub servers: Vec<(Kind, Result<String, String>)>,
+    /// Per server and scheme (TLS or not), what it is (`nginx version: nginx/1.22.1`)
+    /// or why it did not run.
+    pub servers: Vec<(Kind, bool, Result<String, String>)>,
 }
 
 impl Context {
@@ -47,6 +50,7 @@ impl Context {
                 .into(),
             versions: [output(Command::new("rustc").arg("--version")), crate_versions(), wrk_version()].join(", "),
             n,
+            close_n: None,
             runs,
             pinning,
             servers: Vec::new(),
@@ -57,6 +61,7 @@ impl Context {
 /// All runs of one client at one C against one server.
 pub struct Cell {
     pub server: Kind,
+    pub mode: Mode,
     pub c: usize,
     pub client: &'static str,
     pub label: &'static str,
@@ -100,9 +105,14 @@ fn median(mut values: Vec<f64>) -> f64 {
     if values.len().is_multiple_of(2) { (values[mid - 1] + values[mid]) / 2.0 } else { values[mid] }
 }
 
-/// The cell of `client` in the same server and C as `cell`.
+/// The cell of `client` in the same server, mode and C as `cell`.
 pub fn peer_of<'a>(cells: &'a [Cell], cell: &Cell, client: &str) -> Option<&'a Cell> {
-    cells.iter().find(|o| o.server == cell.server && o.c == cell.c && o.client == client)
+    in_mode(cells, cell, cell.mode, client)
+}
+
+/// The cell of `client` in the same server and C as `cell`, in `mode`.
+pub fn in_mode<'a>(cells: &'a [Cell], cell: &Cell, mode: Mode, client: &str) -> Option<&'a Cell> {
+    cells.iter().find(|o| o.server == cell.server && o.mode == mode && o.c == cell.c && o.client == client)
 }
 
 /// onethread's 1,000,000-request headline, per server.
@@ -114,6 +124,9 @@ pub struct Million {
 pub const MILLION_WALL_SECONDS: f64 = 10.0;
 pub const MILLION_RSS_MIB: f64 = 32.0;
 pub const RSS_MIB_AT_1000: f64 = 16.0;
+pub const TLS_RSS_MIB_AT_1000: f64 = 32.0;
+/// HTTPS keep-alive CPU per request, at most this × onethread's own plain HTTP.
+pub const TLS_OVER_HTTP: f64 = 1.3;
 
 pub fn markdown(cx: &Context, cells: &[Cell], million: &[Million]) -> String {
     let mut s = String::new();
@@ -127,31 +140,39 @@ pub fn markdown(cx: &Context, cells: &[Cell], million: &[Million]) -> String {
         "- Workload: {} GETs of `http://127.0.0.1:PORT/{{i}}` (6-byte body, keep-alive) per run; {} interleaved run(s) per cell, medians shown",
         cx.n, cx.runs
     );
+    if let Some(close_n) = cx.close_n {
+        let _ = writeln!(
+            s,
+            "- HTTPS: the same over TLS 1.3 (`https://127.0.0.1:PORT/{{i}}`, each client trusting the server's certificate alone; wrk verifies nothing), {} GETs per keep-alive run, and {close_n} GETs per run with a new connection and TLS handshake for each",
+            cx.n
+        );
+    }
     let _ = writeln!(s, "- Pinning: {}", cx.pinning);
-    for (kind, what) in &cx.servers {
+    for (kind, tls, what) in &cx.servers {
+        let scheme = if *tls { "https" } else { "http" };
         match what {
             Ok(v) => {
-                let _ = writeln!(s, "- Server `{}`: {v}", kind.name());
+                let _ = writeln!(s, "- Server `{}` ({scheme}): {v}", kind.name());
             }
             Err(e) => {
-                let _ = writeln!(s, "- Server `{}`: not run: {e}", kind.name());
+                let _ = writeln!(s, "- Server `{}` ({scheme}): not run: {e}", kind.name());
             }
         }
     }
     s.push('\n');
-    let mut servers: Vec<Kind> = Vec::new();
+    let mut tables: Vec<(Kind, Mode)> = Vec::new();
     for cell in cells {
-        if !servers.contains(&cell.server) {
-            servers.push(cell.server);
+        if !tables.contains(&(cell.server, cell.mode)) {
+            tables.push((cell.server, cell.mode));
         }
     }
-    for server in servers {
-        let _ = writeln!(s, "### Server: {}\n", server.name());
+    for (server, mode) in tables {
+        let _ = writeln!(s, "### Server: {}, {}\n", server.name(), mode.describe());
         s.push_str(
             "| client | C | req/s | CPU µs/req | peak threads | peak RSS | req/s ÷ onethread | CPU/req ÷ onethread |\n",
         );
         s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
-        for cell in cells.iter().filter(|c| c.server == server) {
+        for cell in cells.iter().filter(|c| c.server == server && c.mode == mode) {
             let base = peer_of(cells, cell, "onethread").and_then(Cell::summary);
             match cell.summary() {
                 Some(sum) => {
@@ -210,15 +231,39 @@ fn notes(s: &mut String, cells: &[Cell]) {
             if !opened.is_empty() {
                 let _ = writeln!(
                     s,
-                    "- onethread (C={}, {}) opened {} connections per run.",
+                    "- onethread (C={}, {}, {}) opened {} connections per run.",
                     cell.c,
                     cell.server.name(),
+                    cell.mode.name(),
                     opened.join(", ")
+                );
+            }
+            let tls: Vec<String> = cell
+                .runs
+                .iter()
+                .filter_map(|r| r.as_ref().ok()?.tls)
+                .map(|(full, resumed)| {
+                    format!("{full} full + {resumed} resumed ({:.0}% resumed)", resumption(full, resumed))
+                })
+                .collect();
+            if cell.mode.tls() && !tls.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "- onethread (C={}, {}, {}) TLS handshakes per run: {}.",
+                    cell.c,
+                    cell.server.name(),
+                    cell.mode.name(),
+                    tls.join("; ")
                 );
             }
         }
     }
     s.push('\n');
+}
+
+/// Resumed handshakes as a percentage of all handshakes.
+fn resumption(full: u64, resumed: u64) -> f64 {
+    100.0 * resumed as f64 / (full + resumed).max(1) as f64
 }
 
 /// One target: its verdict, checked honestly (`n/a` when a side is missing).
@@ -232,7 +277,7 @@ fn verdict(pass: Option<bool>) -> &'static str {
 
 fn targets(s: &mut String, cells: &[Cell], million: &[Million]) {
     s.push_str("### Targets\n\n```\n");
-    for cell in cells.iter().filter(|c| c.client == "onethread") {
+    for cell in cells.iter().filter(|c| c.client == "onethread" && c.mode == Mode::Http) {
         let here = format!("[{} C={}]", cell.server.name(), cell.c);
         let one = cell.summary();
         let other = |name: &str| peer_of(cells, cell, name).and_then(Cell::summary);
@@ -265,6 +310,7 @@ fn targets(s: &mut String, cells: &[Cell], million: &[Million]) {
             line(s, rss.map(|r| r <= RSS_MIB_AT_1000), format!("peak RSS {} MiB ≤ {RSS_MIB_AT_1000} MiB", fmt(rss)));
         }
     }
+    tls_targets(s, cells);
     for m in million {
         let here = format!("[{} 1M C=1000]", m.server.name());
         match &m.result {
@@ -292,6 +338,90 @@ fn targets(s: &mut String, cells: &[Cell], million: &[Million]) {
     s.push_str("```\n");
 }
 
+/// Issue 13's HTTPS targets, for each server and C where onethread ran over HTTPS.
+fn tls_targets(s: &mut String, cells: &[Cell]) {
+    let cpu = |x: Option<&Cell>| x.and_then(Cell::summary).map(|x| x.cpu_us_per_request);
+    let fmt = |x: Option<f64>| x.map_or("–".into(), |x| format!("{x:.2}"));
+    let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map_or("–".into(), |(a, b)| format!("{:.2}×", a / b));
+    for cell in cells.iter().filter(|c| c.client == "onethread" && c.mode == Mode::Https) {
+        let here = format!("[{} https C={}]", cell.server.name(), cell.c);
+        let one = cpu(Some(cell));
+        let plain = cpu(in_mode(cells, cell, Mode::Http, "onethread"));
+        let wrk = cpu(peer_of(cells, cell, "wrk"));
+        let reqwest = cpu(peer_of(cells, cell, "reqwest"));
+        let line = |s: &mut String, pass: Option<bool>, what: String| {
+            let _ = writeln!(s, "{:4} {here} {what}", verdict(pass));
+        };
+        line(
+            s,
+            one.zip(plain).map(|(a, b)| a <= TLS_OVER_HTTP * b),
+            format!(
+                "CPU/req {} µs ≤ {TLS_OVER_HTTP} × onethread's plain HTTP {} µs (ratio {})",
+                fmt(one),
+                fmt(plain),
+                ratio(one, plain)
+            ),
+        );
+        line(
+            s,
+            one.zip(wrk).map(|(a, b)| a <= b),
+            format!("CPU/req {} µs ≤ wrk's HTTPS {} µs (ratio {})", fmt(one), fmt(wrk), ratio(one, wrk)),
+        );
+        line(
+            s,
+            one.zip(reqwest).map(|(a, b)| a <= 0.5 * b),
+            format!(
+                "CPU/req {} µs ≤ 0.5 × reqwest's HTTPS {} µs (ratio {})",
+                fmt(one),
+                fmt(reqwest),
+                ratio(one, reqwest)
+            ),
+        );
+        if cell.c == 1000 {
+            let rss = cell.summary().map(|x| x.peak_rss_kib as f64 / 1024.0);
+            line(
+                s,
+                rss.map(|r| r <= TLS_RSS_MIB_AT_1000),
+                format!("peak RSS {} MiB ≤ {TLS_RSS_MIB_AT_1000} MiB", fmt(rss)),
+            );
+            let plain_rss = in_mode(cells, cell, Mode::Http, "onethread").and_then(Cell::summary);
+            if let (Some(tls), Some(plain)) = (cell.summary(), plain_rss) {
+                let delta = tls.peak_rss_kib as f64 - plain.peak_rss_kib as f64;
+                let _ = writeln!(
+                    s,
+                    "info {here} one TLS connection costs about {:.1} KiB of RSS ((HTTPS {} KiB − HTTP {} KiB) / {} connections)",
+                    delta / cell.c as f64,
+                    tls.peak_rss_kib,
+                    plain.peak_rss_kib,
+                    cell.c
+                );
+            }
+        }
+        if let Some(close) = in_mode(cells, cell, Mode::HttpsClose, "onethread") {
+            let here = format!("[{} https-close C={}]", cell.server.name(), cell.c);
+            let one = cpu(Some(close));
+            let hyper = cpu(peer_of(cells, close, "hyper-current-thread"));
+            let _ = writeln!(
+                s,
+                "{:4} {here} handshake-bound CPU/req {} µs ≤ hyper-rustls's {} µs (ratio {})",
+                verdict(one.zip(hyper).map(|(a, b)| a <= b)),
+                fmt(one),
+                fmt(hyper),
+                ratio(one, hyper)
+            );
+            let rates: Vec<String> = close
+                .runs
+                .iter()
+                .filter_map(|r| r.as_ref().ok()?.tls)
+                .map(|(full, resumed)| format!("{:.1}%", resumption(full, resumed)))
+                .collect();
+            if !rates.is_empty() {
+                let _ = writeln!(s, "info {here} sessions resumed: {} of handshakes, per run", rates.join(", "));
+            }
+        }
+    }
+}
+
 pub fn json(cx: &Context, cells: &[Cell], million: &[Million]) -> Value {
     let run = |r: &Result<Measurement, String>| match r {
         Ok(m) => json!({
@@ -304,6 +434,8 @@ pub fn json(cx: &Context, cells: &[Cell], million: &[Million]) -> Value {
             "peak_threads": m.peak_threads,
             "peak_rss_kib": m.peak_rss_kib,
             "connections_opened": m.connections,
+            "tls_handshakes": m.tls.map(|t| t.0),
+            "tls_resumed": m.tls.map(|t| t.1),
         }),
         Err(e) => json!({ "error": e }),
     };
@@ -313,6 +445,7 @@ pub fn json(cx: &Context, cells: &[Cell], million: &[Million]) -> Value {
             let sum = cell.summary();
             json!({
                 "server": cell.server.name(),
+                "mode": cell.mode.name(),
                 "concurrency": cell.c,
                 "client": cell.client,
                 "label": cell.label,
@@ -330,9 +463,9 @@ pub fn json(cx: &Context, cells: &[Cell], million: &[Million]) -> Value {
     let servers: Vec<Value> = cx
         .servers
         .iter()
-        .map(|(k, v)| match v {
-            Ok(v) => json!({ "server": k.name(), "version": v }),
-            Err(e) => json!({ "server": k.name(), "error": e }),
+        .map(|(k, tls, v)| match v {
+            Ok(v) => json!({ "server": k.name(), "tls": tls, "version": v }),
+            Err(e) => json!({ "server": k.name(), "tls": tls, "error": e }),
         })
         .collect();
     json!({
@@ -342,6 +475,7 @@ pub fn json(cx: &Context, cells: &[Cell], million: &[Million]) -> Value {
         "versions": cx.versions,
         "pinning": cx.pinning,
         "requests_per_run": cx.n,
+        "requests_per_handshake_bound_run": cx.close_n,
         "runs": cx.runs,
         "servers": servers,
         "cells": cells,
@@ -365,7 +499,7 @@ fn crate_versions() -> String {
     let lock = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock"))
         .unwrap_or_default();
     let mut found = Vec::new();
-    for name in ["tokio", "hyper", "hyper-util", "reqwest", "httparse"] {
+    for name in ["tokio", "hyper", "hyper-util", "reqwest", "httparse", "rustls", "hyper-rustls", "ring"] {
         let needle = format!("name = \"{name}\"\nversion = \"");
         if let Some(at) = lock.find(&needle) {
             let rest = &lock[at + needle.len()..];

@@ -8,6 +8,12 @@
 //! body. The built-in server answers with a 6-byte body too, so the two tables compare.
 //!
 //! Both are started through [`pin::prepare`](crate::pin::prepare) on the server's CPU.
+//!
+//! Over HTTPS ([`Tls`]), nginx gets `listen … ssl` with a certificate the bench makes at
+//! start (rcgen, ECDSA P-256, for `localhost`, `127.0.0.1` and `::1`, the same kind the
+//! built-in server makes), TLS 1.3 only and session tickets on. The built-in server runs
+//! with `--https --cert-out FILE`: it makes its own certificate and writes it where the
+//! clients read it (`--cacert`).
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -54,18 +60,41 @@ pub struct Server {
     dir: Option<PathBuf>,
     /// `nginx version: nginx/1.22.1`, or the built-in server's description.
     pub version: String,
+    /// Over HTTPS: the certificate clients trust (PEM).
+    pub cacert: Option<PathBuf>,
+}
+
+/// Where the TLS files go: `DIR/cert.pem` and `DIR/key.pem` for nginx (made once, by
+/// [`Tls::make`]), `DIR/builtin.pem` written by the built-in server.
+pub struct Tls {
+    pub dir: PathBuf,
+}
+
+impl Tls {
+    /// A self-signed certificate and its key, as the built-in server makes its own.
+    pub fn make(dir: &Path) -> Result<Tls, String> {
+        fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+        let made = rcgen::generate_simple_self_signed(names).map_err(|e| format!("rcgen: {e}"))?;
+        let write = |name: &str, text: String| {
+            fs::write(dir.join(name), text).map_err(|e| format!("{}: {e}", dir.join(name).display()))
+        };
+        write("cert.pem", made.cert.pem())?;
+        write("key.pem", made.signing_key.serialize_pem())?;
+        Ok(Tls { dir: dir.to_owned() })
+    }
 }
 
 impl Server {
-    pub fn start(kind: Kind, builtin: &Path, cpu: Option<usize>) -> Result<Server, String> {
+    pub fn start(kind: Kind, builtin: &Path, cpu: Option<usize>, tls: Option<&Tls>) -> Result<Server, String> {
         match kind {
-            Kind::Builtin => start_builtin(builtin, cpu),
+            Kind::Builtin => start_builtin(builtin, cpu, tls),
             Kind::Nginx => {
                 let nginx = nginx_path().ok_or("nginx is not installed")?;
                 let mut last = String::new();
                 // A port free now may be taken before nginx binds it: try a few.
                 for attempt in 0..5 {
-                    match start_nginx(&nginx, cpu, attempt) {
+                    match start_nginx(&nginx, cpu, attempt, tls) {
                         Ok(server) => return Ok(server),
                         Err(e) => last = e,
                     }
@@ -76,9 +105,14 @@ impl Server {
     }
 }
 
-fn start_builtin(bin: &Path, cpu: Option<usize>) -> Result<Server, String> {
+fn start_builtin(bin: &Path, cpu: Option<usize>, tls: Option<&Tls>) -> Result<Server, String> {
     let mut command = Command::new(bin);
     command.args(["--listen", "127.0.0.1:0", "--body-bytes", "6"]);
+    let cacert = tls.map(|tls| tls.dir.join("builtin.pem"));
+    if let Some(cacert) = &cacert {
+        let _ = fs::remove_file(cacert);
+        command.arg("--https").arg("--cert-out").arg(cacert);
+    }
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
     pin::prepare(&mut command, cpu);
     let mut child = command.spawn().map_err(|e| format!("{}: {e}", bin.display()))?;
@@ -90,16 +124,20 @@ fn start_builtin(bin: &Path, cpu: Option<usize>) -> Result<Server, String> {
         let _ = child.wait();
         return Err(format!("the built-in server did not start (it said {line:?})"));
     };
-    Ok(Server { child, port, dir: None, version: "onethread examples/server, 6-byte body".into() })
+    let version = match tls {
+        None => "onethread examples/server, 6-byte body",
+        Some(_) => "onethread examples/server --https (rustls, ring; TLS 1.3, tickets), 6-byte body",
+    };
+    Ok(Server { child, port, dir: None, version: version.into(), cacert })
 }
 
-fn start_nginx(nginx: &Path, cpu: Option<usize>, attempt: u32) -> Result<Server, String> {
+fn start_nginx(nginx: &Path, cpu: Option<usize>, attempt: u32, tls: Option<&Tls>) -> Result<Server, String> {
     let dir = std::env::temp_dir().join(format!("onethread-vs-tokio-nginx-{}-{attempt}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
     let config = dir.join("nginx.conf");
-    fs::write(&config, nginx_config(&dir, port)).map_err(|e| format!("{}: {e}", config.display()))?;
+    fs::write(&config, nginx_config(&dir, port, tls)).map_err(|e| format!("{}: {e}", config.display()))?;
     let version = Command::new(nginx).arg("-v").output().map(|o| String::from_utf8_lossy(&o.stderr).trim().to_owned());
 
     let mut command = Command::new(nginx);
@@ -117,7 +155,12 @@ fn start_nginx(nginx: &Path, cpu: Option<usize>, attempt: u32) -> Result<Server,
             break format!("nginx exited ({status}): {}", log.lines().last().unwrap_or(""));
         }
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(Server { child, port, dir: Some(dir), version: version.unwrap_or_default() });
+            let mut version = version.unwrap_or_default();
+            if tls.is_some() {
+                version += " (TLS 1.3, session tickets, ECDSA P-256 certificate made by the bench)";
+            }
+            let cacert = tls.map(|tls| tls.dir.join("cert.pem"));
+            return Ok(Server { child, port, dir: Some(dir), version, cacert });
         }
         if start.elapsed() > Duration::from_secs(5) {
             let _ = child.kill();
@@ -131,8 +174,20 @@ fn start_nginx(nginx: &Path, cpu: Option<usize>, attempt: u32) -> Result<Server,
 }
 
 /// nginx's configuration: everything it writes stays in `dir`.
-fn nginx_config(dir: &Path, port: u16) -> String {
+fn nginx_config(dir: &Path, port: u16, tls: Option<&Tls>) -> String {
     let d = dir.display();
+    let (ssl, ssl_settings) = match tls {
+        None => ("", String::new()),
+        Some(tls) => (
+            " ssl",
+            format!(
+                "        ssl_certificate {cert};\n        ssl_certificate_key {key};\n        \
+                 ssl_protocols TLSv1.3;\n        ssl_session_tickets on;\n        ssl_session_timeout 1h;\n",
+                cert = tls.dir.join("cert.pem").display(),
+                key = tls.dir.join("key.pem").display()
+            ),
+        ),
+    };
     format!(
         r#"# Generated by benches/vs_tokio: one process, keep-alive, a 6-byte body.
 daemon off;
@@ -156,8 +211,8 @@ http {{
     keepalive_requests 1000000;
     keepalive_timeout 60s;
     server {{
-        listen 127.0.0.1:{port} backlog=4096;
-        location / {{
+        listen 127.0.0.1:{port}{ssl} backlog=4096;
+{ssl_settings}        location / {{
             return 200 "hello\n";
         }}
     }}
