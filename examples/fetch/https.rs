@@ -25,11 +25,14 @@ pub fn server_identity() -> io::Result<Identity> {
     let certificate = made.cert.der().clone();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(io::Error::other)?
         .with_no_client_auth()
         .with_single_cert(vec![certificate.clone()], key)
         .map_err(io::Error::other)?;
+    // Stateless tickets: any number of clients can resume (the default session cache
+    // holds 256, and a thousand handshakes at once push tickets out before their use).
+    config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(io::Error::other)?;
     Ok(Identity { config: Arc::new(config), certificate, pem: made.cert.pem() })
 }

@@ -152,9 +152,12 @@ impl Transport {
             if socket_empty {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
-            match tls.read_tls(stream) {
+            let mut socket = Noting { stream, short: false };
+            match tls.read_tls(&mut socket) {
                 Ok(0) => (socket_empty, eof) = (true, true),
-                Ok(_) => {}
+                // A short read emptied the socket, as over plain TCP: no need to hear
+                // `WouldBlock` from one more `recvfrom` to know it.
+                Ok(_) => socket_empty = socket.short,
                 Err(e) if would_block(&e) => socket_empty = true,
                 Err(e) if interrupted(&e) => {}
                 Err(e) => return Err(e),
@@ -230,6 +233,20 @@ impl Transport {
             Err(e) if e.kind() == io::ErrorKind::NotConnected => None,
             Err(e) => Some(Err(e)),
         }
+    }
+}
+
+/// The socket, as rustls reads it, noting a short read (the kernel had no more).
+struct Noting<'a> {
+    stream: &'a mut TcpStream,
+    short: bool,
+}
+
+impl Read for Noting<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.stream.read(buf)?;
+        self.short = n < buf.len();
+        Ok(n)
     }
 }
 
