@@ -90,6 +90,15 @@ pub struct Args {
     /// Do not verify https:// servers' certificates (the summary says so).
     #[arg(short = 'k', long)]
     pub insecure: bool,
+    /// Go through this HTTP proxy (`[http://][user:password@]host[:port]`, port 1080 by
+    /// default), for http:// and https:// URLs alike. Without it, the http_proxy,
+    /// https_proxy and no_proxy variables (or their upper-case forms) are used.
+    #[arg(short = 'x', long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Hosts to reach without the proxy: comma-separated names (each with its
+    /// subdomains) or addresses, or '*' (overrides no_proxy).
+    #[arg(long, value_name = "LIST")]
+    pub noproxy: Option<String>,
     /// At most N requests in flight to one host name; the others wait without holding
     /// up other hosts (and without reading the whole list ahead).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -232,6 +241,7 @@ impl Args {
             max_redirects: self.location.then_some(self.max_redirs),
             decompress: self.compressed,
             retry: self.retry,
+            proxies: self.proxies()?,
             per_host: self.per_host.map(|n| n as usize),
             host_delay: self.host_delay.filter(|&ms| ms > 0).map(Duration::from_millis),
             retry_max_time: self.retry_max_time.map(Duration::from_secs_f64),
@@ -245,6 +255,45 @@ impl Args {
             limits: Limits { max_body: self.max_body, ..Limits::default() },
             ..client::Config::default()
         })
+    }
+}
+
+impl Args {
+    /// `-x`, else the environment's `http_proxy`, `https_proxy` and `no_proxy`, as curl
+    /// reads them: either case, except `HTTP_PROXY`, which a CGI program's environment
+    /// takes from a request's `Proxy:` header ("httpoxy"), so only the lower case counts.
+    fn proxies(&self) -> Result<client::Proxies, String> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let env = |name: &str| match name {
+            "http_proxy" => var(name),
+            _ => var(name).or_else(|| var(&name.to_ascii_uppercase())),
+        };
+        let parse = |what: &str, text: String| -> Result<onethread::url::Url, String> {
+            let text = if text.contains("://") { text } else { format!("http://{text}") };
+            // curl's default proxy port is 1080, where the URL names none.
+            let (scheme, rest) = text.split_once("://").unwrap_or(("http", &text));
+            let authority = rest.split('/').next().unwrap_or_default();
+            let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+            let has_port = host_port.rsplit_once(']').map_or(host_port, |(_, after)| after).contains(':');
+            let text = if has_port { text.clone() } else { format!("{scheme}://{authority}:1080") };
+            match onethread::url::Url::parse(&text) {
+                Ok(url) if !url.is_https() => Ok(url),
+                Ok(_) => Err(format!("{what} {text}: only http:// proxies are supported")),
+                Err(e) => Err(format!("{what} {text}: {e}")),
+            }
+        };
+        let (http, https) = match &self.proxy {
+            Some(proxy) => {
+                let url = parse("-x", proxy.clone())?;
+                (Some(url.clone()), Some(url))
+            }
+            None => (
+                env("http_proxy").map(|p| parse("http_proxy", p)).transpose()?,
+                env("https_proxy").map(|p| parse("https_proxy", p)).transpose()?,
+            ),
+        };
+        let no_proxy = self.noproxy.clone().or_else(|| env("no_proxy")).unwrap_or_default();
+        Ok(client::Proxies { http, https, no_proxy: no_proxy.split(',').map(|s| s.trim().to_owned()).collect() })
     }
 }
 

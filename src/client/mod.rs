@@ -47,6 +47,7 @@ mod events;
 mod origin;
 mod outcome;
 mod politeness;
+mod proxy;
 mod race;
 mod redirect;
 mod retry;
@@ -73,6 +74,7 @@ use crate::url::Url;
 use conn::Received;
 use origin::Origins;
 pub use outcome::{Error, ErrorKind, Outcome, Response, Sink};
+pub use proxy::Proxies;
 use race::Race;
 pub use source::{Next, Source};
 pub use tls::Trust;
@@ -123,6 +125,8 @@ pub struct Config {
     pub resolve: Vec<Resolve>,
     /// Which servers `https://` URLs may be served by.
     pub trust: Trust,
+    /// Proxies to go through (curl's `-x` and `http_proxy`, `https_proxy`, `no_proxy`).
+    pub proxies: Proxies,
     /// At most this many requests in flight to one host name; the rest wait, parked,
     /// without holding up other hosts (see `politeness.rs`).
     pub per_host: Option<usize>,
@@ -175,6 +179,7 @@ impl Default for Config {
             retry_max_time: None,
             per_host: None,
             host_delay: None,
+            proxies: Proxies::default(),
         }
     }
 }
@@ -322,7 +327,7 @@ impl<I: Source, S: Sink> Client<I, S> {
         }
         let shape = schedule::Shape::new(&config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let dns = Dns::new(cx, &config.dns, DNS_SOCKETS, Token(DNS_TIMER))?;
-        let origins = Origins::new(&config.resolve);
+        let origins = Origins::new(&config.resolve, config.proxies.clone());
         Ok(Client {
             idempotent: http1::is_idempotent(&config.method),
             shape,

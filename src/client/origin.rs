@@ -18,7 +18,9 @@ use std::net::IpAddr;
 use rustls::pki_types::ServerName;
 use slab::Slab;
 
+use super::proxy::{Proxies, Route};
 use super::tls;
+use std::sync::Arc;
 
 use crate::url::Url;
 
@@ -32,8 +34,13 @@ pub(super) struct Origin {
     /// a host name; an IP address is never sent as SNI). `None` if the host is not a
     /// name TLS can check.
     pub tls: Option<ServerName<'static>>,
-    /// Addresses known without a lookup: the host itself when it is an IP literal, or
-    /// a `--resolve` pin. Empty: the name is resolved.
+    /// The proxy its connections go through, if any.
+    pub via: Option<Arc<Route>>,
+    /// What connections dial: the host and port, or the proxy's.
+    pub dial_host: Box<str>,
+    pub dial_port: u16,
+    /// Addresses known without a lookup: the dialled host itself when it is an IP
+    /// literal, or a `--resolve` pin. Empty: the name is resolved.
     pub pinned: Box<[IpAddr]>,
     /// The address that last accepted a connection.
     pub preferred: Option<IpAddr>,
@@ -44,6 +51,11 @@ pub(super) struct Origin {
 }
 
 impl Origin {
+    /// The host as a `CONNECT` names it: IPv6 literals in brackets.
+    pub fn host_for_tunnel(&self) -> String {
+        if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.to_string() }
+    }
+
     pub fn remove_idle(&mut self, conn: usize) {
         if let Some(i) = self.idle.iter().position(|&c| c == conn) {
             self.idle.remove(i);
@@ -55,6 +67,7 @@ impl Origin {
 pub(super) struct Origins {
     /// `--resolve` pins, by lower-cased host and port.
     pins: HashMap<(Box<str>, u16), Box<[IpAddr]>>,
+    proxies: Proxies,
     list: Slab<Origin>,
     /// Lower-cased host → its origins, one per port and scheme (almost always just one).
     /// Keyed by host alone so a lookup borrows the URL's text instead of building a key.
@@ -64,9 +77,9 @@ pub(super) struct Origins {
 }
 
 impl Origins {
-    pub fn new(resolve: &[super::Resolve]) -> Self {
+    pub fn new(resolve: &[super::Resolve], proxies: Proxies) -> Self {
         let pins = resolve.iter().map(|r| ((r.host.to_ascii_lowercase().into(), r.port), r.addrs.clone().into()));
-        Origins { pins: pins.collect(), list: Slab::new(), index: HashMap::new(), last: 0 }
+        Origins { pins: pins.collect(), proxies, list: Slab::new(), index: HashMap::new(), last: 0 }
     }
 
     /// The origin of `url`, with one more user.
@@ -89,9 +102,14 @@ impl Origins {
                     Some(&(_, _, id)) => id,
                     None => {
                         let host: Box<str> = lower.into();
-                        let pinned = match url.ip() {
+                        let via = self.proxies.route(https, &host);
+                        let (dial_host, dial_port, ip) = match &via {
+                            Some(proxy) => (proxy.host.clone(), proxy.port, proxy.ip),
+                            None => (host.clone(), port, url.ip()),
+                        };
+                        let pinned = match ip {
                             Some(ip) => Box::new([ip]) as Box<[IpAddr]>,
-                            None => self.pins.get(&(host.clone(), port)).cloned().unwrap_or_default(),
+                            None => self.pins.get(&(dial_host.clone(), dial_port)).cloned().unwrap_or_default(),
                         };
                         let tls = if https { tls::server_name(&host) } else { None };
                         let origin = Origin {
@@ -99,6 +117,9 @@ impl Origins {
                             port,
                             https,
                             tls,
+                            via,
+                            dial_host,
+                            dial_port,
                             pinned,
                             preferred: None,
                             idle: Vec::new(),

@@ -45,6 +45,9 @@ pub enum ErrorKind {
     Reset,
     /// A response head or body exceeded a configured limit.
     TooLarge,
+    /// The proxy could not be reached, or would not open a tunnel (the message says
+    /// what it answered).
+    Proxy,
     /// A compressed body could not be decoded: corrupt, cut short, or in a coding we
     /// do not know (`Config::decompress`).
     Decode,
@@ -61,7 +64,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 19] = [
+    pub const ALL: [ErrorKind; 20] = [
         ErrorKind::InvalidUrl,
         ErrorKind::UnsupportedScheme,
         ErrorKind::Dns,
@@ -76,6 +79,7 @@ impl ErrorKind {
         ErrorKind::Protocol,
         ErrorKind::Reset,
         ErrorKind::TooLarge,
+        ErrorKind::Proxy,
         ErrorKind::Decode,
         ErrorKind::Redirect,
         ErrorKind::TooManyRedirects,
@@ -99,6 +103,7 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol",
             ErrorKind::Reset => "reset",
             ErrorKind::TooLarge => "too-large",
+            ErrorKind::Proxy => "proxy",
             ErrorKind::Decode => "decode",
             ErrorKind::Redirect => "redirect",
             ErrorKind::TooManyRedirects => "too-many-redirects",

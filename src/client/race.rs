@@ -29,9 +29,10 @@ use std::time::Duration;
 use mio::Token;
 
 use super::conn::{Conn, Deadline, State};
+use super::proxy::connect_request;
 use super::schedule::out_of_sockets;
 use super::tls;
-use super::transport::{Link, Transport};
+use super::transport::{Link, ProxyRefused, Transport, Tunnel};
 use super::{Client, Error, ErrorKind, Place, Sink, Source};
 use crate::http1::ResponseDecoder;
 use crate::reactor::Context;
@@ -138,7 +139,15 @@ impl<I: Source, S: Sink> Client<I, S> {
         let key = self.conns.vacant_key();
         let o = self.requests[req].origin;
         let session = if self.origins[o].https { Some(self.tls_session(o)?) } else { None };
-        let mut io = Transport::connect(addr, session)?;
+        let origin = &self.origins[o];
+        let tunnel = match (&origin.via, origin.https) {
+            (Some(route), true) => {
+                let authority = format!("{}:{}", origin.host_for_tunnel(), origin.port);
+                Some(Tunnel::new(connect_request(&authority, route)))
+            }
+            _ => None,
+        };
+        let mut io = Transport::connect(addr, session, tunnel)?;
         io.register(cx.registry, Token(key))?;
         self.origins.hold_again(o);
         let timer = cx.timers.insert(Token(key));
@@ -232,7 +241,7 @@ impl<I: Source, S: Sink> Client<I, S> {
         let Some(entry) = self.requests[req].race.pending else { return };
         let (ips, more) = self.dns.known(entry);
         let more = more && self.dns.follow(entry, req);
-        let port = self.origins[self.requests[req].origin].port;
+        let port = self.origins[self.requests[req].origin].dial_port;
         let race = &mut self.requests[req].race;
         race.pending = more.then_some(entry);
         for addr in ips.into_iter().map(|ip| SocketAddr::new(ip, port)) {
@@ -249,11 +258,15 @@ impl<I: Source, S: Sink> Client<I, S> {
     fn give_up(&mut self, cx: &mut Context<'_>, req: usize) {
         let race = std::mem::take(&mut self.requests[req].race);
         let (addr, e) = race.last_error.expect("a race that ran out of addresses saw a failure");
+        let proxied = self.origins[self.requests[req].origin].via.is_some();
+        let refused = e.get_ref().is_some_and(|inner| inner.is::<ProxyRefused>());
         let kind = match tls::error_kind(&e) {
-            _ if e.kind() == io::ErrorKind::TimedOut => ErrorKind::ConnectTimeout,
             Some(tls) => tls,
+            None if proxied || refused => ErrorKind::Proxy,
+            None if e.kind() == io::ErrorKind::TimedOut => ErrorKind::ConnectTimeout,
             None => ErrorKind::Connect,
         };
+        let addr = if proxied { format!("proxy {addr}") } else { addr.to_string() };
         let n = race.addrs.len();
         let all = if n > 1 { format!(" (all {n} addresses failed)") } else { String::new() };
         self.complete(cx, req, Err(Error::new(kind, format!("connect to {addr}: {e}{all}"))));

@@ -11,6 +11,7 @@ use std::time::Duration;
 use mio::Token;
 
 use super::conn::{Deadline, Received};
+use super::proxy::Route;
 use super::race::Race;
 use super::{Active, Client, Config, Error, ErrorKind, Next, Outcome, Place, REQUEST_TIMERS, Sink, Source};
 use crate::dns::{Lookup, Reason};
@@ -194,10 +195,10 @@ impl<I: Source, S: Sink> Client<I, S> {
         }
         let origin = &self.origins[o];
         if !origin.pinned.is_empty() {
-            self.requests[req].race = Race::to(&origin.pinned, origin.preferred, origin.port);
+            self.requests[req].race = Race::to(&origin.pinned, origin.preferred, origin.dial_port);
             return self.race(cx, req);
         }
-        let (entry, lookup) = self.dns.resolve(cx, &origin.host, req);
+        let (entry, lookup) = self.dns.resolve(cx, &origin.dial_host, req);
         let active = &mut self.requests[req];
         let was_waiting = matches!(active.place, Place::Resolving(_));
         match lookup {
@@ -213,10 +214,15 @@ impl<I: Source, S: Sink> Client<I, S> {
             }
             Lookup::Failed(failure) => {
                 let kind = match failure.reason {
+                    _ if origin.via.is_some() => ErrorKind::Proxy, // the proxy's own name
                     Reason::TimedOut => ErrorKind::DnsTimeout,
                     _ => ErrorKind::Dns,
                 };
-                let error = Error::new(kind, failure.message.clone());
+                let message = match &origin.via {
+                    Some(_) => format!("proxy {}: {}", origin.dial_host, failure.message),
+                    None => failure.message.clone(),
+                };
+                let error = Error::new(kind, message);
                 self.complete(cx, req, Err(error));
             }
             Lookup::Ready(ips) => {
@@ -230,7 +236,7 @@ impl<I: Source, S: Sink> Client<I, S> {
                         None => cx.timers.cancel(active.timer),
                     }
                 }
-                active.race = Race::to(ips, origin.preferred, origin.port);
+                active.race = Race::to(ips, origin.preferred, origin.dial_port);
                 if self.dns.follow(entry, req) {
                     self.requests[req].race.pending = Some(entry); // one family still to come
                 }
@@ -242,7 +248,8 @@ impl<I: Source, S: Sink> Client<I, S> {
     /// Encodes `req` into `request_buf`, or completes it with the reason it cannot be sent.
     pub(super) fn encode(&mut self, cx: &mut Context<'_>, req: usize) -> bool {
         self.request_buf.clear();
-        match self.shape.encode(&mut self.request_buf, &self.requests[req]) {
+        let via = self.origins[self.requests[req].origin].via.as_deref();
+        match self.shape.encode(&mut self.request_buf, &self.requests[req], via) {
             Ok(()) => true,
             Err(e) => {
                 // Unreachable for URLs that parsed, but a bad request is that request's error.
@@ -357,14 +364,28 @@ impl Shape {
     /// The request for `active`, appended to `buf`. Credentials from its URL become
     /// `Authorization` unless the configured fields have one (and it has not left the
     /// origin it started at, for the configured one).
-    pub fn encode(&self, buf: &mut Vec<u8>, active: &Active) -> Result<(), http1::EncodeError> {
+    ///
+    /// Through a plain-HTTP proxy the target is in absolute form (RFC 9112 §3.2.2) and
+    /// the proxy's credentials go along; through a tunnel the request is the origin's.
+    pub fn encode(&self, buf: &mut Vec<u8>, active: &Active, via: Option<&Route>) -> Result<(), http1::EncodeError> {
         let url = &active.url;
         let template = &self.templates[active.as_get as usize][active.elsewhere as usize];
         let host = self.host.as_deref().unwrap_or(url.authority());
         let configured = self.authorization && !active.elsewhere;
-        match url.basic_auth().filter(|_| !configured) {
-            Some(basic) => template.encode(buf, &url.target(), host, &[("Authorization", basic)]),
-            None => template.encode(buf, &url.target(), host, &[]),
+        let mut extra: [(&str, &str); 2] = [("", ""); 2];
+        let mut n = 0;
+        if let Some(basic) = url.basic_auth().filter(|_| !configured) {
+            extra[n] = ("Authorization", basic);
+            n += 1;
+        }
+        let proxied = via.filter(|_| !url.is_https());
+        if let Some(basic) = proxied.and_then(|route| route.basic.as_deref()) {
+            extra[n] = ("Proxy-Authorization", basic);
+            n += 1;
+        }
+        match proxied {
+            Some(_) => template.encode(buf, &format!("http://{}{}", url.authority(), url.target()), host, &extra[..n]),
+            None => template.encode(buf, &url.target(), host, &extra[..n]),
         }
     }
 }

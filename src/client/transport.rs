@@ -47,12 +47,78 @@ const PLAINTEXT_LIMIT: usize = 16 * 1024;
 /// How bytes reach the peer.
 pub(super) enum Transport {
     Tcp(TcpStream),
-    /// TLS over TCP; `tcp_up` once the TCP handshake is done (then TLS's runs).
+    /// TLS over TCP; `tcp_up` once the TCP handshake is done (then TLS's runs, after a
+    /// proxy's `tunnel` is open, if there is one).
     Tls {
         stream: TcpStream,
         tls: Box<ClientConnection>,
         tcp_up: bool,
+        tunnel: Option<Box<Tunnel>>,
     },
+}
+
+/// A `CONNECT` to a proxy: the request still to send, and the answer's head so far.
+pub(super) struct Tunnel {
+    request: Vec<u8>,
+    answer: Vec<u8>,
+}
+
+impl Tunnel {
+    pub fn new(request: Vec<u8>) -> Tunnel {
+        Tunnel { request, answer: Vec::new() }
+    }
+
+    /// `None` while the proxy has not answered; `Ok` once the tunnel is open.
+    fn advance(&mut self, stream: &mut TcpStream) -> Option<io::Result<()>> {
+        while !self.request.is_empty() {
+            match stream.write(&self.request) {
+                Ok(n) => drop(self.request.drain(..n)),
+                Err(e) if would_block(&e) => return None,
+                Err(e) if interrupted(&e) => {}
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        let mut buf = [0u8; 1024];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) => return Some(Err(proxy_error("the proxy closed the connection"))),
+                Ok(n) => self.answer.extend_from_slice(&buf[..n]),
+                Err(e) if would_block(&e) => return None,
+                Err(e) if interrupted(&e) => continue,
+                Err(e) => return Some(Err(e)),
+            }
+            if let Some(end) = self.answer.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.answer[..end]);
+                let status = head.lines().next().unwrap_or_default().to_owned();
+                let ok = status.split(' ').nth(1).is_some_and(|code| code.starts_with('2'));
+                // Nothing may follow the answer: the origin speaks only after our hello.
+                return Some(match ok && end + 4 == self.answer.len() {
+                    true => Ok(()),
+                    false if ok => Err(proxy_error("the proxy sent bytes after opening the tunnel")),
+                    false => Err(proxy_error(&format!("the proxy answered {status:?} to CONNECT"))),
+                });
+            }
+            if self.answer.len() > 16 * 1024 {
+                return Some(Err(proxy_error("the proxy's answer to CONNECT is too long")));
+            }
+        }
+    }
+}
+
+/// A failure the proxy caused (the error kind `proxy`).
+#[derive(Debug)]
+pub(super) struct ProxyRefused(pub String);
+
+impl std::fmt::Display for ProxyRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ProxyRefused {}
+
+fn proxy_error(why: &str) -> io::Error {
+    io::Error::other(ProxyRefused(why.into()))
 }
 
 /// A connection: its socket and its state machine, one slab entry.
@@ -66,7 +132,7 @@ pub(super) struct Link {
 impl Transport {
     /// Starts a non-blocking connect. Usually returns at once with the handshake in
     /// progress (`EINPROGRESS`); the socket reports writable when it is done.
-    pub fn connect(addr: SocketAddr, tls: Option<ClientConnection>) -> io::Result<Transport> {
+    pub fn connect(addr: SocketAddr, tls: Option<ClientConnection>, tunnel: Option<Tunnel>) -> io::Result<Transport> {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
         // Requests are small and written whole: waiting for Nagle's timer only adds latency.
         socket.set_tcp_nodelay(true)?;
@@ -78,7 +144,7 @@ impl Transport {
         let stream = TcpStream::from_std(socket.into());
         Ok(match tls {
             None => Transport::Tcp(stream),
-            Some(tls) => Transport::Tls { stream, tls: Box::new(tls), tcp_up: false },
+            Some(tls) => Transport::Tls { stream, tls: Box::new(tls), tcp_up: false, tunnel: tunnel.map(Box::new) },
         })
     }
 
@@ -106,7 +172,7 @@ impl Transport {
     /// Before the socket closes: TLS says goodbye (`close_notify`), as far as the socket
     /// takes it without waiting.
     pub fn close(&mut self) {
-        if let Transport::Tls { stream, tls, tcp_up: true } = self {
+        if let Transport::Tls { stream, tls, tcp_up: true, tunnel: None } = self {
             tls.send_close_notify();
             let _ = tls.write_tls(stream);
         }
@@ -204,20 +270,26 @@ impl Transport {
     /// `None` while the handshake is still in progress (a spurious wakeup); for TLS,
     /// until TLS's own handshake is complete too.
     fn handshake(&mut self, event: &Event) -> Option<io::Result<()>> {
-        if let Transport::Tls { stream, tls, tcp_up: true } = self {
-            return tls_handshake(stream, tls);
-        }
-        let tcp = Self::tcp_handshake(self.stream(), event)?;
-        match self {
-            Transport::Tcp(_) => Some(tcp),
-            Transport::Tls { stream, tls, tcp_up } => {
-                if let Err(e) = tcp {
-                    return Some(Err(e));
+        if let Transport::Tls { tcp_up: false, .. } | Transport::Tcp(_) = self {
+            let tcp = Self::tcp_handshake(self.stream(), event)?;
+            match self {
+                Transport::Tcp(_) => return Some(tcp),
+                Transport::Tls { tcp_up, .. } => {
+                    if let Err(e) = tcp {
+                        return Some(Err(e));
+                    }
+                    *tcp_up = true;
                 }
-                *tcp_up = true;
-                tls_handshake(stream, tls)
             }
         }
+        let Transport::Tls { stream, tls, tunnel, .. } = self else { unreachable!("handled above") };
+        if let Some(open) = tunnel {
+            match open.advance(stream)? {
+                Ok(()) => *tunnel = None,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        tls_handshake(stream, tls)
     }
 
     fn tcp_handshake(stream: &TcpStream, event: &Event) -> Option<io::Result<()>> {
