@@ -14,6 +14,8 @@ mod input;
 mod output;
 #[path = "../examples/fetch/save.rs"]
 mod save;
+#[path = "../examples/fetch/shard.rs"]
+mod shard;
 #[path = "../examples/fetch/stdio.rs"]
 mod stdio;
 #[path = "../examples/fetch/summary.rs"]

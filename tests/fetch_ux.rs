@@ -570,3 +570,50 @@ fn the_summary_counts_connections_not_attempts_and_never_says_zero_seconds() {
     let first = run.stderr.lines().find(|l| l.contains(" requests in ")).unwrap();
     assert!(!first.contains(" 0.000 s"), "{first}");
 }
+
+/// `--shard K/N` for K in 1..=N: the outputs together cover the list exactly once, by
+/// its line numbers; every URL of a host is in one shard; `-n` counts the whole list.
+#[test]
+fn shards_split_a_list_whole_disjoint_and_by_host() {
+    let (server, _) =
+        scripted_server(|stream, _| answer_all(stream, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+    let port = server.port();
+    let scratch = Scratch::new("shards");
+    let mut list = String::from("# ten hosts, one bad line\n");
+    for i in 0..60 {
+        list += &format!("http://h{}.test:{port}/page/{i}\n", i % 10);
+    }
+    list += "not a url\n";
+    let path = scratch.write("urls.txt", &list);
+    let resolve: Vec<String> = (0..10).map(|h| format!("h{h}.test:{port}:127.0.0.1")).collect();
+    let run = |shard: &str, n: Option<&str>| -> Vec<Value> {
+        let mut args = vec!["--urls", &path, "--jsonl", "--quiet", "--shard", shard];
+        for r in &resolve {
+            args.extend(["--resolve", r]);
+        }
+        if let Some(n) = n {
+            args.extend(["-n", n]);
+        }
+        let run = run_fetch(&args, None);
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        assert_eq!(run.watched.peak_threads, 1);
+        json_lines(&run.stdout)
+    };
+    for (n, lines_wanted) in [(None, 2..=62), (Some("30"), 2..=31)] {
+        let mut seen = std::collections::BTreeMap::new();
+        let mut host_shard = std::collections::HashMap::new();
+        for k in 1..=3 {
+            for line in run(&format!("{k}/3"), n) {
+                assert!(seen.insert(line["line"].as_u64().unwrap(), k).is_none(), "a line in two shards: {line}");
+                if let Some(host) = line["url"].as_str().unwrap().split('/').nth(2) {
+                    assert_eq!(*host_shard.entry(host.to_owned()).or_insert(k), k, "{host} split across shards");
+                }
+            }
+        }
+        assert_eq!(seen.keys().copied().collect::<Vec<_>>(), lines_wanted.collect::<Vec<_>>(), "-n {n:?}");
+        assert!(host_shard.values().collect::<std::collections::HashSet<_>>().len() > 1, "one shard took everything");
+    }
+    let bad = run_fetch(&["--urls", &path, "--shard", "4/3"], None);
+    assert_eq!(bad.code, Some(2));
+    assert!(bad.stderr.contains("not a shard K/N"), "{}", bad.stderr);
+}

@@ -99,6 +99,12 @@ pub struct Args {
     /// subdomains) or addresses, or '*' (overrides no_proxy).
     #[arg(long, value_name = "LIST")]
     pub noproxy: Option<String>,
+    /// Fetch only shard K of N (1 <= K <= N) of the URLs: those whose host name hashes
+    /// to K (FNV-1a 64 of the lower-case host, mod N, plus 1; lines that are not URLs
+    /// go to shard 1), so N machines given the same list split it by host. -n counts
+    /// lines of the whole list.
+    #[arg(long, value_name = "K/N", value_parser = crate::shard::Shard::parse)]
+    pub shard: Option<crate::shard::Shard>,
     /// At most N requests in flight to one host name; the others wait without holding
     /// up other hosts (and without reading the whole list ahead).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]

@@ -23,6 +23,10 @@
 //! extrapolated from how far through the file the reader is: requests so far × file
 //! size ÷ bytes read. The estimate sharpens as the run goes and is exact once the whole
 //! file has been read. A pipe has no size; its total is unknown unless `-n` caps it.
+//!
+//! With `--shard K/N` (`shard.rs`), URLs of other shards are passed over as they are
+//! read: `-n` counts lines of the whole list, and a request's `line` is its line in
+//! the whole list, so the shards' outputs merge by it.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -35,6 +39,7 @@ use mio::event::Event;
 use onethread::client::{Next, Source};
 use onethread::url;
 
+use crate::shard::Shard;
 use crate::stdio::Stream;
 
 /// Bytes asked for per read.
@@ -129,39 +134,47 @@ pub struct Template {
     len: usize,
     next: u64,
     n: u64,
+    shard: Option<Shard>,
 }
 
 impl Template {
     fn next(&mut self) -> Next {
-        if self.next == self.n {
-            return Next::End;
-        }
-        let mut url = String::with_capacity(self.len);
-        for (k, piece) in self.pieces.iter().enumerate() {
-            if k > 0 {
-                let _ = write!(url, "{}", self.next);
+        while self.next < self.n {
+            let mut url = String::with_capacity(self.len);
+            for (k, piece) in self.pieces.iter().enumerate() {
+                if k > 0 {
+                    let _ = write!(url, "{}", self.next);
+                }
+                url.push_str(piece);
             }
-            url.push_str(piece);
+            self.next += 1;
+            if self.shard.is_none_or(|shard| shard.takes(&url)) {
+                return Next::Url(url);
+            }
         }
-        self.next += 1;
-        Next::Url(url)
+        Next::End
     }
 }
 
-pub fn template(template: String, n: u64) -> Input {
+pub fn template(template: String, n: u64, shard: Option<Shard>) -> Input {
     let pieces = template.split("{}").map(str::to_owned).collect();
-    let urls = Urls::Template(Template { pieces, len: template.len() + 20, next: 0, n });
-    Input { urls, total: Total::Exact(n), line_numbers: None }
+    let urls = Urls::Template(Template { pieces, len: template.len() + 20, next: 0, n, shard });
+    // A shard takes an unknown part of the N.
+    let total = match shard {
+        None => Total::Exact(n),
+        Some(_) => Total::Estimated { file_len: None, bytes_read: Rc::default(), cap: Some(n) },
+    };
+    Input { urls, total, line_numbers: None }
 }
 
 /// The lines of the file at `path` ('-' for stdin), at most `limit` of them.
-pub fn lines(path: &Path, limit: Option<u64>) -> io::Result<Input> {
+pub fn lines(path: &Path, limit: Option<u64>, shard: Option<Shard>) -> io::Result<Input> {
     let stdin = path.as_os_str() == "-";
     let stream = if stdin { Stream::standard(0, false)? } else { Stream::open(path)? };
     // A regular file's size lets the progress line estimate the total (stdin included).
     let file = if stdin { Path::new("/proc/self/fd/0") } else { path };
     let file_len = std::fs::metadata(file).ok().filter(|m| m.is_file() && !stream.is_polled()).map(|m| m.len());
-    let lines = Lines::new(stream, limit);
+    let lines = Lines { shard, ..Lines::new(stream, limit) };
     let bytes_read = Rc::clone(&lines.bytes_read);
     let line_numbers = Some(Rc::clone(&lines.numbers));
     let total = Total::Estimated { file_len, bytes_read, cap: limit };
@@ -187,6 +200,7 @@ pub struct Lines {
     line: u64,
     handed: u64,
     numbers: LineNumbers,
+    shard: Option<Shard>,
 }
 
 impl Lines {
@@ -203,6 +217,7 @@ impl Lines {
             line: 0,
             handed: 0,
             numbers: LineNumbers::default(),
+            shard: None,
         }
     }
 
@@ -244,8 +259,7 @@ impl Lines {
             self.line += 1;
             let text = String::from_utf8_lossy(&self.buf[from..to]);
             let url = text.trim();
-            if !url.is_empty() && !url.starts_with('#') {
-                self.left -= 1;
+            if !url.is_empty() && !url.starts_with('#') && take(&mut self.left, self.shard, url) {
                 self.numbers.borrow_mut().insert(self.handed, self.line);
                 self.handed += 1;
                 return Next::Url(url.to_owned());
@@ -288,6 +302,12 @@ impl Lines {
         }
         None
     }
+}
+
+/// A URL line counts against `-n` whichever shard it belongs to; true if it is ours.
+fn take(left: &mut u64, shard: Option<Shard>, url: &str) -> bool {
+    *left -= 1;
+    shard.is_none_or(|shard| shard.takes(url))
 }
 
 #[cfg(test)]
@@ -386,7 +406,7 @@ mod tests {
 
     #[test]
     fn a_template_counts_up_to_n() {
-        let mut input = template("http://h/{}/x{}".into(), 3);
+        let mut input = template("http://h/{}/x{}".into(), 3, None);
         let got: Vec<Next> = (0..4).map(|_| input.urls.next_url()).collect();
         assert_eq!(got, [url("http://h/0/x0"), url("http://h/1/x1"), url("http://h/2/x2"), Next::End]);
     }

@@ -35,6 +35,7 @@ mod input;
 mod output;
 mod progress;
 mod save;
+mod shard;
 mod signals;
 mod stdio;
 mod summary;
@@ -138,8 +139,8 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
     let mut cx = reactor.context();
     let mut server = None;
     let mut input = match (&args.template, &args.urls) {
-        (_, Some(path)) => input::lines(path, args.requests).map_err(|e| usage("--urls", path, e))?,
-        (Some(template), None) => input::template(template.clone(), args.requests.unwrap_or(10_000)),
+        (_, Some(path)) => input::lines(path, args.requests, args.shard).map_err(|e| usage("--urls", path, e))?,
+        (Some(template), None) => input::template(template.clone(), args.requests.unwrap_or(10_000), args.shard),
         (None, None) => {
             let mut server_config =
                 ServerConfig { max_delay: Duration::from_millis(args.max_delay_ms), ..ServerConfig::default() };
@@ -152,7 +153,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
             let scheme = if args.https { "https" } else { "http" };
             let template = format!("{scheme}://localhost:{}/{{}}", s.local_addrs()[0].port());
             server = Some(s);
-            input::template(template, args.requests.unwrap_or(10_000))
+            input::template(template, args.requests.unwrap_or(10_000), args.shard)
         }
     };
     if let Some(stream) = input.urls.stream() {
