@@ -156,3 +156,25 @@ fn no_proxy_goes_direct_and_proxy_failures_are_their_own_kind() {
     assert_eq!(lines[0]["error"], "proxy", "{}", lines[0]);
     assert!(lines[0]["message"].as_str().unwrap().contains("407"), "{}", lines[0]);
 }
+
+#[test]
+fn a_tunnel_answer_that_is_not_clean_http_is_a_proxy_error() {
+    let dns = dns_responder();
+    let dns_arg = dns.addr.to_string();
+    for (answer, why) in [
+        (&b"HTTP/1.1 200 Connection established\r\n\r\nearly bytes"[..], "bytes after opening the tunnel"),
+        (b"SSH-2.0-OpenSSH_9.6\r\n\r\n", "not HTTP"),
+        (b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n", "502 Bad Gateway"),
+    ] {
+        let (proxy, _) = scripted_server(move |mut client: TcpStream, _| {
+            if read_request(&mut client).is_some() {
+                let _ = client.write_all(answer);
+            }
+        });
+        let url = "https://secure.test:443/";
+        let (lines, _) = fetch(&[url, "-n", "1", "-x", &proxy.to_string(), "--dns-server", &dns_arg], &[]);
+        assert_eq!(lines[0]["error"], "proxy", "{}", lines[0]);
+        assert!(lines[0]["message"].as_str().unwrap().contains(why), "{}", lines[0]);
+    }
+    assert_eq!(dns.total(), 0);
+}

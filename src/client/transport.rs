@@ -87,16 +87,23 @@ impl Tunnel {
                 Err(e) if interrupted(&e) => continue,
                 Err(e) => return Some(Err(e)),
             }
-            if let Some(end) = self.answer.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&self.answer[..end]);
-                let status = head.lines().next().unwrap_or_default().to_owned();
-                let ok = status.split(' ').nth(1).is_some_and(|code| code.starts_with('2'));
-                // Nothing may follow the answer: the origin speaks only after our hello.
-                return Some(match ok && end + 4 == self.answer.len() {
-                    true => Ok(()),
-                    false if ok => Err(proxy_error("the proxy sent bytes after opening the tunnel")),
-                    false => Err(proxy_error(&format!("the proxy answered {status:?} to CONNECT"))),
-                });
+            let mut fields = [httparse::EMPTY_HEADER; 64];
+            let mut answer = httparse::Response::new(&mut fields);
+            match answer.parse(&self.answer) {
+                Ok(httparse::Status::Complete(end)) => {
+                    let code = answer.code.unwrap_or_default();
+                    // Nothing may follow the answer: the origin speaks only after our hello.
+                    return Some(match (200..300).contains(&code) {
+                        true if end == self.answer.len() => Ok(()),
+                        true => Err(proxy_error("the proxy sent bytes after opening the tunnel")),
+                        false => Err(proxy_error(&format!(
+                            "the proxy answered {code} {} to CONNECT",
+                            answer.reason.unwrap_or_default()
+                        ))),
+                    });
+                }
+                Ok(httparse::Status::Partial) => {}
+                Err(e) => return Some(Err(proxy_error(&format!("the proxy's answer to CONNECT is not HTTP: {e}")))),
             }
             if self.answer.len() > 16 * 1024 {
                 return Some(Err(proxy_error("the proxy's answer to CONNECT is too long")));
