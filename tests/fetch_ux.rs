@@ -353,13 +353,13 @@ fn bodies_are_streamed_to_one_file_per_request() {
 /// Peak RSS of `fetch` working through a list of `n` URLs (all to one local server, at
 /// C=1000), in KiB, as the kernel's high-water mark seen from outside. The default
 /// request timeout stays on: the timer queue must not grow with the input either.
-fn peak_rss_for_list(server: SocketAddr, n: usize, scratch: &Scratch) -> u64 {
+fn peak_rss_for_list(server: SocketAddr, n: usize, scratch: &Scratch, extra: &[&str]) -> u64 {
     let mut list = String::with_capacity(n * 40);
     for i in 0..n {
         list += &format!("http://{server}/some/longer/path/{i}\n");
     }
     let urls = scratch.write(&format!("urls-{n}.txt"), list);
-    let run = run_fetch(&["--urls", &urls, "-c", "1000", "--quiet"], None);
+    let run = run_fetch(&[&["--urls", &urls, "-c", "1000", "--quiet"], extra].concat(), None);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(run.stderr.contains(&format!("successes        {n}\n")), "{}", run.stderr);
     assert_eq!(run.watched.peak_threads, 1);
@@ -372,25 +372,33 @@ fn peak_rss_for_list(server: SocketAddr, n: usize, scratch: &Scratch) -> u64 {
 /// of about 6–8 MiB; streamed, the peak is set by the C=1000 requests in flight and is
 /// the same for any length. So: within 10% (+1 MiB for allocator noise) of the peak for
 /// a list 10× shorter, and under 64 MiB whatever happens.
-fn memory_is_flat(short: usize, long: usize) {
+fn memory_is_flat(short: usize, long: usize, extra: &[&str]) {
     let server = builtin_server(ServerConfig::default());
-    let scratch = Scratch::new(&format!("rss-{long}"));
-    let short_kib = peak_rss_for_list(server, short, &scratch);
-    let long_kib = peak_rss_for_list(server, long, &scratch);
-    eprintln!("peak RSS: {short} URLs {short_kib} KiB, {long} URLs {long_kib} KiB");
+    let scratch = Scratch::new(&format!("rss-{long}-{}", extra.len()));
+    let short_kib = peak_rss_for_list(server, short, &scratch, extra);
+    let long_kib = peak_rss_for_list(server, long, &scratch, extra);
+    eprintln!("peak RSS {extra:?}: {short} URLs {short_kib} KiB, {long} URLs {long_kib} KiB");
     assert!(long_kib <= short_kib + short_kib / 10 + 1024, "{long} URLs: {long_kib} KiB vs {short}: {short_kib} KiB");
     assert!(long_kib < 64 * 1024, "{long_kib} KiB");
 }
 
 #[test]
 fn memory_does_not_grow_with_the_url_list() {
-    memory_is_flat(20_000, 200_000);
+    memory_is_flat(20_000, 200_000, &[]);
+}
+
+/// With `--per-host`, the URLs of a host at its limit wait, parked, without holding a
+/// slot; the parking is bounded by C, so the list is still not read ahead. One host,
+/// 100 at a time: 900 URLs wait at any moment whatever the list's length.
+#[test]
+fn memory_does_not_grow_with_urls_waiting_for_their_host() {
+    memory_is_flat(20_000, 200_000, &["--per-host", "100"]);
 }
 
 #[test]
 #[ignore = "2,000,000 requests take a minute or more in a debug build; run with `cargo test --release -- --ignored`"]
 fn memory_for_2_million_urls_from_a_file_is_flat() {
-    memory_is_flat(200_000, 2_000_000);
+    memory_is_flat(200_000, 2_000_000, &[]);
 }
 
 // ---- habits from curl, wrk and oha -------------------------------------------------------
