@@ -96,8 +96,9 @@ where
     (addr, accepted)
 }
 
-/// Reads one request head (up to the blank line); `None` if the peer closed first.
-pub fn read_request(stream: &mut TcpStream) -> Option<Vec<u8>> {
+/// Reads one request head (up to the blank line) from any stream, plain or TLS; `None`
+/// if the peer closed or failed first.
+pub fn read_request(stream: &mut impl Read) -> Option<Vec<u8>> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {

@@ -2,7 +2,7 @@
 //! test time), and a TLS server that runs a script per connection, on threads of its
 //! own (fine in a test process; only the measured workload must stay on one thread).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
@@ -87,18 +87,8 @@ where
     addr
 }
 
-/// Reads one request head from any stream; `None` if it closed or failed first.
-pub fn read_head(stream: &mut impl Read) -> Option<Vec<u8>> {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match stream.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => return None,
-        }
-    }
-    Some(head)
-}
+/// Reads one request head from any stream (the plain tests' reader).
+pub use super::read_request as read_head;
 
 /// Answers every request on the connection with `response` until the peer closes.
 pub fn answer_every(tls: &mut Tls, response: &[u8]) {
