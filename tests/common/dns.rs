@@ -17,7 +17,7 @@
 //! [`dnsmasq`] starts the real thing on a free port, for tests that must not depend on
 //! our own encoder being right.
 //!
-//! The benchmark `benches/dns.rs` includes this file too (`#[path]`), to run the same
+//! The benchmark `bench/benches/dns.rs` includes this file too (`#[path]`), to run the same
 //! responder as its local name server.
 #![allow(dead_code)] // each test binary (and the bench) uses a different subset
 

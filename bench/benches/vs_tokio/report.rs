@@ -44,7 +44,7 @@ impl Context {
         Context {
             date: output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])),
             machine: format!("nproc {cpus}, {model}, kernel {}", kernel.trim()),
-            command: format!("cargo bench --bench vs_tokio -- {}", args.join(" "))
+            command: format!("cargo bench -p onethread-bench --bench vs_tokio -- {}", args.join(" "))
                 .trim_end()
                 .trim_end_matches(" --")
                 .into(),
@@ -496,7 +496,7 @@ fn wrk_version() -> String {
 
 /// The peers' crate versions, from Cargo.lock.
 fn crate_versions() -> String {
-    let lock = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock"))
+    let lock = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.lock"))
         .unwrap_or_default();
     let mut found = Vec::new();
     for name in ["tokio", "hyper", "hyper-util", "reqwest", "httparse", "rustls", "hyper-rustls", "ring"] {

@@ -246,7 +246,7 @@ fn output(command: &mut Command) -> String {
 
 /// The peers' crate versions, from Cargo.lock.
 fn crate_versions() -> String {
-    let lock = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock")).unwrap_or_default();
+    let lock = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.lock")).unwrap_or_default();
     let mut found = Vec::new();
     for name in ["tokio", "hyper", "hyper-util", "reqwest", "rustls", "hyper-rustls", "ring"] {
         let needle = format!("name = \"{name}\"\nversion = \"");

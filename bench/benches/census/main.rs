@@ -1,7 +1,7 @@
 //! The census: the seed workload run by each peer, its threads counted from outside.
 //!
-//! `cargo bench --bench census` (or `scripts/census`, which also builds the examples and
-//! installs Python's venv) runs, for each peer, 10,000 GETs with at most 1,000 in flight
+//! `cargo bench -p onethread-bench --bench census` (or `scripts/census`, which also
+//! builds the examples and installs Python's venv) runs, for each peer, 10,000 GETs with at most 1,000 in flight
 //! against the built-in `server` in a process of its own, and resolves `localhost` by
 //! name. Each client is a separate process watched from outside (see `watch`), so the
 //! census counts exactly the threads the client made, whatever it thinks it made.

@@ -6,8 +6,8 @@
 //! default executor of `min(32, cores + 4)` threads; here that is
 //! `std::net::ToSocketAddrs` (glibc's `getaddrinfo`) on a pool of the same width.
 //!
-//! `cargo bench --bench dns [-- -n N --runs R -k K,K]` runs each side R times (default 3)
-//! and reports the run with the median wall time:
+//! `cargo bench -p onethread-bench --bench dns [-- -n N --runs R -k K,K]` runs each side
+//! R times (default 3) and reports the run with the median wall time:
 //!
 //! * **c-ares, K in flight**: `onethread::dns::Resolver` on a `Reactor`, one thread,
 //!   keeping K names in flight (each is one `getaddrinfo`-style lookup: A and AAAA
@@ -53,7 +53,7 @@
 //! Output: a markdown table on stdout and in `target/bench/dns.md`, raw numbers in
 //! `target/bench/dns.json`.
 
-#[path = "../tests/common/dns.rs"]
+#[path = "../../tests/common/dns.rs"]
 mod responder;
 
 use std::collections::HashMap;

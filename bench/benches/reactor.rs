@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the reactor, the timer queue and the response decoder, each
-//! against a peer doing the same work in the same run (`cargo bench --bench reactor`).
+//! against a peer doing the same work in the same run
+//! (`cargo bench -p onethread-bench --bench reactor`).
 //!
 //! The fetch workload is made of four small things repeated a million times: a socket
 //! becomes readable and a callback runs, a deadline is armed and (usually) cancelled, a

@@ -27,8 +27,8 @@
 //! requests, each a TCP connect and a TLS handshake: `Connection: close` for fetch and
 //! wrk, no idle pool for hyper and reqwest).
 //!
-//! `cargo bench --bench vs_tokio` (or `scripts/bench`, which builds the examples
-//! first). Options: `-n N` (100000), `-c LIST` (100,1000), `--runs R` (3),
+//! `cargo bench -p onethread-bench --bench vs_tokio` (or `scripts/bench`, which builds the
+//! examples first). Options: `-n N` (100000), `-c LIST` (100,1000), `--runs R` (3),
 //! `--only NAME,..`, `--server nginx|builtin|both` (both), `--scheme http|https|both`
 //! (both), `--close-n N` (N / 10: requests of the handshake-bound runs), `--quick`
 //! (N = 20000, one run), `--million` (also onethread alone, 1,000,000 GETs at C = 1000

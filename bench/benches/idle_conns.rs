@@ -1,5 +1,5 @@
 //! What an idle pooled connection costs in user-space memory
-//! (`cargo bench --bench idle_conns`).
+//! (`cargo bench -p onethread-bench --bench idle_conns`).
 //!
 //! The target: at most 2 KiB per idle keep-alive connection with 10,000 of them in the
 //! pool. A crawler keeps a connection per origin it may come back to; at that scale a
