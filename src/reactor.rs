@@ -48,6 +48,10 @@ pub struct Context<'a> {
     pub timers: &'a mut Timers,
     /// The time, read after the work that preceded this call (see "The clock rule").
     pub now: Instant,
+    /// When this turn began (the poll returned): the same for every call of the turn.
+    /// Not for deadlines; for what holds "for this turn", such as a DNS answer with no
+    /// lifetime, which must serve every request that waited for it.
+    pub turn: Instant,
 }
 
 impl Context<'_> {
@@ -92,7 +96,8 @@ impl Reactor {
 
     /// A context for setting things up before the loop starts.
     pub fn context(&mut self) -> Context<'_> {
-        Context { registry: self.poll.registry(), timers: &mut self.timers, now: Instant::now() }
+        let now = Instant::now();
+        Context { registry: self.poll.registry(), timers: &mut self.timers, now, turn: now }
     }
 
     /// Runs turns until the handler says it is done.
@@ -119,7 +124,8 @@ impl Reactor {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         }
-        let mut cx = Context { registry: self.poll.registry(), timers: &mut self.timers, now: Instant::now() };
+        let now = Instant::now();
+        let mut cx = Context { registry: self.poll.registry(), timers: &mut self.timers, now, turn: now };
         for event in self.events.iter() {
             cx.refresh();
             handler.ready(&mut cx, event.token(), event);

@@ -186,7 +186,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         _ => Failure::Fatal(e),
     })?;
     let tick = cx.timers.insert(TICK);
-    cx.timers.arm(tick, cx.now + TICK_EVERY);
+    cx.timers.arm(tick, started + TICK_EVERY); // `started` is the fresher clock
 
     let mut app = App {
         client,
@@ -203,7 +203,6 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         wall: None,
         summary_file,
         threads_forbidden: !args.allow_threads,
-        fail: args.fail,
         insecure: args.insecure,
         exit: None,
     };
@@ -216,7 +215,8 @@ struct Report {
     output: Output,
     tally: Tally,
     saver: Option<Saver>,
-    /// `--fail`: a status of 400 or more is an error.
+    /// `--fail`: a status of 400 or more is an error, and the exit status is 22 if any
+    /// request failed.
     fail: bool,
     /// With a URL list: each request's line in it, by index.
     line_numbers: Option<LineNumbers>,
@@ -278,8 +278,6 @@ struct App {
     wall: Option<Duration>,
     summary_file: Option<File>,
     threads_forbidden: bool,
-    /// `--fail`: exit 22 if any request failed.
-    fail: bool,
     /// `--insecure`: the summary says certificates were not verified.
     insecure: bool,
     /// Set once the summary is queued: the run is over once stderr has taken it.
@@ -419,7 +417,7 @@ impl App {
             _ => summary.text(),
         };
         let mut code = match &self.stop {
-            None if self.fail && report.tally.failures() > 0 => ExitCode::from(22), // as curl --fail
+            None if report.fail && report.tally.failures() > 0 => ExitCode::from(22), // as curl --fail
             None => ExitCode::SUCCESS,
             Some(Stop::Signal(signal)) => ExitCode::from(128 + *signal as u8),
             Some(Stop::Output { broken_pipe: true, .. }) => ExitCode::from(128 + libc::SIGPIPE as u8),
@@ -427,9 +425,11 @@ impl App {
         };
         // A regular file: written with plain calls, now that nothing is in flight.
         if let Some(mut file) = self.summary_file.take() {
-            let written = serde_json::to_writer_pretty(&mut file, &summary.json())
-                .map_err(io::Error::from)
-                .and_then(|()| file.write_all(b"\n"));
+            // One write of the whole text, not one per JSON token.
+            let written = serde_json::to_vec_pretty(&summary.json()).map_err(io::Error::from).and_then(|mut json| {
+                json.push(b'\n');
+                file.write_all(&json)
+            });
             if let Err(e) = written {
                 text += &format!("fetch: --summary-json: {e}\n");
                 code = ExitCode::FAILURE;

@@ -43,7 +43,7 @@ impl Shard {
 
 /// The shard (1..=n) of a host name.
 fn of_host(host: &str, n: u64) -> u64 {
-    let host = host.trim_start_matches('[').trim_end_matches(']').trim_end_matches('.');
+    let host = host.trim_end_matches('.'); // `Url::host` has IPv6 without brackets
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in host.bytes() {
         hash ^= u64::from(byte.to_ascii_lowercase());

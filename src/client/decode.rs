@@ -27,11 +27,15 @@ enum Stage {
         first: Vec<u8>,
         stream: Option<Box<Decompress>>,
         ended: bool,
+        /// Output space, kept from step to step.
+        out: Vec<u8>,
     },
     Brotli(Box<brotli_decompressor::DecompressorWriter<Vec<u8>>>),
     Zstd {
         stream: Box<zstd::stream::raw::Decoder<'static>>,
         ended: bool,
+        /// Output space, kept from step to step.
+        out: Box<[u8]>,
     },
 }
 
@@ -51,11 +55,11 @@ impl Decoding {
             stages.push(match coding.as_str() {
                 "" | "identity" => continue,
                 "gzip" | "x-gzip" => Stage::Gzip(Box::new(flate2::write::GzDecoder::new(Vec::new()))),
-                "deflate" => Stage::Deflate { first: Vec::new(), stream: None, ended: false },
+                "deflate" => Stage::Deflate { first: Vec::new(), stream: None, ended: false, out: Vec::new() },
                 "br" => Stage::Brotli(Box::new(brotli_decompressor::DecompressorWriter::new(Vec::new(), 4096))),
                 "zstd" => {
                     let stream = zstd::stream::raw::Decoder::new().map_err(|e| format!("zstd: {e}"))?;
-                    Stage::Zstd { stream: Box::new(stream), ended: false }
+                    Stage::Zstd { stream: Box::new(stream), ended: false, out: vec![0; OUT].into() }
                 }
                 other => return Err(format!("unsupported Content-Encoding {other:?}")),
             });
@@ -103,6 +107,9 @@ fn run(stages: &mut [Stage], input: &[u8], out: &mut dyn FnMut(&[u8]) -> Result<
 /// most about a quarter of a megabyte before the limit is checked again.
 const STEP: usize = 256;
 
+/// Output space of the deflate and zstd stages, allocated once per response.
+const OUT: usize = 64 * 1024;
+
 type Emit<'a> = &'a mut dyn FnMut(&[u8]) -> Result<(), String>;
 
 impl Stage {
@@ -116,7 +123,7 @@ impl Stage {
                 d.write_all(input).map_err(|e| format!("brotli: {e}"))?;
                 emit_taken(d.get_mut(), emit)
             }
-            Stage::Deflate { first, stream, ended } => {
+            Stage::Deflate { first, stream, ended, out } => {
                 if stream.is_none() {
                     first.extend_from_slice(input);
                     if first.len() < 2 {
@@ -126,19 +133,18 @@ impl Stage {
                     let zlib = first[0] & 0x0f == 8 && u16::from_be_bytes([first[0], first[1]]) % 31 == 0;
                     *stream = Some(Box::new(Decompress::new(zlib)));
                     let start = std::mem::take(first);
-                    return inflate(stream.as_mut().expect("just made"), &start, ended, emit);
+                    return inflate(stream.as_mut().expect("just made"), &start, ended, out, emit);
                 }
-                inflate(stream.as_mut().expect("made above"), input, ended, emit)
+                inflate(stream.as_mut().expect("made above"), input, ended, out, emit)
             }
-            Stage::Zstd { stream, ended } => {
+            Stage::Zstd { stream, ended, out: buf } => {
                 use zstd::stream::raw::Operation;
                 let mut input = input;
-                let mut buf = vec![0u8; 64 * 1024];
                 while !input.is_empty() {
                     if *ended {
                         return Err("zstd: data after the end of the stream".into());
                     }
-                    let status = stream.run_on_buffers(input, &mut buf).map_err(|e| format!("zstd: {e}"))?;
+                    let status = stream.run_on_buffers(input, buf).map_err(|e| format!("zstd: {e}"))?;
                     input = &input[status.bytes_read..];
                     *ended = status.remaining == 0;
                     if status.bytes_written > 0 {
@@ -177,17 +183,25 @@ impl Stage {
     }
 }
 
+/// Hands on what a writer-style decoder has written, keeping its buffer's space.
 fn emit_taken(buf: &mut Vec<u8>, emit: Emit<'_>) -> Result<(), String> {
     if buf.is_empty() {
         return Ok(());
     }
-    let piece = std::mem::take(buf);
-    emit(&piece)
+    emit(buf)?;
+    buf.clear();
+    Ok(())
 }
 
 /// Inflates `input`, handing output on in blocks, noting when the stream has ended.
-fn inflate(stream: &mut Decompress, mut input: &[u8], ended: &mut bool, emit: Emit<'_>) -> Result<(), String> {
-    let mut output = Vec::with_capacity(64 * 1024);
+fn inflate(
+    stream: &mut Decompress,
+    mut input: &[u8],
+    ended: &mut bool,
+    output: &mut Vec<u8>,
+    emit: Emit<'_>,
+) -> Result<(), String> {
+    output.reserve(OUT); // once: `decompress_vec` fills only the space already there
     while !input.is_empty() {
         if *ended {
             return Err("deflate: data after the end of the stream".into());
@@ -195,12 +209,12 @@ fn inflate(stream: &mut Decompress, mut input: &[u8], ended: &mut bool, emit: Em
         output.clear();
         let before = (stream.total_in(), stream.total_out());
         let status =
-            stream.decompress_vec(input, &mut output, FlushDecompress::None).map_err(|e| format!("deflate: {e}"))?;
+            stream.decompress_vec(input, output, FlushDecompress::None).map_err(|e| format!("deflate: {e}"))?;
         let read = (stream.total_in() - before.0) as usize;
         input = &input[read..];
         *ended = status == Status::StreamEnd;
         if !output.is_empty() {
-            emit(&output)?;
+            emit(output)?;
         } else if read == 0 {
             break;
         }

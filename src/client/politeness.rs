@@ -39,6 +39,10 @@ pub(super) struct Hosts {
     /// Hosts that may start a parked URL, oldest first.
     ready: VecDeque<Box<str>>,
     parked: usize,
+    /// How many hosts may be listed before the ones with nothing left to enforce are
+    /// swept out (a host whose last request ended inside its delay stays listed until
+    /// the delay passes; a crawl over a million hosts must not keep them all).
+    sweep_at: usize,
 }
 
 impl Hosts {
@@ -48,7 +52,8 @@ impl Hosts {
             return None;
         }
         let per_host = per_host.unwrap_or(usize::MAX).max(1);
-        Some(Hosts { per_host, delay, capacity, hosts: HashMap::new(), ready: VecDeque::new(), parked: 0 })
+        let sweep_at = 2 * capacity.max(64);
+        Some(Hosts { per_host, delay, capacity, hosts: HashMap::new(), ready: VecDeque::new(), parked: 0, sweep_at })
     }
 
     /// The key a URL is limited by: its host name, lower case.
@@ -67,6 +72,9 @@ impl Hosts {
 
     /// `url` may start now: it is counted as started. Otherwise it is parked.
     pub fn start_or_park(&mut self, index: u64, url: Url, now: Instant) -> Option<(u64, Url)> {
+        if self.hosts.len() >= self.sweep_at {
+            self.sweep(now);
+        }
         let key = Hosts::key(&url);
         let host = self.hosts.entry(key).or_default();
         if host.parked.is_empty() && may_start(host, self.per_host, now) {
@@ -130,6 +138,14 @@ impl Hosts {
         next
     }
 
+    /// Forgets the hosts with nothing in flight, nothing parked and no delay left: they
+    /// would start at once, as a host never seen does. Amortised: the next sweep waits
+    /// until the list has doubled again.
+    fn sweep(&mut self, now: Instant) {
+        self.hosts.retain(|_, h| h.in_flight > 0 || !h.parked.is_empty() || h.next_start.is_some_and(|t| t > now));
+        self.sweep_at = (2 * self.hosts.len()).max(2 * self.capacity.max(64));
+    }
+
     /// Every parked URL, for a stop: each still needs its one outcome.
     pub fn drain(&mut self) -> Vec<Parked> {
         self.parked = 0;
@@ -153,6 +169,28 @@ mod tests {
 
     fn url(s: &str) -> Url {
         Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn hosts_whose_delay_has_passed_are_not_kept() {
+        // Five rounds, two seconds apart, of 10,000 new hosts each, every request ending
+        // inside its host's one-second delay: only the current round's hosts matter.
+        let mut h = Hosts::new(None, Some(Duration::from_secs(1)), 10).unwrap();
+        let start = Instant::now();
+        let mut most = 0;
+        for round in 0..5u64 {
+            let now = start + Duration::from_secs(2 * round);
+            for i in 0..10_000 {
+                let host = format!("r{round}h{i}.test");
+                assert!(h.start_or_park(i, url(&format!("http://{host}/")), now).is_some());
+                h.finished(&host, now);
+                most = most.max(h.hosts.len());
+            }
+            let again = url(&format!("http://r{round}h0.test/"));
+            assert!(h.start_or_park(0, again, now).is_none(), "a live delay is kept");
+            h.drain();
+        }
+        assert!(most <= 25_000, "{most} hosts listed at once, of 50,000 seen");
     }
 
     #[test]

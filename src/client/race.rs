@@ -163,7 +163,9 @@ impl<I: Source, S: Sink> Client<I, S> {
         let mut conn = Conn::new(o, timer, req, addr, racing, ResponseDecoder::new(self.config.limits));
         conn.armed = Some(conn.deadline());
         if let Some(wait) = wait {
-            cx.timers.arm(timer, cx.now + wait);
+            // A fresh clock: the first https attempt may have just loaded the trust store.
+            let at = cx.refresh() + wait;
+            cx.timers.arm(timer, at);
         }
         self.conns.insert(Link::new(io, conn));
         self.stats.connect_attempts += 1;
@@ -185,7 +187,7 @@ impl<I: Source, S: Sink> Client<I, S> {
     pub(super) fn attempt_delay_passed(&mut self, cx: &mut Context<'_>, key: usize, req: usize) {
         let conn = &mut self.conns[key].conn;
         conn.stop_racing();
-        conn.armed = Some(Deadline::Connect);
+        conn.armed = Some(conn.deadline());
         match self.config.connect_timeout {
             Some(t) => cx.timers.arm(conn.timer, cx.now + t.saturating_sub(ATTEMPT_DELAY)),
             None => cx.timers.cancel(conn.timer),

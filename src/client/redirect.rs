@@ -15,7 +15,7 @@
 //! * the request then goes back through `dispatch`, so each hop uses the pools and the
 //!   DNS cache like any request.
 
-use super::{Client, Error, ErrorKind, Place, Sink, Source};
+use super::{Client, Error, ErrorKind, Sink, Source};
 use crate::http1::Headers;
 use crate::reactor::Context;
 
@@ -64,14 +64,7 @@ impl<I: Source, S: Sink> Client<I, S> {
         let previous = std::mem::replace(&mut active.url, next);
         active.first_url.get_or_insert_with(|| previous.as_str().into());
         active.redirects += 1;
-        let r = &mut active.received;
-        (r.version, r.status, r.body_len, r.wire_len, r.redirecting, r.withheld) = (None, 0, 0, 0, false, false);
-        r.decoding = None;
-        r.head.clear();
-        active.race = Default::default();
-        active.retried = false;
-        active.dns_deadline = None;
-        active.place = Place::NeedsSocket; // until `dispatch` decides
+        active.start_over();
         self.stats.redirects += 1;
         self.dispatch(cx, req);
         Next::Followed

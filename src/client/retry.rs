@@ -69,17 +69,12 @@ impl<I: Source, S: Sink> Client<I, S> {
     pub(super) fn retry_later(&mut self, cx: &mut Context<'_>, req: usize, wait: Duration) {
         let active = &mut self.requests[req];
         active.attempts += 1;
-        let r = &mut active.received;
-        (r.version, r.status, r.body_len, r.wire_len, r.withheld) = (None, 0, 0, 0, false);
-        r.redirecting = false;
-        r.decoding = None;
-        r.head.clear();
-        active.race = Default::default();
-        active.retried = false;
-        active.dns_deadline = None;
+        active.start_over();
         active.deadline = None;
         active.place = Place::Waiting;
-        cx.timers.arm(active.timer, cx.now + wait);
+        // From a fresh clock, so the wait is never shorter than asked (`reactor.rs`).
+        let at = cx.refresh() + wait;
+        cx.timers.arm(active.timer, at);
         self.stats.transient_retries += 1;
     }
 
@@ -110,6 +105,19 @@ impl<I: Source, S: Sink> Client<I, S> {
 }
 
 impl Active {
+    /// Forgets the response and the connection race of the attempt or hop that just
+    /// ended (a retry, or a redirect followed), so the next one starts clean.
+    pub(super) fn start_over(&mut self) {
+        let r = &mut self.received;
+        (r.version, r.status, r.body_len, r.wire_len, r.redirecting, r.withheld) = (None, 0, 0, 0, false, false);
+        r.decoding = None;
+        r.head.clear();
+        self.race = Default::default();
+        self.retried = false;
+        self.dns_deadline = None;
+        self.place = Place::NeedsSocket; // until `dispatch` decides
+    }
+
     /// Retries are for idempotent requests (a redirect to GET makes one).
     pub(super) fn may_retry(&self) -> bool {
         self.idempotent || self.as_get

@@ -105,7 +105,10 @@ impl Dns {
     /// what to do now; on [`Lookup::Waiting`] the waiter is handed back by
     /// [`Dns::take_woken`] when an answer arrives.
     pub fn resolve(&mut self, cx: &mut Context<'_>, host: &str, waiter: usize) -> (usize, Lookup<'_>) {
-        let (id, asked) = self.cache.ask(host, waiter, cx.now);
+        // The cache keeps time by turns: an answer recorded this turn (even one with a
+        // TTL of 0, as the hosts file's and timeouts' are) serves every waiter of it,
+        // however often the clock is read for deadlines meanwhile.
+        let (id, asked) = self.cache.ask(host, waiter, cx.turn);
         if let Asked::Start = asked {
             if let Some((v6, v4)) = self.hosts.lookup(host) {
                 self.hosts_answers += 1;
@@ -120,7 +123,7 @@ impl Dns {
                 self.resolver.lookup(host, Family::V4, id);
             }
         }
-        (id, self.cache.lookup(id, cx.now))
+        (id, self.cache.lookup(id, cx.turn))
     }
 
     /// `waiter`, connecting with part of entry `id`'s answer, is woken by the next
@@ -143,7 +146,7 @@ impl Dns {
     pub fn take_woken(&mut self, cx: &mut Context<'_>, woken: &mut Vec<usize>) {
         self.resolver.take_answers(cx, &mut self.answers);
         for answer in self.answers.drain(..) {
-            self.cache.answer(answer.key, answer.family, answer.part, cx.now, woken);
+            self.cache.answer(answer.key, answer.family, answer.part, cx.turn, woken);
         }
     }
 
