@@ -455,3 +455,22 @@ fn nothing_is_left_behind_after_every_kind_of_ending() {
     let expected = [("connect", 10), ("dns", 10), ("invalid-url", 10), ("ok", 10), ("timeout", 10)];
     assert_eq!(kinds.into_iter().collect::<Vec<_>>(), expected);
 }
+
+/// Requests that wait for one name together share its answer, even one that lives for
+/// no time at all (the hosts file's): the deadlines each of them sets on the way read
+/// the clock again, and that must not age the answer before the last waiter has it.
+#[test]
+fn waiters_share_a_hosts_file_answer_with_no_lifetime() {
+    let scratch = Scratch::new("hosts-shared");
+    let hosts = scratch.write("hosts", "127.0.0.1 shared.test\n");
+    let server = builtin_server(ServerConfig::default());
+    let dns = dns_responder();
+    let mut config = config(dns.addr, 50);
+    config.dns.hosts_file = Some(hosts.into());
+    let urls = (0..50).map(|i| format!("http://shared.test:{}/{i}", server.port())).collect();
+    let (got, stats) = fetch_all(config, urls);
+    all_ok(&got);
+    assert_eq!(stats.connections_opened, 50, "all 50 waited for the name together");
+    assert_eq!(stats.hosts_lookups, 1, "one lookup answered all 50 waiters");
+    assert_eq!(dns.total(), 0);
+}
