@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -64,9 +64,28 @@ const UNFOLDED: &str = "a   b   c";
 
 const OK_14: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\nHello, World!\n";
 
+/// Closes a connection as RFC 9112 §9.6 asks a server to: a FIN, then read and drop
+/// whatever else the client sent until it closes too. A plain `close` with requests
+/// unread (pipelined ones) sends a reset instead, which can destroy the response still
+/// in flight; the cases that mean to reset set a zero linger, and are left to do so.
+struct Lingering(TcpStream);
+
+impl Drop for Lingering {
+    fn drop(&mut self) {
+        let socket = socket2::SockRef::from(&self.0);
+        if socket.linger().ok().flatten() == Some(Duration::ZERO) {
+            return;
+        }
+        let _ = self.0.shutdown(std::net::Shutdown::Write);
+        let _ = self.0.set_read_timeout(Some(Duration::from_secs(2)));
+        let _ = std::io::copy(&mut self.0, &mut std::io::sink());
+    }
+}
+
 /// Serves one connection: each request's path picks the misbehaviour. Returns when the
 /// case ends the connection or the client goes away.
 fn chaos(mut s: TcpStream) {
+    let _close = Lingering(s.try_clone().unwrap());
     while let Some(head) = read_request(&mut s) {
         let line = String::from_utf8_lossy(&head);
         let target = line.split(' ').nth(1).unwrap_or("/");
@@ -148,8 +167,9 @@ fn chaos(mut s: TcpStream) {
                 if path == "/stall-body" {
                     w(&mut s, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
                 }
-                // Silence until the client gives up and closes.
-                let _ = s.read(&mut [0u8; 1]);
+                // Silence until the client gives up and closes (reading, and dropping,
+                // any requests pipelined behind this one).
+                let _ = std::io::copy(&mut s, &mut std::io::sink());
                 return;
             }
             "/slow-drip" => {
@@ -259,9 +279,21 @@ fn chaos_config() -> Config {
 
 #[test]
 fn every_case_gives_its_documented_outcome_and_others_are_unaffected() {
+    every_case_as_documented(chaos_config());
+}
+
+/// The same catalogue through 8-deep pipelines (one connection at a time, since 8
+/// requests in flight make ⌈8 / 8⌉ connections): every misbehaviour ends only its own
+/// request; those queued behind it are sent again and succeed.
+#[test]
+fn the_catalogue_pipelined_8_deep() {
+    every_case_as_documented(Config { pipeline: 8, ..chaos_config() });
+}
+
+fn every_case_as_documented(config: Config) {
     let addr = chaos_server();
     let list = run_list(addr);
-    let (got, _) = fetch_all(chaos_config(), list.clone());
+    let (got, _) = fetch_all(config, list.clone());
     let mut wrong = Vec::new();
     for g in &got {
         let actual = match (&g.error, g.status) {
@@ -291,9 +323,18 @@ fn error_messages_name_the_problem() {
 
 #[test]
 fn the_catalogue_through_fetch_on_one_thread() {
+    catalogue_through_fetch(&[]);
+}
+
+#[test]
+fn the_catalogue_through_fetch_pipelined() {
+    catalogue_through_fetch(&["--pipeline", "8"]);
+}
+
+fn catalogue_through_fetch(extra: &[&str]) {
     let addr = chaos_server();
     let list = run_list(addr);
-    let path = std::env::temp_dir().join(format!("onethread-chaos-{}.txt", std::process::id()));
+    let path = std::env::temp_dir().join(format!("onethread-chaos-{}-{}.txt", std::process::id(), extra.len()));
     std::fs::write(&path, list.join("\n")).unwrap();
     let args = [
         "--urls",
@@ -312,7 +353,7 @@ fn the_catalogue_through_fetch_on_one_thread() {
         "--header-out",
         "X-Folded",
     ];
-    let run = run_fetch(&args, None);
+    let run = run_fetch(&[&args, extra].concat(), None);
     std::fs::remove_file(&path).unwrap();
     assert_eq!(run.code, Some(0), "request errors are reported, not fatal: {}", run.stderr);
     assert_eq!(run.watched.peak_threads, 1, "seen from outside");

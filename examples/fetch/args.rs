@@ -109,6 +109,13 @@ pub struct Args {
     /// up other hosts (and without reading the whole list ahead).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub per_host: Option<u32>,
+    /// HTTP/1.1 pipelining: up to D requests outstanding on one connection, written
+    /// together and answered in order (GET, HEAD and other idempotent methods only;
+    /// only once the server has answered with HTTP/1.1 keep-alive). Each host then gets
+    /// at most ceil(C/D) connections. Requests a server leaves unanswered when it closes
+    /// are sent again on another connection. 1: off.
+    #[arg(long, value_name = "D", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub pipeline: u32,
     /// Space request starts to one host name at least MS milliseconds apart.
     #[arg(long, value_name = "MS")]
     pub host_delay: Option<u64>,
@@ -249,6 +256,7 @@ impl Args {
             retry: self.retry,
             proxies: self.proxies()?,
             per_host: self.per_host.map(|n| n as usize),
+            pipeline: self.pipeline as usize,
             host_delay: self.host_delay.filter(|&ms| ms > 0).map(Duration::from_millis),
             retry_max_time: self.retry_max_time.map(Duration::from_secs_f64),
             trust: match (&self.cacert, self.insecure) {

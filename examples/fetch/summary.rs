@@ -154,6 +154,13 @@ impl Summary<'_> {
         if st.redirects > 0 {
             s += &format!("  redirects        {} followed\n", st.redirects);
         }
+        if st.pipelined > 0 {
+            s += &format!("  pipelined        {} requests sent behind others", st.pipelined);
+            if st.resent > 0 {
+                s += &format!(", {} sent again (their connection ended unanswered)", st.resent);
+            }
+            s += "\n";
+        }
         if st.socket_backoffs > 0 {
             s += &format!("  socket waits     {} (out of descriptors or ports; requests waited)\n", st.socket_backoffs);
         }
@@ -208,6 +215,7 @@ impl Summary<'_> {
             "redirects": st.redirects,
             "transient_retries": st.transient_retries,
             "socket_backoffs": st.socket_backoffs,
+            "pipelined": {"requests": st.pipelined, "resent": st.resent},
             "saved_bodies": self.saver.map(|s| json!({
                 "dir": s.dir, "files": s.saved, "failed": s.failed, "first_error": s.first_error,
             })),

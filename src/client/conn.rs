@@ -1,13 +1,24 @@
 //! One connection to an origin, as a sans-I/O state machine: facts in, [`Progress`] out.
 //!
 //! ```text
-//!              connected            request written        response complete
+//!              connected            requests written       last response complete
 //! Connecting ────────────▶ Sending ─────────────▶ Receiving ─────────────────▶ Idle
-//!      │      (won the race)                         │      (keep-alive)        │
+//!      │      (won the race)   ▲                     │      (keep-alive)        │
+//!      │                       └── one more request ─┤                          │
 //!      └── refused or lost: closed; the race         └── not reusable ──▶ closed │
 //!          (`race.rs`) goes on with other addresses                              │
 //!                           Sending ◀──────── the pool hands it a request ───────┘
 //! ```
+//!
+//! **Pipelining** (`Config::pipeline`, RFC 9112 §9.3.2). A busy connection may take
+//! more requests: their bytes join what is still to be written, and each waits in
+//! [`Conn`]'s queue for its response, which comes in order. Responses are read while
+//! requests are still being written (a server that answers before it has read everything
+//! must not deadlock against us). When a response ends and another request is queued,
+//! the bytes after it are kept and are the start of the next response. Requests still
+//! queued when the connection ends were never answered; the client sends them again
+//! (`events.rs`). A request that ends early (its own deadline) while behind others
+//! leaves its place in the queue as a gap: its response is still read, and dropped.
 //!
 //! Like the HTTP codec beneath it, the machine never touches a socket or reads a
 //! clock. It is told what happened — the handshake finished, these bytes were written,
@@ -23,6 +34,7 @@
 //! partial head or chunk-size line, rarely anything) is copied into `partial`. Body
 //! bytes are counted in place and never copied.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -38,10 +50,10 @@ pub(super) enum State {
     /// Handshake in progress to `addr`, one of `req`'s attempts (see `race.rs`). While
     /// `racing`, the next attempt starts beside this one when the timer fires.
     Connecting { req: usize, addr: SocketAddr, racing: bool },
-    /// Request bytes are waiting to be written.
-    Sending { req: usize },
-    /// The request is out; the response is being read.
-    Receiving { req: usize },
+    /// Request bytes are waiting to be written; responses may be arriving already.
+    Sending,
+    /// Every request is out; responses are being read.
+    Receiving,
     /// In the origin's pool, waiting for the next request.
     Idle,
 }
@@ -66,9 +78,11 @@ pub(super) enum Deadline {
 pub(super) enum Progress {
     /// Nothing to do until the next event.
     Wait,
-    /// `req`'s response is complete. With `keep_alive`, the connection is now idle and
-    /// may be pooled; otherwise it must be closed.
-    Done { req: usize, keep_alive: bool },
+    /// `req`'s response is complete (`None`: a request that had already ended; its
+    /// response was dropped). With `keep_alive`, the connection goes on: idle, to be
+    /// pooled, or with the next queued request's response to read. Otherwise it must
+    /// be closed, and any requests queued behind `req` were not answered.
+    Done { req: Option<usize>, keep_alive: bool },
     /// The handshake completed: the connection may take its request.
     Connected,
     /// The handshake failed.
@@ -110,6 +124,16 @@ pub(super) struct Received {
     pub max_decoded: Option<u64>,
     /// This response's content codings, being undone.
     pub decoding: Option<Decoding>,
+    /// Nobody waits for this response (see [`Received::dropped`]).
+    pub dropped: bool,
+}
+
+impl Received {
+    /// For a response nobody waits for any more (see [`Conn::forget`]): read, never
+    /// handed to the sink.
+    pub fn dropped() -> Received {
+        Received { dropped: true, ..Received::default() }
+    }
 }
 
 /// Whether a response with `status` is a redirect (one without a `Location` fails
@@ -139,6 +163,25 @@ pub(super) struct Conn {
     partial: Vec<u8>,
     /// Encoded request bytes not yet written.
     unsent: Vec<u8>,
+    /// Requests sent or being sent, oldest first: the first is the one whose response is
+    /// being read. A request that ended early while behind others is a gap (`req: None`).
+    queue: VecDeque<Sent>,
+    /// The last read emptied the socket (for bytes left after a pipelined response).
+    drained: bool,
+    /// The last response was HTTP/1.1 and kept the connection open: the server may be
+    /// sent requests before earlier ones are answered. Nothing is pipelined to a
+    /// server before it has shown that (HTTP/1.0 servers never do).
+    proven: bool,
+}
+
+/// A request on the connection, waiting for its response.
+#[derive(Clone, Copy, Debug)]
+struct Sent {
+    req: Option<usize>,
+    /// Sent while an earlier request was unanswered.
+    pipelined: bool,
+    /// A `HEAD`: its response has no body, whatever its head says.
+    head: bool,
 }
 
 impl Conn {
@@ -163,6 +206,9 @@ impl Conn {
             head_seen: false,
             partial: Vec::new(),
             unsent: Vec::new(),
+            queue: VecDeque::new(),
+            drained: false,
+            proven: false,
         }
     }
 
@@ -170,11 +216,58 @@ impl Conn {
         self.state
     }
 
-    /// The request this connection carries or is connecting for, if any.
+    /// The request this connection is connecting for, or whose response it reads now.
     pub fn request(&self) -> Option<usize> {
         match self.state {
-            State::Connecting { req, .. } | State::Sending { req } | State::Receiving { req } => Some(req),
+            State::Connecting { req, .. } => Some(req),
+            State::Sending | State::Receiving => self.queue.front().and_then(|sent| sent.req),
             State::Idle => None,
+        }
+    }
+
+    /// Requests sent (or being sent) and not yet answered, gaps included.
+    pub fn outstanding(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Requests are on it (being sent, or their responses being read).
+    pub fn busy(&self) -> bool {
+        matches!(self.state, State::Sending | State::Receiving)
+    }
+
+    /// Whether one more request may go out now, with `depth` allowed in flight: the
+    /// connection is idle, or busy with fewer than `depth` on a server that has shown
+    /// it keeps HTTP/1.1 connections open.
+    pub fn can_take(&self, depth: usize) -> bool {
+        match self.state {
+            State::Idle => true,
+            State::Sending | State::Receiving => self.proven && self.queue.len() < depth,
+            State::Connecting { .. } => false,
+        }
+    }
+
+    /// The requests queued behind the one being answered: never answered, if the
+    /// connection ends now. Gaps (requests that ended already) are skipped.
+    pub fn behind(&self) -> impl Iterator<Item = usize> + '_ {
+        self.queue.iter().skip(1).filter_map(|sent| sent.req)
+    }
+
+    /// The request being answered was sent behind others (pipelined): if it fails with
+    /// no byte of its response, the server ended the connection after answering the
+    /// ones ahead of it, and it was never served, like those behind it.
+    pub fn front_was_pipelined(&self) -> bool {
+        self.busy() && self.queue.front().is_some_and(|sent| sent.pipelined)
+    }
+
+    /// `req`, queued behind the one being answered, has ended (its own deadline): its
+    /// response will be read and dropped. False if `req` is not behind on this connection.
+    pub fn forget(&mut self, req: usize) -> bool {
+        match self.queue.iter_mut().skip(1).find(|sent| sent.req == Some(req)) {
+            Some(sent) => {
+                sent.req = None;
+                true
+            }
+            None => false,
         }
     }
 
@@ -183,8 +276,8 @@ impl Conn {
         match self.state {
             State::Connecting { racing: true, .. } => Deadline::Attempt,
             State::Connecting { racing: false, .. } => Deadline::Connect,
-            State::Sending { .. } | State::Receiving { .. } if self.head_seen => Deadline::Body,
-            State::Sending { .. } | State::Receiving { .. } => Deadline::Head,
+            State::Sending | State::Receiving if self.head_seen => Deadline::Body,
+            State::Sending | State::Receiving => Deadline::Head,
             State::Idle => Deadline::Idle,
         }
     }
@@ -215,20 +308,28 @@ impl Conn {
     }
 
     /// Takes `request` (already encoded) for `req`: a connection that just connected,
-    /// or one from the pool. The response decoder is told the method (a HEAD response
-    /// has no body).
+    /// one from the pool, or — pipelining — a busy one, behind its other requests. The
+    /// response decoder is told the method (a HEAD response has no body).
     pub fn send(&mut self, req: usize, method: &str, request: &[u8]) {
         match self.state {
             State::Connecting { .. } | State::Idle => {
                 self.unsent.clear();
-                self.unsent.extend_from_slice(request);
-                self.decoder.start(method);
                 self.partial.clear();
-                self.head_seen = false;
-                self.state = State::Sending { req };
+                self.queue.clear();
+                self.start_response(method == "HEAD");
             }
-            State::Sending { .. } | State::Receiving { .. } => unreachable!("a busy connection takes no request"),
+            State::Sending | State::Receiving => {}
         }
+        self.unsent.extend_from_slice(request);
+        let pipelined = !self.queue.is_empty();
+        self.queue.push_back(Sent { req: Some(req), pipelined, head: method == "HEAD" });
+        self.state = State::Sending;
+    }
+
+    /// The decoder expects the next response.
+    fn start_response(&mut self, head: bool) {
+        self.decoder.start(if head { "HEAD" } else { "GET" });
+        self.head_seen = false;
     }
 
     /// The bytes waiting to be written.
@@ -239,23 +340,22 @@ impl Conn {
     /// `n` bytes of [`Conn::to_send`] were written.
     pub fn sent(&mut self, n: usize) {
         self.unsent.drain(..n);
-        if let State::Sending { req } = self.state
-            && self.unsent.is_empty()
-        {
-            self.state = State::Receiving { req };
+        if self.state == State::Sending && self.unsent.is_empty() {
+            self.state = State::Receiving;
         }
     }
 
     /// Bytes arrived. `drained` says the socket had nothing more when they were read
     /// (a short read, and no hang-up seen), which is what makes a completed connection
-    /// safe to reuse.
+    /// safe to reuse. `received` is for the request being answered ([`Conn::request`]).
     pub fn received(&mut self, bytes: &[u8], drained: bool, received: &mut Received, sink: &mut impl Sink) -> Progress {
-        let req = match self.state {
-            State::Sending { req } | State::Receiving { req } => req,
+        match self.state {
+            State::Sending | State::Receiving => {}
             // An idle connection should be silent: bytes nobody asked for end it.
             State::Idle => return Progress::IdleClosed,
             State::Connecting { .. } => return Progress::Wait,
-        };
+        }
+        self.drained = drained;
         let from_partial = !self.partial.is_empty();
         if from_partial {
             self.partial.extend_from_slice(bytes);
@@ -263,15 +363,36 @@ impl Conn {
         let input: &[u8] = if from_partial { &self.partial } else { bytes };
         match feed(&mut self.decoder, input, received, &mut self.head_seen, sink) {
             Ok(Fed::End { consumed, keep_alive }) => {
-                // We never pipeline, so bytes after the response (or a socket that may
-                // hide more) mean the stream can no longer be trusted.
-                let keep_alive = keep_alive && consumed == input.len() && drained && self.unsent.is_empty();
                 self.served += 1;
-                if keep_alive {
-                    self.state = State::Idle;
-                    self.partial.clear();
+                self.proven = keep_alive && received.version == Some(Version::Http11);
+                let req = self.queue.front().expect("a response answers a request").req;
+                if self.queue.len() == 1 {
+                    // Bytes after the last response we asked for (or a socket that may
+                    // hide more) mean the stream can no longer be trusted.
+                    let keep_alive = keep_alive && consumed == input.len() && drained && self.unsent.is_empty();
+                    if keep_alive {
+                        self.queue.clear();
+                        self.state = State::Idle;
+                        self.partial.clear();
+                    }
+                    return Progress::Done { req, keep_alive };
                 }
-                Progress::Done { req, keep_alive }
+                if !keep_alive {
+                    // The server ends the connection here: the requests behind were not
+                    // answered, and the client sends them again.
+                    return Progress::Done { req, keep_alive: false };
+                }
+                // Pipelined: what follows this response begins the next one.
+                if from_partial {
+                    self.partial.drain(..consumed);
+                } else {
+                    self.partial.clear();
+                    self.partial.extend_from_slice(&bytes[consumed..]);
+                }
+                self.queue.pop_front();
+                let next = self.queue[0];
+                self.start_response(next.head);
+                Progress::Done { req, keep_alive: true }
             }
             Ok(Fed::NeedMore { consumed }) => {
                 if from_partial {
@@ -285,19 +406,35 @@ impl Conn {
         }
     }
 
+    /// Whether the last read emptied the socket (with no hang-up seen).
+    pub fn was_drained(&self) -> bool {
+        self.drained
+    }
+
+    /// Bytes already read that follow a pipelined response: the next response's start.
+    pub fn has_buffered(&self) -> bool {
+        !self.partial.is_empty() && matches!(self.state, State::Sending | State::Receiving)
+    }
+
+    /// Decodes what [`Conn::has_buffered`] holds, as if it had just arrived.
+    pub fn buffered(&mut self, received: &mut Received, sink: &mut impl Sink) -> Progress {
+        self.received(&[], self.drained, received, sink)
+    }
+
     /// The peer closed its side (a read returned 0).
     pub fn closed(&mut self) -> Progress {
         match self.state {
             State::Idle => Progress::IdleClosed,
             State::Connecting { .. } => Progress::Wait,
-            State::Sending { .. } | State::Receiving { .. } if !self.decoder.has_begun() => {
+            State::Sending | State::Receiving if !self.decoder.has_begun() => {
                 let error = Error::new(ErrorKind::Reset, "connection closed before any response");
                 Progress::Failed { error, unanswered: true }
             }
-            State::Sending { req } | State::Receiving { req } => match self.decoder.finish() {
+            State::Sending | State::Receiving => match self.decoder.finish() {
                 Ok(_) => {
                     self.served += 1;
-                    Progress::Done { req, keep_alive: false } // a close-delimited body ended
+                    // A close-delimited body ended.
+                    Progress::Done { req: self.request(), keep_alive: false }
                 }
                 Err(e) => Progress::Failed {
                     error: Error::new(ErrorKind::Reset, format!("connection closed mid-response: {e}")),
@@ -312,7 +449,7 @@ impl Conn {
     /// by an attacker, so it cannot be trusted to be complete (RFC 8446 §6.1).
     pub fn closed_without_notify(&mut self) -> Progress {
         match self.state {
-            State::Sending { .. } | State::Receiving { .. } if self.decoder.has_begun() => Progress::Failed {
+            State::Sending | State::Receiving if self.decoder.has_begun() => Progress::Failed {
                 error: Error::new(
                     ErrorKind::Tls,
                     "the connection closed without TLS close_notify: the body may be cut short",
@@ -328,7 +465,7 @@ impl Conn {
         match self.state {
             State::Idle => Progress::IdleClosed,
             State::Connecting { .. } => Progress::Wait,
-            State::Sending { .. } | State::Receiving { .. } => {
+            State::Sending | State::Receiving => {
                 let what = if writing { "sending request" } else { "reading response" };
                 let kind = tls::error_kind(e).unwrap_or(ErrorKind::Reset);
                 let error = Error::new(kind, format!("{what}: {e}"));
@@ -404,7 +541,7 @@ fn deliver(received: &mut Received, piece: &[u8], sink: &mut impl Sink) -> Resul
     if let Some(limit) = received.max_decoded.filter(|&limit| received.body_len > limit) {
         return Err(Error::new(ErrorKind::TooLarge, format!("{LIMIT_PREFIX}{limit} bytes")));
     }
-    if !received.withheld {
+    if !received.withheld && !received.dropped {
         sink.body(received.index, piece);
     }
     Ok(())
@@ -483,14 +620,14 @@ mod tests {
     #[test]
     fn the_request_goes_out_in_pieces_and_then_the_head_is_awaited() {
         let mut c = sending();
-        assert_eq!(c.state(), State::Sending { req: 1 });
+        assert_eq!((c.state(), c.request()), (State::Sending, Some(1)));
         assert_eq!(c.deadline(), Deadline::Head);
         assert_eq!(c.to_send(), b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
         c.sent(4);
         assert_eq!(c.to_send(), b"/ HTTP/1.1\r\nHost: h\r\n\r\n");
-        assert_eq!(c.state(), State::Sending { req: 1 });
+        assert_eq!(c.state(), State::Sending);
         c.sent(c.to_send().len());
-        assert_eq!(c.state(), State::Receiving { req: 1 });
+        assert_eq!((c.state(), c.request()), (State::Receiving, Some(1)));
         assert!(c.to_send().is_empty());
     }
 
@@ -505,7 +642,7 @@ mod tests {
                 Progress::Wait => assert!(!last, "ended early at byte {i}"),
                 Progress::Done { req, keep_alive } => {
                     assert!(last, "ended at byte {i}");
-                    assert_eq!((req, keep_alive), (1, true));
+                    assert_eq!((req, keep_alive), (Some(1), true));
                 }
                 other => panic!("byte {i}: {other:?}"),
             }
@@ -518,7 +655,7 @@ mod tests {
         assert_eq!((c.state(), c.served, c.deadline()), (State::Idle, 1, Deadline::Idle));
         // The pool hands it the next request.
         c.send(2, "GET", b"GET /2 HTTP/1.1\r\n\r\n");
-        assert_eq!((c.state(), c.deadline()), (State::Sending { req: 2 }, Deadline::Head));
+        assert_eq!((c.state(), c.request(), c.deadline()), (State::Sending, Some(2), Deadline::Head));
     }
 
     #[test]
@@ -573,7 +710,7 @@ mod tests {
         let (p, r, _) = feed_all(&mut c, b"HTTP/1.1 200 OK\r\n\r\nall of it", true);
         assert!(matches!(p, Progress::Wait));
         assert_eq!(r.body_len, 9);
-        assert!(matches!(c.closed(), Progress::Done { req: 1, keep_alive: false }));
+        assert!(matches!(c.closed(), Progress::Done { req: Some(1), keep_alive: false }));
     }
 
     #[test]
@@ -591,5 +728,154 @@ mod tests {
             Progress::Failed { error, .. } => assert_eq!(error.kind, ErrorKind::TooLarge),
             other => panic!("{other:?}"),
         }
+    }
+
+    // ---- pipelining ---------------------------------------------------------------
+
+    /// A connection whose server has answered once with HTTP/1.1 keep-alive, now with
+    /// requests 1..=n pipelined and written.
+    fn pipelined(n: usize) -> Conn {
+        let mut c = attempt(false);
+        c.connected();
+        c.send(0, "GET", b"GET /0 HTTP/1.1\r\n\r\n");
+        c.sent(c.to_send().len());
+        assert!(!c.can_take(4), "nothing is pipelined before the server has shown keep-alive");
+        assert!(matches!(feed_all(&mut c, OK, true).0, Progress::Done { req: Some(0), keep_alive: true }));
+        for req in 1..=n {
+            assert!(c.can_take(n), "room for request {req}");
+            c.send(req, "GET", format!("GET /{req} HTTP/1.1\r\n\r\n").as_bytes());
+        }
+        assert!(!c.can_take(n));
+        let all: String = (1..=n).map(|req| format!("GET /{req} HTTP/1.1\r\n\r\n")).collect();
+        assert_eq!(c.to_send(), all.as_bytes(), "the requests go out together");
+        c.sent(c.to_send().len());
+        c
+    }
+
+    /// Feeds `bytes` then whatever each completed response left buffered, as the client
+    /// does; returns every verdict and the bodies the sink saw.
+    fn feed_pipeline(c: &mut Conn, bytes: &[u8]) -> (Vec<(Option<usize>, bool)>, Vec<u8>) {
+        let mut sink = Pieces::default();
+        let mut ends = Vec::new();
+        let mut received = Received::default();
+        let mut p = c.received(bytes, true, &mut received, &mut sink);
+        loop {
+            match p {
+                Progress::Done { req, keep_alive } => {
+                    ends.push((req, keep_alive));
+                    if !keep_alive || !c.has_buffered() {
+                        break;
+                    }
+                    let mut r = if c.request().is_some() { Received::default() } else { Received::dropped() };
+                    p = c.buffered(&mut r, &mut sink);
+                }
+                Progress::Wait => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        (ends, sink.0.concat())
+    }
+
+    #[test]
+    fn pipelined_responses_in_one_read_end_in_order() {
+        let mut c = pipelined(3);
+        let three = [OK, OK, OK].concat();
+        let (ends, bodies) = feed_pipeline(&mut c, &three);
+        assert_eq!(ends, [(Some(1), true), (Some(2), true), (Some(3), true)]);
+        assert_eq!(bodies, b"hellohellohello");
+        assert_eq!((c.state(), c.outstanding(), c.served), (State::Idle, 0, 4));
+    }
+
+    #[test]
+    fn pipelined_responses_byte_by_byte_end_in_order() {
+        let mut c = pipelined(3);
+        let three = [OK, OK, OK].concat();
+        let mut ends = Vec::new();
+        for byte in &three {
+            ends.extend(feed_pipeline(&mut c, std::slice::from_ref(byte)).0);
+        }
+        assert_eq!(ends, [(Some(1), true), (Some(2), true), (Some(3), true)]);
+        assert_eq!(c.state(), State::Idle);
+    }
+
+    #[test]
+    fn responses_split_across_reads_keep_their_order_and_deadlines() {
+        let mut c = pipelined(3);
+        let three = [OK, OK, OK].concat();
+        // One and a half responses, then the rest.
+        let cut = OK.len() + 20;
+        let (ends, _) = feed_pipeline(&mut c, &three[..cut]);
+        assert_eq!(ends, [(Some(1), true)]);
+        assert_eq!((c.request(), c.outstanding(), c.deadline()), (Some(2), 2, Deadline::Head));
+        let (ends, _) = feed_pipeline(&mut c, &three[cut..]);
+        assert_eq!(ends, [(Some(2), true), (Some(3), true)]);
+    }
+
+    #[test]
+    fn connection_close_mid_pipeline_leaves_the_rest_unanswered() {
+        let mut c = pipelined(3);
+        let close = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+        let (ends, _) = feed_pipeline(&mut c, &[OK, close, OK].concat());
+        assert_eq!(ends, [(Some(1), true), (Some(2), false)], "nothing after the close is believed");
+        assert_eq!(c.behind().collect::<Vec<_>>(), [3]);
+    }
+
+    #[test]
+    fn a_close_after_k_responses_fails_the_next_unanswered_and_the_rest_are_behind() {
+        let mut c = pipelined(3);
+        assert_eq!(feed_pipeline(&mut c, OK).0, [(Some(1), true)]);
+        assert!(matches!(c.closed(), Progress::Failed { unanswered: true, .. }));
+        assert_eq!((c.request(), c.behind().collect::<Vec<_>>()), (Some(2), vec![3]));
+        // A reset instead of a FIN, after part of response 2: answered, so not behind.
+        let mut c = pipelined(3);
+        feed_pipeline(&mut c, &[OK, &OK[..10]].concat());
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert!(matches!(c.io_failed(false, &reset), Progress::Failed { unanswered: false, .. }));
+        assert_eq!(c.behind().collect::<Vec<_>>(), [3]);
+    }
+
+    #[test]
+    fn an_http10_server_is_never_sent_a_second_request_early() {
+        let mut c = sending();
+        c.sent(c.to_send().len());
+        let http10 = b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n";
+        let (p, _, _) = feed_all(&mut c, http10, true);
+        assert!(matches!(p, Progress::Done { keep_alive: true, .. }), "{p:?}");
+        c.send(2, "GET", b"GET /2 HTTP/1.0\r\n\r\n");
+        assert!(!c.can_take(16), "HTTP/1.0 keep-alive is not an invitation to pipeline");
+    }
+
+    #[test]
+    fn a_forgotten_request_leaves_a_gap_whose_response_is_dropped() {
+        let mut c = pipelined(3);
+        assert!(!c.forget(1), "the request being answered cannot be forgotten");
+        assert!(c.forget(2));
+        assert_eq!(c.behind().collect::<Vec<_>>(), [3]);
+        let two = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nTWO";
+        let (ends, bodies) = feed_pipeline(&mut c, &[OK, two, OK].concat());
+        assert_eq!(ends, [(Some(1), true), (None, true), (Some(3), true)]);
+        assert_eq!(bodies, b"hellohello", "the gap's body reaches no one");
+    }
+
+    #[test]
+    fn a_pipelined_head_response_has_no_body() {
+        let mut c = pipelined(1);
+        c.send(2, "HEAD", b"HEAD /2 HTTP/1.1\r\n\r\n");
+        c.send(3, "GET", b"GET /3 HTTP/1.1\r\n\r\n");
+        c.sent(c.to_send().len());
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+        let (ends, bodies) = feed_pipeline(&mut c, &[OK, head, OK].concat());
+        assert_eq!(ends, [(Some(1), true), (Some(2), true), (Some(3), true)]);
+        assert_eq!(bodies, b"hellohello");
+    }
+
+    #[test]
+    fn responses_are_read_while_requests_are_still_being_written() {
+        let mut c = pipelined(1);
+        c.send(2, "GET", b"GET /2 HTTP/1.1\r\n\r\n");
+        assert_eq!(c.state(), State::Sending);
+        let (ends, _) = feed_pipeline(&mut c, OK);
+        assert_eq!(ends, [(Some(1), true)]);
+        assert_eq!((c.state(), c.request()), (State::Sending, Some(2)));
     }
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use mio::event::Event;
 
-use super::conn::{Deadline, Progress, State};
+use super::conn::{Deadline, Progress, Received, State};
 use super::redirect::Next;
 use super::transport::Link;
 use super::{Client, Error, ErrorKind, Outcome, Place, Response, Sink, Source};
@@ -28,20 +28,38 @@ impl<I: Source, S: Sink> Client<I, S> {
         match progress {
             Progress::Wait => self.follow_phase(cx, key),
             Progress::Done { req, keep_alive } => {
-                let conn = &mut self.conns[key].conn;
                 if keep_alive {
-                    // The machine is idle now; the pool takes it.
-                    conn.drained_at = Some(cx.now); // read before the read: errs on the old side
-                    self.origins[conn.origin].idle.push(key);
-                    self.socket_freed |= !self.backlog.is_empty();
+                    let conn = &mut self.conns[key].conn;
+                    conn.armed = None; // a next response's head is awaited from now
+                    let o = conn.origin;
+                    if conn.busy() || !self.origins[o].queue.is_empty() {
+                        self.fill(cx, key); // the requests waiting for this origin join it
+                    } else {
+                        // The machine is idle now; the pool takes it.
+                        conn.drained_at = Some(cx.now); // read before the read: errs on the old side
+                        self.origins[o].idle.push(key);
+                        self.socket_freed |= !self.backlog.is_empty();
+                    }
                     self.follow_phase(cx, key);
                 } else {
                     self.close(cx, key);
                 }
-                match self.follow(cx, req) {
-                    Next::Done => self.complete(cx, req, Ok(())),
-                    Next::Followed => {}
-                    Next::Failed(error) => self.complete(cx, req, Err(error)),
+                if let Some(req) = req {
+                    match self.follow(cx, req) {
+                        Next::Done => self.complete(cx, req, Ok(())),
+                        Next::Followed => {}
+                        Next::Failed(error) => self.complete(cx, req, Err(error)),
+                    }
+                }
+                self.read_buffered(cx, key);
+                // More responses may be waiting in the kernel (a full read, or a hang-up
+                // seen), which no new edge will announce: read on after the poll.
+                if let Some(conn) = self.conns.get_mut(key).map(|l| &mut l.conn)
+                    && conn.busy()
+                    && !conn.was_drained()
+                    && !std::mem::replace(&mut conn.paused, true)
+                {
+                    self.paused.push_back(key);
                 }
             }
             Progress::Connected => self.won(cx, key),
@@ -49,8 +67,13 @@ impl<I: Source, S: Sink> Client<I, S> {
             Progress::Failed { error, unanswered } => {
                 let conn = &self.conns[key].conn;
                 let reused = conn.served > 0;
-                let req = conn.request().expect("a failed exchange had a request");
-                self.close(cx, key);
+                let (front, pipelined) = (conn.request(), conn.front_was_pipelined());
+                self.close(cx, key); // requests queued behind go back to their origin's queue
+                let Some(req) = front else { return }; // a gap's response: nobody waits for it
+                if unanswered && pipelined {
+                    // Never served, like those behind it: first in the queue, no retry spent.
+                    return self.send_again(req);
+                }
                 let active = &mut self.requests[req];
                 if unanswered && reused && (self.idempotent || active.as_get) && !active.retried {
                     active.retried = true;
@@ -74,6 +97,19 @@ impl<I: Source, S: Sink> Client<I, S> {
         }
     }
 
+    /// Bytes read after a pipelined response are the next response's start: decode them
+    /// now, since the kernel will not announce them again.
+    fn read_buffered(&mut self, cx: &mut Context<'_>, key: usize) {
+        let Some(link) = self.conns.get_mut(key).filter(|l| l.conn.has_buffered()) else { return };
+        let mut gap = Received::dropped();
+        let received = match link.conn.request() {
+            Some(req) => &mut self.requests[req].received,
+            None => &mut gap,
+        };
+        let progress = link.conn.buffered(received, &mut self.sink);
+        self.on_progress(cx, key, progress);
+    }
+
     /// Paused connections read on, each with a fresh share, in the order they paused;
     /// those that pause again wait for the next turn.
     pub(super) fn resume_paused(&mut self, cx: &mut Context<'_>) {
@@ -82,8 +118,11 @@ impl<I: Source, S: Sink> Client<I, S> {
             // A key freed and taken by a new connection meanwhile is not paused.
             let Some(link) = self.conns.get_mut(key).filter(|l| l.conn.paused) else { continue };
             link.conn.paused = false;
-            let State::Receiving { req } = link.conn.state() else { continue };
-            let progress = link.resume(&mut self.read_buf, Some(&mut self.requests[req].received), &mut self.sink);
+            if !link.conn.busy() {
+                continue;
+            }
+            let received = link.conn.request().map(|req| &mut self.requests[req].received);
+            let progress = link.resume(&mut self.read_buf, received, &mut self.sink);
             self.on_progress(cx, key, progress);
         }
     }
@@ -126,6 +165,7 @@ impl<I: Source, S: Sink> Client<I, S> {
                 let waiting = match place {
                     Place::Resolving(_) => " (still resolving the name)",
                     Place::NeedsSocket => " (still waiting for a free socket)",
+                    Place::Queued => " (still waiting for a connection to the server)",
                     Place::Connecting | Place::On(_) | Place::Waiting => "",
                 };
                 let limit = self.config.timeout.unwrap_or_default();
@@ -152,7 +192,17 @@ impl<I: Source, S: Sink> Client<I, S> {
                     self.dns.leave(entry, req);
                 }
             }
-            Place::On(conn) => self.close(cx, conn),
+            // Behind others on a pipelined connection, it leaves a gap there; else its
+            // connection closes, and any requests behind it go back to the queue.
+            Place::On(conn) => {
+                if !self.conns[conn].conn.forget(req) {
+                    self.close(cx, conn);
+                }
+            }
+            Place::Queued => {
+                let origin = self.requests[req].origin;
+                self.origins[origin].queue.retain(|&r| r != req);
+            }
             Place::Waiting => {}
         }
     }
@@ -171,8 +221,10 @@ impl<I: Source, S: Sink> Client<I, S> {
                 let e = io::Error::new(io::ErrorKind::TimedOut, "no answer to the TCP handshake in time");
                 self.attempt_failed(cx, key, e);
             }
-            (Some(deadline @ (Deadline::Head | Deadline::Body)), State::Sending { req } | State::Receiving { req }) => {
+            (Some(deadline @ (Deadline::Head | Deadline::Body)), State::Sending | State::Receiving) => {
+                let front = link.conn.request();
                 self.close(cx, key);
+                let Some(req) = front else { return }; // a gap's response never came
                 let error = if deadline == Deadline::Head {
                     let limit = self.config.head_timeout.unwrap_or_default();
                     Error::new(ErrorKind::HeadTimeout, format!("no response head within {limit:?} of sending"))
@@ -189,13 +241,38 @@ impl<I: Source, S: Sink> Client<I, S> {
     // ---- endings ----------------------------------------------------------------
 
     /// Closes a connection. Closing the socket also removes it from epoll, so no
-    /// `deregister` call is needed.
+    /// `deregister` call is needed. Pipelined requests behind the one being answered
+    /// were never answered: they go back to the front of their origin's queue, in
+    /// order, to be sent again on another connection.
     pub(super) fn close(&mut self, cx: &mut Context<'_>, key: usize) {
         let Link { mut io, conn, .. } = self.conns.remove(key);
         io.close();
         cx.timers.remove(conn.timer);
-        self.origins.release(conn.origin);
+        let o = conn.origin;
+        if conn.outstanding() > 1 {
+            let behind: Vec<usize> = conn.behind().collect();
+            for &req in behind.iter().rev() {
+                self.send_again(req);
+            }
+        }
+        self.origins[o].links -= 1;
+        if !self.origins[o].queue.is_empty() && self.stirred.last() != Some(&o) {
+            self.stirred.push(o);
+        }
+        self.origins.release(o);
         self.socket_freed = true;
+    }
+
+    /// A pipelined request its connection never answered goes to the front of its
+    /// origin's queue, to be sent on another connection (at the end of the turn).
+    fn send_again(&mut self, req: usize) {
+        self.requests[req].place = Place::Queued;
+        let o = self.requests[req].origin;
+        self.origins[o].queue.push_front(req);
+        self.stats.resent += 1;
+        if self.stirred.last() != Some(&o) {
+            self.stirred.push(o);
+        }
     }
 
     /// The one place a request ends.

@@ -32,6 +32,13 @@
 //!   [`Outcome`] to the [`Sink`] and frees the slot.
 //! * **Stopping.** [`Client::cancel`] ends every request in flight at once with
 //!   `cancelled` and takes no more input: what a signal or a closed output asks for.
+//! * **Pipelining** (`Config::pipeline`, off by default). A connection whose server
+//!   has answered with HTTP/1.1 keep-alive may carry up to D requests at once; those
+//!   that join it in a turn go out in one write, and responses are matched in order
+//!   (`conn.rs`). An origin then gets at most ⌈C/D⌉ connections; requests beyond them
+//!   wait in the origin's queue ([`Place`]`::Queued`), and every finished response
+//!   pulls the next one onto its connection (`schedule.rs`, `fill`). Requests a
+//!   connection leaves unanswered when it ends go back to the front of that queue.
 //! * **Stale connections.** A server may close a pooled connection just as we send on
 //!   it. If a reused connection fails before any byte of the response arrives, an
 //!   idempotent request is retried once, on a fresh connection (RFC 9112 §9.3.1).
@@ -144,6 +151,12 @@ pub struct Config {
     /// Follow redirects (301, 302, 303, 307, 308), at most this many per request, as
     /// curl's `-L --max-redirs N`. `None`: a 3xx is an ordinary response.
     pub max_redirects: Option<u32>,
+    /// HTTP/1.1 pipelining: at most this many requests outstanding on one connection
+    /// (1: off). Only for idempotent methods, and only on a connection whose server has
+    /// already answered with HTTP/1.1 keep-alive. With a depth D > 1, an origin is served
+    /// by at most ⌈concurrency / D⌉ connections, so requests share them instead of each
+    /// opening its own (see `conn.rs` and `schedule.rs`).
+    pub pipeline: usize,
 }
 
 /// One `--resolve` pin: connections to `host:port` go to `addrs`, with no lookup.
@@ -180,6 +193,7 @@ impl Default for Config {
             per_host: None,
             host_delay: None,
             proxies: Proxies::default(),
+            pipeline: 1,
         }
     }
 }
@@ -211,6 +225,11 @@ pub struct Stats {
     /// Times a socket could not be created for lack of descriptors or ports, so a
     /// request waited for one instead.
     pub socket_backoffs: u64,
+    /// Requests sent on a connection that was still waiting for earlier responses
+    /// (`Config::pipeline`), and pipelined requests sent again because their connection
+    /// ended before answering them.
+    pub pipelined: u64,
+    pub resent: u64,
 }
 
 /// Where an admitted request is waiting.
@@ -224,6 +243,9 @@ enum Place {
     Connecting,
     /// On this connection.
     On(usize),
+    /// In its origin's queue, for a connection: the origin has as many as pipelining
+    /// allows, or the connection it was on ended before answering it.
+    Queued,
     /// For its next attempt, after a transient failure (see `retry.rs`); no socket.
     Waiting,
 }
@@ -297,6 +319,15 @@ pub struct Client<I, S> {
     backoff: Duration,
     /// A connection closed or went idle this turn, so a parked request may proceed.
     socket_freed: bool,
+    /// Requests outstanding per connection (`Config::pipeline`; 1 when the method is not
+    /// idempotent), and most connections per origin when above 1.
+    depth: usize,
+    per_origin: usize,
+    /// Connections with pipelined requests to write, written together at the end of
+    /// the turn: one write for every request that joined them this turn.
+    to_flush: Vec<usize>,
+    /// Origins whose queue may move: one of their connections closed.
+    stirred: Vec<usize>,
     /// Connections that used their share of reads with a response still arriving,
     /// oldest first; each reads on at the end of the next turn, after the poll has
     /// given every other socket its chance (see `transport::READS_PER_TURN`).
@@ -328,8 +359,14 @@ impl<I: Source, S: Sink> Client<I, S> {
         let shape = schedule::Shape::new(&config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let dns = Dns::new(cx, &config.dns, DNS_SOCKETS, Token(DNS_TIMER))?;
         let origins = Origins::new(&config.resolve, config.proxies.clone());
+        let idempotent = http1::is_idempotent(&config.method);
+        let depth = if idempotent { config.pipeline.max(1) } else { 1 };
         Ok(Client {
-            idempotent: http1::is_idempotent(&config.method),
+            depth,
+            per_origin: config.concurrency.div_ceil(depth),
+            to_flush: Vec::new(),
+            stirred: Vec::new(),
+            idempotent,
             shape,
             tls: None,
             rng: 0x9E37_79B9_7F4A_7C15,
@@ -463,6 +500,7 @@ impl<I: Source, S: Sink> Handler for Client<I, S> {
 
     fn end_of_turn(&mut self, cx: &mut Context<'_>) {
         self.resume_paused(cx);
+        self.serve_queues(cx);
         if std::mem::take(&mut self.socket_freed) {
             self.retry_backlog(cx);
         }
@@ -476,6 +514,7 @@ impl<I: Source, S: Sink> Handler for Client<I, S> {
             }
             self.on_dns_news(cx);
         }
+        self.flush_pipelined(cx);
     }
 
     fn is_done(&self) -> bool {

@@ -46,6 +46,12 @@ pub(super) struct Origin {
     pub preferred: Option<IpAddr>,
     /// Idle connections, most recently used last (reused first: warmest).
     pub idle: Vec<usize>,
+    /// Pipelining: busy connections that may take another request (entries may be
+    /// stale; each is checked when taken), requests waiting for a connection, and the
+    /// connections (attempts included) open to this origin now.
+    pub open: Vec<usize>,
+    pub queue: std::collections::VecDeque<usize>,
+    pub links: usize,
     /// Requests and connections that refer to this origin.
     users: usize,
 }
@@ -123,6 +129,9 @@ impl Origins {
                             pinned,
                             preferred: None,
                             idle: Vec::new(),
+                            open: Vec::new(),
+                            queue: Default::default(),
+                            links: 0,
                             users: 0,
                         };
                         let id = self.list.insert(origin);
@@ -162,6 +171,10 @@ impl Origins {
     }
 
     /// Origins in use.
+    pub fn get(&self, id: usize) -> Option<&Origin> {
+        self.list.get(id)
+    }
+
     pub fn len(&self) -> usize {
         self.list.len()
     }

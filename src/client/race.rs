@@ -150,6 +150,7 @@ impl<I: Source, S: Sink> Client<I, S> {
         let mut io = Transport::connect(addr, session, tunnel)?;
         io.register(cx.registry, Token(key))?;
         self.origins.hold_again(o);
+        self.origins[o].links += 1;
         let timer = cx.timers.insert(Token(key));
         let race = &mut self.requests[req].race;
         race.next += 1;

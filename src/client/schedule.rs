@@ -182,6 +182,9 @@ impl<I: Source, S: Sink> Client<I, S> {
                 self.origins[o].idle.push(conn);
                 return;
             }
+            if self.depth > 1 {
+                return self.send_on(conn, req); // written with whatever joins it this turn
+            }
             self.stats.connections_reused += 1;
             self.requests[req].place = Place::On(conn);
             let link = &mut self.conns[conn];
@@ -190,14 +193,22 @@ impl<I: Source, S: Sink> Client<I, S> {
             self.on_progress(cx, conn, progress);
             return;
         }
+        if self.depth > 1 && !self.requests[req].retried && self.pipeline(cx, req) {
+            return;
+        }
         if self.conns.len() >= self.config.concurrency {
             self.close_an_idle_connection(cx);
         }
         let origin = &self.origins[o];
         if !origin.pinned.is_empty() {
+            if self.at_origin_cap(o) {
+                return self.enqueue(req);
+            }
+            let origin = &self.origins[o];
             self.requests[req].race = Race::to(&origin.pinned, origin.preferred, origin.dial_port);
             return self.race(cx, req);
         }
+        let full = self.at_origin_cap(o);
         let (entry, lookup) = self.dns.resolve(cx, &origin.dial_host, req);
         let active = &mut self.requests[req];
         let was_waiting = matches!(active.place, Place::Resolving(_));
@@ -226,15 +237,19 @@ impl<I: Source, S: Sink> Client<I, S> {
                 self.complete(cx, req, Err(error));
             }
             Lookup::Ready(ips) => {
-                if !was_waiting {
-                    self.stats.dns_cache_hits += 1;
-                } else {
+                if was_waiting {
                     active.dns_deadline = None;
                     // Back to the overall deadline now that the DNS wait is over.
                     match active.deadline {
                         Some(at) => cx.timers.arm(active.timer, at),
                         None => cx.timers.cancel(active.timer),
                     }
+                }
+                if full {
+                    return self.enqueue(req);
+                }
+                if !was_waiting {
+                    self.stats.dns_cache_hits += 1;
                 }
                 active.race = Race::to(ips, origin.preferred, origin.dial_port);
                 if self.dns.follow(entry, req) {
@@ -243,6 +258,109 @@ impl<I: Source, S: Sink> Client<I, S> {
                 self.race(cx, req);
             }
         }
+    }
+
+    // ---- pipelining ----------------------------------------------------------------
+
+    /// With pipelining, an origin has at most `per_origin` connections (attempts
+    /// included); a request that would open one more waits in the origin's queue.
+    fn at_origin_cap(&self, o: usize) -> bool {
+        self.depth > 1 && self.origins[o].links >= self.per_origin
+    }
+
+    fn enqueue(&mut self, req: usize) {
+        self.requests[req].place = Place::Queued;
+        self.origins[self.requests[req].origin].queue.push_back(req);
+    }
+
+    /// Sends `req` behind the requests of a busy connection of its origin that has room;
+    /// false if none has.
+    fn pipeline(&mut self, cx: &mut Context<'_>, req: usize) -> bool {
+        let o = self.requests[req].origin;
+        while let Some(&key) = self.origins[o].open.last() {
+            let room =
+                self.conns.get(key).is_some_and(|l| l.conn.origin == o && l.conn.busy() && l.conn.can_take(self.depth));
+            if !room {
+                self.origins[o].open.pop();
+                continue;
+            }
+            if self.encode(cx, req) {
+                self.send_on(key, req);
+            }
+            if !self.conns[key].conn.can_take(self.depth) {
+                self.origins[o].open.pop();
+            }
+            return true;
+        }
+        false
+    }
+
+    /// A connection that just finished a response takes the requests waiting in its
+    /// origin's queue, as many as it has room for; if room is left, later requests of
+    /// the origin may join it (`Origin::open`).
+    pub(super) fn fill(&mut self, cx: &mut Context<'_>, key: usize) {
+        let o = self.conns[key].conn.origin;
+        while self.conns.get(key).is_some_and(|l| l.conn.can_take(self.depth))
+            && let Some(req) = self.origins[o].queue.pop_front()
+        {
+            if self.encode(cx, req) {
+                self.send_on(key, req);
+            }
+        }
+        if self.depth > 1
+            && let Some(link) = self.conns.get(key)
+            && link.conn.busy()
+            && link.conn.can_take(self.depth)
+        {
+            self.origins[o].open.push(key);
+        }
+    }
+
+    /// `req` (encoded in `request_buf`) joins connection `key`; the bytes go out with
+    /// the connection's other new requests at the end of the turn.
+    fn send_on(&mut self, key: usize, req: usize) {
+        self.requests[req].place = Place::On(key);
+        let conn = &mut self.conns[key].conn;
+        if conn.busy() {
+            self.stats.pipelined += 1;
+        } else {
+            self.stats.connections_reused += 1;
+        }
+        conn.send(req, self.shape.method(&self.requests[req]), &self.request_buf);
+        if self.to_flush.last() != Some(&key) {
+            self.to_flush.push(key);
+        }
+    }
+
+    /// Writes what joined each connection this turn, one write per connection.
+    pub(super) fn flush_pipelined(&mut self, cx: &mut Context<'_>) {
+        let mut keys = std::mem::take(&mut self.to_flush);
+        for key in keys.drain(..) {
+            if let Some(link) = self.conns.get_mut(key) {
+                let progress = link.flush();
+                self.on_progress(cx, key, progress);
+            }
+        }
+        self.to_flush = keys;
+    }
+
+    /// Origins one of whose connections closed: their queued requests may now open one.
+    pub(super) fn serve_queues(&mut self, cx: &mut Context<'_>) {
+        let mut stirred = std::mem::take(&mut self.stirred);
+        for o in stirred.drain(..) {
+            while let Some(&req) = self.origins.get(o).and_then(|origin| origin.queue.front()) {
+                self.origins[o].queue.pop_front();
+                self.dispatch(cx, req);
+                if self.requests.get(req).is_some_and(|r| r.place == Place::Queued) {
+                    // Still no room: back to the front, in its turn.
+                    let queue = &mut self.origins[o].queue;
+                    queue.pop_back();
+                    queue.push_front(req);
+                    break;
+                }
+            }
+        }
+        self.stirred = stirred;
     }
 
     /// Encodes `req` into `request_buf`, or completes it with the reason it cannot be sent.

@@ -378,11 +378,11 @@ impl Link {
                 Some(Err(e)) => self.conn.connect_failed(e),
                 Some(Ok(())) => self.conn.connected(),
             },
-            State::Sending { .. } => match self.flush() {
+            State::Sending => match self.flush() {
                 Progress::Wait if event.is_readable() => self.resume(read_buf, received, sink),
                 progress => progress,
             },
-            State::Receiving { .. } | State::Idle => self.resume(read_buf, received, sink),
+            State::Receiving | State::Idle => self.resume(read_buf, received, sink),
         }
     }
 
@@ -406,9 +406,10 @@ impl Link {
         if let Err(e) = self.io.flush_records() {
             return self.conn.io_failed(true, &e);
         }
-        let mut scratch = Received::default(); // an idle connection has no request
+        // An idle connection has no request, and a gap's response is dropped.
+        let mut scratch = Received::dropped();
         let received = received.unwrap_or(&mut scratch);
-        if matches!(self.conn.state(), State::Connecting { .. } | State::Sending { .. }) {
+        if matches!(self.conn.state(), State::Connecting { .. }) {
             return Progress::Wait; // nothing to read yet
         }
         for _ in 0..READS_PER_TURN {

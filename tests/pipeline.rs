@@ -1,0 +1,290 @@
+//! HTTP/1.1 pipelining (`Config::pipeline`, `fetch --pipeline D`) against scripted
+//! servers that log every request they read and every response they write:
+//!
+//! * responses are matched to requests in order, and the depth is really used (the
+//!   server reads D requests before it answers any);
+//! * a server that closes, says `Connection: close`, or resets after k of D responses:
+//!   the unanswered requests are sent again, on another connection, exactly once more,
+//!   and no answered request is sent twice;
+//! * an HTTP/1.0 server is never sent a request before the previous one is answered;
+//! * timeouts stay per request: a stalled response fails alone, those behind it are
+//!   sent again.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{ErrorKind, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use onethread::client::{self, Config, Outcome, Sink, Stats};
+
+/// What the server did: `(connection, "read" | "answered", path)`, in order.
+type Log = Arc<Mutex<Vec<(usize, &'static str, String)>>>;
+
+/// The path a response answers rides in its body, so a mismatch cannot go unseen.
+fn response(path: &str, extra: &str) -> Vec<u8> {
+    format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n{extra}\r\n{path}", path.len()).into_bytes()
+}
+
+fn path_of(head: &[u8]) -> String {
+    String::from_utf8_lossy(head).split(' ').nth(1).unwrap().to_owned()
+}
+
+/// How a connection after the first answer ends: after answering `k` of the next `depth`
+/// requests it does `end`.
+#[derive(Clone, Copy)]
+enum End {
+    /// Answers everything, reading `depth` requests before answering them together.
+    Never,
+    /// Closes (FIN).
+    Close,
+    /// Its k-th answer says `Connection: close`, then it closes.
+    SaysClose,
+    /// Resets (RST).
+    Reset,
+    /// Never answers the (k+1)-th request; keeps the connection open.
+    Stall,
+}
+
+/// A server whose first connection answers its first request, then reads `depth`
+/// requests before answering any, answers `k` of them and ends as `end` says; later
+/// connections answer every request as it comes.
+fn server(depth: usize, k: usize, end: End) -> (SocketAddr, Log) {
+    let log: Log = Arc::default();
+    let writer = Arc::clone(&log);
+    let (addr, _) = scripted_server(move |mut s: TcpStream, conn| {
+        let note = |what, path: &str| writer.lock().unwrap().push((conn, what, path.to_owned()));
+        let mut first = true;
+        loop {
+            let Some(head) = read_request(&mut s) else { return };
+            let path = path_of(&head);
+            note("read", &path);
+            if first || conn > 0 {
+                first = false;
+                note("answered", &path);
+                if s.write_all(&response(&path, "")).is_err() {
+                    return;
+                }
+                continue;
+            }
+            // The pipelined batch: `depth` requests before any answer. A client that
+            // does not pipeline leaves this read waiting: the timeout turns that into
+            // a short batch, which the tests see.
+            let mut batch = vec![path];
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            while batch.len() < depth {
+                let Some(head) = read_request(&mut s) else { break };
+                let path = path_of(&head);
+                note("read", &path);
+                batch.push(path);
+            }
+            s.set_read_timeout(None).unwrap();
+            let answered = match end {
+                End::Never => batch.len(),
+                _ => k,
+            };
+            let mut out = Vec::new();
+            for (i, path) in batch.iter().take(answered).enumerate() {
+                let last = i + 1 == answered;
+                let extra = if last && matches!(end, End::SaysClose) { "Connection: close\r\n" } else { "" };
+                out.extend(response(path, extra));
+                note("answered", path);
+            }
+            if s.write_all(&out).is_err() {
+                return;
+            }
+            match end {
+                End::Never => {}
+                End::Close | End::SaysClose => return,
+                End::Reset => return reset(s),
+                End::Stall => {
+                    // Holds the connection until the client gives up on it.
+                    let _ = read_request(&mut s);
+                    return;
+                }
+            }
+        }
+    });
+    (addr, log)
+}
+
+/// Every outcome, with the body it got, in input order.
+#[derive(Default)]
+struct Bodies {
+    ends: Vec<(u64, String, Result<String, String>)>,
+    bodies: HashMap<u64, Vec<u8>>,
+}
+
+impl Sink for Bodies {
+    fn outcome(&mut self, o: &Outcome<'_>) {
+        let body = String::from_utf8(self.bodies.remove(&o.index).unwrap_or_default()).unwrap();
+        let result = match &o.result {
+            Ok(_) => Ok(body),
+            Err(e) => Err(e.kind.as_str().to_owned()),
+        };
+        self.ends.push((o.index, o.url.to_owned(), result));
+    }
+    fn body(&mut self, index: u64, chunk: &[u8]) {
+        self.bodies.entry(index).or_default().extend_from_slice(chunk);
+    }
+}
+
+/// Each request's path (without the slash) and its body, or its error kind.
+type Ends = Vec<(String, Result<String, String>)>;
+
+fn run(config: Config, addr: SocketAddr, paths: &[&str]) -> (Ends, Stats) {
+    let urls: Vec<String> = paths.iter().map(|p| format!("http://{addr}{p}")).collect();
+    let (sink, stats) = client::fetch(config, urls, Bodies::default()).expect("client runs");
+    let mut ends = sink.ends;
+    assert_eq!(ends.len(), paths.len(), "one outcome per request");
+    ends.sort_by_key(|e| e.0);
+    (ends.into_iter().map(|(_, url, r)| (url.rsplit('/').next().unwrap().to_owned(), r)).collect(), stats)
+}
+
+fn config(concurrency: usize, depth: usize) -> Config {
+    Config { concurrency, pipeline: depth, timeout: Some(Duration::from_secs(20)), ..Config::default() }
+}
+
+/// Each path's count of `what` in the log.
+fn counts(log: &Log, what: &str) -> HashMap<String, usize> {
+    let mut n = HashMap::new();
+    for (_, w, path) in log.lock().unwrap().iter() {
+        if *w == what {
+            *n.entry(path.trim_start_matches('/').to_owned()).or_default() += 1;
+        }
+    }
+    n
+}
+
+const PATHS: [&str; 5] = ["/p0", "/p1", "/p2", "/p3", "/p4"];
+
+/// Every request succeeded with its own body.
+fn all_answered_in_order(ends: &Ends) {
+    for (path, result) in ends {
+        assert_eq!(result.as_deref(), Ok(format!("/{path}").as_str()), "{path}: its own response");
+    }
+}
+
+#[test]
+fn responses_match_requests_in_order_and_the_depth_is_used() {
+    let (addr, log) = server(4, 0, End::Never);
+    let paths: Vec<String> = (0..13).map(|i| format!("/r{i}")).collect();
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let (ends, stats) = run(config(4, 4), addr, &paths);
+    all_answered_in_order(&ends);
+    // One connection: ⌈4 / 4⌉ per origin. The server read 4 requests before answering
+    // any, three times over, or its batches would have been cut short by its timeout.
+    let log = log.lock().unwrap();
+    assert!(log.iter().all(|(conn, ..)| *conn == 0), "one connection: {log:?}");
+    let mut batch = 0;
+    let mut batches = Vec::new();
+    for (_, what, _) in log.iter().skip(2) {
+        match *what {
+            "read" => batch += 1,
+            _ if batch > 0 => batches.push(std::mem::take(&mut batch)),
+            _ => {}
+        }
+    }
+    assert_eq!(batches, [4, 4, 4], "requests read before each batch of answers");
+    assert_eq!((stats.pipelined, stats.resent, stats.connections_opened), (9, 0, 1));
+}
+
+/// The three ways a server may end a pipelined connection after answering 2 of 4: every
+/// request succeeds, the 2 unanswered ones are read twice, and nothing is answered twice.
+fn ended_after_two_of_four(end: End) -> Stats {
+    let (addr, log) = server(4, 2, end);
+    let (ends, stats) = run(config(4, 4), addr, &PATHS);
+    all_answered_in_order(&ends);
+    let (read, answered) = (counts(&log, "read"), counts(&log, "answered"));
+    for path in ["p0", "p1", "p2"] {
+        assert_eq!(read[path], 1, "{path} was answered on the first connection: sent once");
+    }
+    for path in ["p3", "p4"] {
+        assert_eq!(read[path], 2, "{path} was unanswered: sent again exactly once");
+    }
+    assert!(answered.values().all(|&n| n == 1), "nothing answered twice: {answered:?}");
+    stats
+}
+
+#[test]
+fn a_close_after_k_of_d_sends_the_rest_again_once() {
+    let stats = ended_after_two_of_four(End::Close);
+    // Both were sent behind answered requests: sent again without spending a retry.
+    assert_eq!((stats.retries, stats.resent), (0, 2));
+}
+
+#[test]
+fn connection_close_mid_pipeline_sends_the_rest_again_once() {
+    let stats = ended_after_two_of_four(End::SaysClose);
+    assert_eq!((stats.retries, stats.resent), (0, 2), "the server said so: nothing failed");
+}
+
+#[test]
+fn a_reset_mid_pipeline_ends_every_request_exactly_once() {
+    let (addr, log) = server(4, 1, End::Reset);
+    let (ends, stats) = run(config(4, 4), addr, &PATHS);
+    // A reset may destroy an answer the kernel had received but we had not read: that
+    // request then counts as unanswered and is sent again. Every request still ends,
+    // once, with its own response.
+    all_answered_in_order(&ends);
+    let read = counts(&log, "read");
+    for path in ["p3", "p4"] {
+        assert_eq!(read[path], 2, "{path} unanswered: sent again exactly once");
+    }
+    assert!(stats.resent >= 1);
+}
+
+#[test]
+fn a_stalled_response_times_out_alone_and_those_behind_it_go_elsewhere() {
+    let (addr, log) = server(4, 0, End::Stall);
+    let config = Config { head_timeout: Some(Duration::from_millis(400)), ..config(4, 4) };
+    let (ends, stats) = run(config, addr, &PATHS);
+    assert_eq!(ends[0].1.as_deref(), Ok("/p0"));
+    assert_eq!(ends[1].1, Err("head-timeout".to_owned()), "the first of the stalled batch");
+    for (path, result) in &ends[2..] {
+        assert_eq!(result.as_deref(), Ok(format!("/{path}").as_str()), "{path}: sent again, answered");
+    }
+    assert_eq!(stats.resent, 3);
+    assert_eq!(counts(&log, "read")["p1"], 1, "the timed-out request is not sent again");
+}
+
+#[test]
+fn an_http10_server_gets_one_request_at_a_time() {
+    let early = Arc::new(Mutex::new(0usize));
+    let seen = Arc::clone(&early);
+    let (addr, _) = scripted_server(move |mut s: TcpStream, _| {
+        while let Some(head) = read_request(&mut s) {
+            // Anything already waiting behind this request was pipelined.
+            s.set_nonblocking(true).unwrap();
+            if !matches!(s.peek(&mut [0u8; 1]), Err(e) if e.kind() == ErrorKind::WouldBlock) {
+                *seen.lock().unwrap() += 1;
+            }
+            s.set_nonblocking(false).unwrap();
+            let path = path_of(&head);
+            let reply =
+                format!("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: {}\r\n\r\n{path}", path.len());
+            if s.write_all(reply.as_bytes()).is_err() {
+                return;
+            }
+        }
+    });
+    let paths: Vec<String> = (0..30).map(|i| format!("/h{i}")).collect();
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let (ends, stats) = run(config(8, 8), addr, &paths);
+    all_answered_in_order(&ends);
+    assert_eq!(*early.lock().unwrap(), 0, "a request arrived before the previous answer");
+    assert_eq!(stats.pipelined, 0);
+}
+
+#[test]
+fn non_idempotent_requests_are_never_pipelined() {
+    let (addr, log) = server(1, 0, End::Never);
+    let config = Config { method: "POST".into(), body: b"x".to_vec(), ..config(4, 4) };
+    let (ends, stats) = run(config, addr, &PATHS);
+    all_answered_in_order(&ends);
+    assert_eq!(stats.pipelined, 0);
+    assert_eq!(counts(&log, "read").values().sum::<usize>(), 5);
+}
