@@ -160,7 +160,7 @@ pub(super) struct Conn {
     /// The current response's head has arrived.
     head_seen: bool,
     /// Response bytes the decoder could not use yet (usually empty).
-    partial: Vec<u8>,
+    partial: Leftover,
     /// Encoded request bytes not yet written.
     unsent: Vec<u8>,
     /// Requests sent or being sent, oldest first: the first is the one whose response is
@@ -204,7 +204,7 @@ impl Conn {
             drained_at: None,
             decoder,
             head_seen: false,
-            partial: Vec::new(),
+            partial: Leftover::default(),
             unsent: Vec::new(),
             queue: VecDeque::new(),
             drained: false,
@@ -358,9 +358,9 @@ impl Conn {
         self.drained = drained;
         let from_partial = !self.partial.is_empty();
         if from_partial {
-            self.partial.extend_from_slice(bytes);
+            self.partial.append(bytes);
         }
-        let input: &[u8] = if from_partial { &self.partial } else { bytes };
+        let input: &[u8] = if from_partial { self.partial.bytes() } else { bytes };
         match feed(&mut self.decoder, input, received, &mut self.head_seen, sink) {
             Ok(Fed::End { consumed, keep_alive }) => {
                 self.served += 1;
@@ -383,23 +383,14 @@ impl Conn {
                     return Progress::Done { req, keep_alive: false };
                 }
                 // Pipelined: what follows this response begins the next one.
-                if from_partial {
-                    self.partial.drain(..consumed);
-                } else {
-                    self.partial.clear();
-                    self.partial.extend_from_slice(&bytes[consumed..]);
-                }
+                self.keep_rest(from_partial, bytes, consumed);
                 self.queue.pop_front();
                 let next = self.queue[0];
                 self.start_response(next.head);
                 Progress::Done { req, keep_alive: true }
             }
             Ok(Fed::NeedMore { consumed }) => {
-                if from_partial {
-                    self.partial.drain(..consumed);
-                } else {
-                    self.partial.extend_from_slice(&bytes[consumed..]);
-                }
+                self.keep_rest(from_partial, bytes, consumed);
                 Progress::Wait
             }
             Err(error) => Progress::Failed { error, unanswered: false },
@@ -409,6 +400,16 @@ impl Conn {
     /// Whether the last read emptied the socket (with no hang-up seen).
     pub fn was_drained(&self) -> bool {
         self.drained
+    }
+
+    /// The decoder used `consumed` bytes of its input (`partial`'s, or else `bytes`):
+    /// the rest waits in `partial`, copied once however many responses it holds.
+    fn keep_rest(&mut self, from_partial: bool, bytes: &[u8], consumed: usize) {
+        if from_partial {
+            self.partial.consume(consumed);
+        } else {
+            self.partial.keep(&bytes[consumed..]);
+        }
     }
 
     /// Bytes already read that follow a pipelined response: the next response's start.
@@ -472,6 +473,51 @@ impl Conn {
                 Progress::Failed { error, unanswered: !self.decoder.has_begun() }
             }
         }
+    }
+}
+
+/// Bytes read but not yet decoded: `buf[at..]`. Consuming moves `at`, so the responses
+/// of one read that pipelining packs together are never shifted one by one.
+#[derive(Default)]
+struct Leftover {
+    buf: Vec<u8>,
+    at: usize,
+}
+
+impl Leftover {
+    fn is_empty(&self) -> bool {
+        self.at == self.buf.len()
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[self.at..]
+    }
+
+    /// More bytes arrived behind what is kept.
+    fn append(&mut self, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            self.buf.drain(..self.at);
+            self.at = 0;
+            self.buf.extend_from_slice(bytes);
+        }
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.at += n;
+        if self.is_empty() {
+            self.clear();
+        }
+    }
+
+    /// Keeps a copy of `rest`, replacing what was kept.
+    fn keep(&mut self, rest: &[u8]) {
+        self.clear();
+        self.buf.extend_from_slice(rest);
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.at = 0;
     }
 }
 

@@ -86,6 +86,12 @@ impl Tls {
 }
 
 impl Server {
+    /// The server's process id (its CPU time is in `/proc/PID/stat`).
+    #[allow(dead_code)] // for the pipeline bench
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn start(kind: Kind, builtin: &Path, cpu: Option<usize>, tls: Option<&Tls>) -> Result<Server, String> {
         match kind {
             Kind::Builtin => start_builtin(builtin, cpu, tls),
