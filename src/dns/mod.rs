@@ -17,8 +17,11 @@
 
 mod cache;
 mod hosts;
+mod queries;
 mod reply;
 mod resolver;
+mod udp;
+mod wire;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
