@@ -592,8 +592,10 @@ fn a_refusing_or_absent_first_server_hands_over_to_the_second() {
 #[test]
 fn nxdomain_nodata_and_cname_chains_through_the_own_path() {
     let dns = DnsBuilder::new().nxdomain("nx.test").a("four.test", [127, 0, 0, 4], 30).build();
-    let (answers, own) =
-        resolve(servers(&[dns.addr]), &[("nx.test", Family::V4), ("four.test", Family::V6), ("FOUR.test.", Family::V4)]);
+    let (answers, own) = resolve(
+        servers(&[dns.addr]),
+        &[("nx.test", Family::V4), ("four.test", Family::V6), ("FOUR.test.", Family::V4)],
+    );
     assert!(own);
     assert_eq!(answers[0].part.as_ref().unwrap_err().message, "nx.test: no such name (NXDOMAIN)");
     assert_eq!(answers[1].part.as_ref().unwrap_err().reason, Reason::NoAddress);

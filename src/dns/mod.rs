@@ -46,8 +46,9 @@ pub struct DnsConfig {
     /// A hosts file to use instead of `/etc/hosts` (for tests, chiefly). Names it has
     /// are answered from it for both families, and never asked of a server.
     pub hosts_file: Option<PathBuf>,
-    /// Time to wait for a server's first answer before retrying (c-ares adapts it to
-    /// the server's measured latency afterwards, doubling per retry).
+    /// Time to wait for a server's first answer before retrying, doubling each round
+    /// over the servers (c-ares, where it asks, also adapts it to each server's
+    /// measured latency).
     pub timeout: Option<Duration>,
     /// Attempts per server.
     pub tries: Option<u32>,
@@ -58,8 +59,12 @@ pub struct DnsConfig {
     /// Send EDNS (an OPT record) with each query. Off by default, as in glibc without
     /// `options edns0`: an A or AAAA answer fits 512 bytes, one that does not comes
     /// back truncated and c-ares asks again over TCP, and the OPT record costs a sixth
-    /// of c-ares's work per query (NOTES.md §9).
+    /// of c-ares's work per query (NOTES.md §9). With EDNS, c-ares sends every query.
     pub edns: bool,
+    /// Let c-ares send every query, as before the own path (`udp.rs`) existed: for
+    /// comparison (the DNS bench runs both), or as a way out if the own path ever
+    /// misbehaves with some server.
+    pub c_ares_only: bool,
 }
 
 impl Default for DnsConfig {
@@ -72,6 +77,7 @@ impl Default for DnsConfig {
             cache_entries: 10_000,
             negative_ttl: Duration::from_secs(30),
             edns: false,
+            c_ares_only: false,
         }
     }
 }

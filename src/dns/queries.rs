@@ -146,7 +146,6 @@ impl Queries {
     }
 
     /// Queries outstanding.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.queries.len()
     }

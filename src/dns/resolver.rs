@@ -490,7 +490,7 @@ fn searches(channel: &c_ares::Channel) -> bool {
 }
 
 /// The servers, first timeout and tries for the own path, or `None` if c-ares must
-/// ask everything: EDNS asked for (the own path sends none), `rotate` or `use-vc` in
+/// ask everything: `DnsConfig::c_ares_only`, EDNS asked for (the own path sends none), `rotate` or `use-vc` in
 /// `resolv.conf`, or a server that is not a plain address and port (c-ares's list may
 /// name an interface, as in `fe80::1%eth0`). The servers are `DnsConfig::servers`,
 /// or those c-ares read from `resolv.conf`, in its order, so the file keeps one reader.
@@ -500,7 +500,7 @@ fn own_path(
     settings: Option<Settings>,
 ) -> Option<(Vec<std::net::SocketAddr>, Duration, u32)> {
     let settings = settings?;
-    if config.edns || settings.rotate_or_tcp {
+    if config.edns || config.c_ares_only || settings.rotate_or_tcp {
         return None;
     }
     let servers = if config.servers.is_empty() {

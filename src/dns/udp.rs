@@ -40,6 +40,10 @@ use crate::reactor::Context;
 
 /// The `via` of an attempt whose socket could not be opened.
 const NO_SOCKET: u32 = u32::MAX - 1;
+/// Most queries outstanding at once; beyond, c-ares asks. Half the ID space: a forger
+/// who guesses IDs must not find most of them taken, and a free ID is found in two
+/// draws on average.
+const MAX_OUTSTANDING: usize = 1 << 15;
 /// Errors read from one socket in one readiness before we stop reading it.
 const MAX_ERRORS_PER_READ: usize = 8;
 
@@ -135,7 +139,11 @@ impl OwnPath {
     pub fn run(&mut self, cx: &mut Context<'_>, out: &mut Vec<Answer>, to_cares: &mut Vec<ToCares>) {
         let now = cx.now;
         for (name, family, key) in self.pending.drain(..) {
-            self.queries.start(name, family, key, now);
+            if self.queries.len() < MAX_OUTSTANDING {
+                self.queries.start(name, family, key, now);
+            } else {
+                to_cares.push(ToCares { host: name.host(), family, key });
+            }
         }
         let mut ready = std::mem::take(&mut self.ready);
         for key in ready.drain(..) {
