@@ -57,22 +57,29 @@ impl Name {
     /// bytes, a name over 255, the root alone, and a backslash (c-ares reads escapes
     /// like `\.` in names; such names go to c-ares).
     pub fn parse(host: &str) -> Option<Name> {
-        let host = host.strip_suffix('.').unwrap_or(host);
-        if host.is_empty() || host.len() + 2 > MAX_NAME || host.contains('\\') {
+        let host = host.strip_suffix('.').unwrap_or(host).as_bytes();
+        if host.is_empty() || host.len() + 2 > MAX_NAME {
             return None;
         }
-        let mut name = Name { bytes: [0; MAX_NAME], len: 0 };
-        let mut at = 0;
-        for label in host.split('.') {
-            if label.is_empty() || label.len() > 63 {
+        // The text shifted one byte right; each dot becomes the length of the label
+        // after it, and the first length byte is the first label's.
+        let mut name = Name { bytes: [0; MAX_NAME], len: (host.len() + 2) as u8 };
+        name.bytes[1..=host.len()].copy_from_slice(host);
+        let mut length_at = 0;
+        for i in 1..=host.len() + 1 {
+            let byte = name.bytes[i];
+            if i == host.len() + 1 || byte == b'.' {
+                let len = i - length_at - 1;
+                if len == 0 || len > 63 {
+                    return None;
+                }
+                name.bytes[length_at] = len as u8;
+                length_at = i;
+            } else if byte == b'\\' {
                 return None;
             }
-            name.bytes[at] = label.len() as u8;
-            name.bytes[at + 1..at + 1 + label.len()].copy_from_slice(label.as_bytes());
-            at += 1 + label.len();
         }
-        name.bytes[at] = 0; // the root
-        name.len = (at + 1) as u8;
+        name.bytes[host.len() + 1] = 0; // the root
         Some(name)
     }
 
@@ -82,16 +89,16 @@ impl Name {
 
     /// Back to dotted text, without the root dot (for messages).
     pub fn host(&self) -> String {
-        let mut host = String::with_capacity(usize::from(self.len));
-        let mut at = 0;
-        while let Some(&len) = self.bytes.get(at).filter(|&&l| l != 0) {
-            if !host.is_empty() {
-                host.push('.');
-            }
-            host.push_str(&String::from_utf8_lossy(&self.bytes[at + 1..at + 1 + usize::from(len)]));
-            at += 1 + usize::from(len);
+        let bytes = self.as_bytes();
+        // The labels' bytes with each length byte but the first turned into a dot.
+        let mut text = bytes[1..bytes.len() - 1].to_vec();
+        let mut at = usize::from(bytes[0]);
+        while at < text.len() {
+            let len = usize::from(text[at]);
+            text[at] = b'.';
+            at += 1 + len;
         }
-        host
+        String::from_utf8(text).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 }
 
@@ -247,6 +254,13 @@ fn skip_name(msg: &[u8], mut pos: usize) -> Option<usize> {
     }
 }
 
+/// Where a name that is only a pointer points (if it points backwards).
+fn jump(msg: &[u8], pos: usize) -> Option<usize> {
+    let (&high, &low) = (msg.get(pos)?, msg.get(pos + 1)?);
+    let target = usize::from(u16::from_be_bytes([high & 0x3f, low]));
+    (high & 0xc0 == 0xc0 && target < pos).then_some(target)
+}
+
 /// Walks the labels of the (possibly compressed) name at `pos`: each pointer must
 /// point before the start of the piece it is in, so the walk always ends.
 struct Labels<'a> {
@@ -304,6 +318,11 @@ fn name_len(msg: &[u8], pos: usize) -> Option<usize> {
 /// Whether the names at `a` and `b` are equal, ignoring ASCII case; `None` if either
 /// is malformed.
 fn same_name(msg: &[u8], a: usize, b: usize) -> Option<bool> {
+    // The usual case: a record's owner is a bare pointer to the question's name (or
+    // to a CNAME target), which `read_reply` has already read.
+    if jump(msg, a) == Some(b) {
+        return Some(true);
+    }
     let (mut x, mut y) = (Labels::new(msg, a), Labels::new(msg, b));
     loop {
         let (p, q) = (x.next_label()?, y.next_label()?);
