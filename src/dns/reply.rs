@@ -1,6 +1,7 @@
-//! One family's DNS reply, read into an answer for the cache.
+//! One family's DNS reply from c-ares, read into an answer for the cache.
 //!
-//! c-ares has already parsed the message and checked it against the question (ID,
+//! (The own path reads its replies itself, in `wire.rs`, by the same rules; the
+//! failure messages below serve both.) c-ares has already parsed the message and checked it against the question (ID,
 //! name, type, class), and turned the rcode into a status: `ENOTFOUND` for NXDOMAIN,
 //! `ENODATA` for an empty answer section, `ESERVFAIL`/`EREFUSED`. What is left is to
 //! pick the addresses out of the answer section, which is all `ares_getaddrinfo` did

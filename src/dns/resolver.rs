@@ -1,48 +1,49 @@
-//! c-ares on the reactor's thread: the socket and timer glue.
+//! Which way each query goes, and c-ares on the reactor's thread.
 //!
-//! c-ares exposes its sockets and its next timeout and lets the application do the
-//! waiting, so:
+//! **Three ways to ask, one answer.** Each lookup asks for one family.
+//! * With a search list (search domains, `ndots`, `HOSTALIASES`, as c-ares reads them
+//!   from `resolv.conf` and the environment), `ares_getaddrinfo` asks, since it applies
+//!   the list exactly as c-ares would.
+//! * Without one, c-ares's list for any name is the name alone, and our own UDP path
+//!   (`udp.rs`, `queries.rs`, `wire.rs`) sends that one query: about a twentieth of
+//!   c-ares's instructions per lookup (NOTES.md §9). It takes the servers from
+//!   `DnsConfig::servers` or from c-ares's reading of `resolv.conf`, and the timeout
+//!   and tries likewise (`settings` below). A truncated reply is handed to c-ares, which
+//!   asks again and goes on over TCP.
+//! * Without a search list but where the own path does not apply (EDNS asked for,
+//!   `options rotate` or `use-vc`, a server with an interface name,
+//!   `DnsConfig::c_ares_only`), `ares_query_dnsrec` sends the same query, and
+//!   `reply.rs` reads the parsed reply.
+//! [`super::Dns`] asks the hosts file first (`hosts.rs`), so names it has never get here.
+//!
+//! **c-ares's glue.** c-ares exposes its sockets and its next timeout and lets the
+//! application do the waiting, so:
 //!
 //! * c-ares tells us which sockets it wants watched through the **socket-state
 //!   callback**; we register them with the same `mio::Poll` as the HTTP sockets, in a
-//!   disjoint token range (`base + fd`).
+//!   disjoint token range (`base + fd`, shared with the own path's sockets).
 //! * Ready sockets and an expired deadline are only noted as they come; at the end of
 //!   the reactor's turn ([`Resolver::take_answers`]) one `process_fds` call hands c-ares
 //!   every ready socket at once. c-ares reads, parses, runs its timeouts and the
 //!   completion callbacks right there, on this thread.
-//! * c-ares's next retransmission time (`ares_timeout`) goes into the reactor's
-//!   deadline queue, and the registrations are brought in line with what c-ares asked
-//!   for, once per turn too, however many lookups the turn started.
+//! * One reactor timer serves both paths: it is armed for the earlier of c-ares's next
+//!   retransmission time (`ares_timeout`) and the own path's earliest deadline.
 //!
-//! **Options, each measured** (NOTES.md §9): `ARES_FLAG_STAYOPEN`, because without it
-//! c-ares closes its UDP socket whenever no query is outstanding, and at a few lookups
-//! in flight that is every few lookups (a `socket`, `connect`, `setsockopt`, two
-//! `epoll_ctl` and a `close` each time). `udp_max_queries` then moves to a fresh socket,
-//! and so a fresh random source port, every [`UDP_MAX_QUERIES`] queries (RFC 5452
-//! asks for port randomisation; 16 bits of query ID alone are guessable). Lookups go
-//! to DNS only (`lookups "b"`): `hosts.rs` has already answered the names the hosts
-//! file has, and c-ares's own look at the file cost a `stat` per query.
+//! **c-ares's options, each measured** (NOTES.md §9): `ARES_FLAG_STAYOPEN`, because
+//! without it c-ares closes its UDP socket whenever no query is outstanding.
+//! `udp_max_queries` moves to a fresh socket, and so a fresh random source port, every
+//! [`UDP_MAX_QUERIES`] queries (RFC 5452 asks for port randomisation; 16 bits of query
+//! ID alone are guessable); the own path does the same. Lookups go to DNS only
+//! (`lookups "b"`): `hosts.rs` has already answered the names the hosts file has.
 //!
 //! We never enable c-ares's event thread (`ARES_OPT_EVENT_THREAD`) and never call
 //! `ares_reinit` (which starts a thread); with the socket-state callback, c-ares
 //! starts no threads at all. Its query cache is switched off: `cache.rs` is the one
 //! cache, so there is one set of rules to read and test.
 //!
-//! **Two ways to ask, one answer.** Each lookup asks for one family. `ares_getaddrinfo`
-//! applies the search list (search domains, `ndots`, `HOSTALIASES`) as c-ares reads it
-//! from `resolv.conf` and the environment, and so we use it whenever there is a search
-//! list. Without one, c-ares's list for any name is the name alone, and then the
-//! lighter `ares_query_dnsrec` sends the same query and hands back the parsed reply,
-//! which `reply.rs` reads. That skips the work of `getaddrinfo`'s generality (its
-//! search state, a look at the hosts file per query, `addrinfo` lists): about an
-//! eighth of c-ares's instructions per lookup. Which one applies is decided once,
-//! from the channel's own configuration ([`searches`]). [`super::Dns`] asks the hosts
-//! file first (`hosts.rs`), so names it has never get here.
-//!
 //! EDNS is off unless `DnsConfig::edns` asks for it, as in glibc without `options
-//! edns0`. Writing, duplicating and parsing the OPT record is about a sixth of
-//! c-ares's work per query; an A or AAAA answer fits in 512 bytes, and one that does
-//! not arrives truncated and is asked again over TCP by c-ares.
+//! edns0`: an A or AAAA answer fits in 512 bytes, and one that does not arrives
+//! truncated and is asked again over TCP.
 //!
 //! The `c-ares` crate requires callbacks to be `Send` (and `Sync` for the socket-state
 //! one), so they cannot touch our state through `Rc`. They push into two small queues
@@ -548,7 +549,13 @@ mod tests {
     #[test]
     fn a_search_list_sends_lookups_through_getaddrinfo_and_none_allows_plain_queries() {
         assert!(searches(&channel_with_domains(&["corp.example"])));
-        assert!(!searches(&channel_with_domains(&[])));
+        // Without domains of ours, what this machine's resolv.conf, environment and
+        // host name say.
+        let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let env = |name: &str| std::env::var(name).ok();
+        let system = system_settings(&text, env("LOCALDOMAIN"), env("RES_OPTIONS"), host_name().as_deref());
+        let expected = system.searches || std::env::var_os("HOSTALIASES").is_some();
+        assert_eq!(searches(&channel_with_domains(&[])), expected);
     }
 
     #[test]
