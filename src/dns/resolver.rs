@@ -14,6 +14,7 @@
 //!   `options rotate` or `use-vc`, a server with an interface name,
 //!   `DnsConfig::c_ares_only`), `ares_query_dnsrec` sends the same query, and
 //!   `reply.rs` reads the parsed reply.
+//!
 //! [`super::Dns`] asks the hosts file first (`hosts.rs`), so names it has never get here.
 //!
 //! **c-ares's glue.** c-ares exposes its sockets and its next timeout and lets the
@@ -581,6 +582,29 @@ mod tests {
         assert_eq!((bogus.timeout, bogus.tries), (DEFAULT_TIMEOUT, DEFAULT_TRIES), "ignored, as c-ares does");
         assert!(read("options rotate\n", None, None, None).rotate_or_tcp);
         assert!(read("options use-vc\n", None, None, None).rotate_or_tcp);
+    }
+
+    #[test]
+    fn the_own_path_takes_c_ares_servers_in_order_and_steps_aside_when_it_must() {
+        let mut channel = channel_with_domains(&[]);
+        channel.set_servers(["127.0.0.1:5353", "[::1]:53", "192.0.2.1"]).unwrap();
+        let settings = Settings { searches: false, timeout: Duration::from_secs(2), tries: 3, rotate_or_tcp: false };
+        let config = DnsConfig::default();
+        let (servers, timeout, tries) = own_path(&channel, &config, Some(settings)).expect("plain UDP servers");
+        let expected: Vec<std::net::SocketAddr> =
+            vec!["127.0.0.1:5353".parse().unwrap(), "[::1]:53".parse().unwrap(), "192.0.2.1:53".parse().unwrap()];
+        assert_eq!((servers, timeout, tries), (expected, Duration::from_secs(2), 3));
+
+        let tuned = DnsConfig { timeout: Some(Duration::from_millis(300)), tries: Some(1), ..DnsConfig::default() };
+        let (_, timeout, tries) = own_path(&channel, &tuned, Some(settings)).unwrap();
+        assert_eq!((timeout, tries), (Duration::from_millis(300), 1), "DnsConfig wins");
+        let edns = DnsConfig { edns: true, ..DnsConfig::default() };
+        assert!(own_path(&channel, &edns, Some(settings)).is_none(), "EDNS: c-ares");
+        let only = DnsConfig { c_ares_only: true, ..DnsConfig::default() };
+        assert!(own_path(&channel, &only, Some(settings)).is_none());
+        let rotate = Settings { rotate_or_tcp: true, ..settings };
+        assert!(own_path(&channel, &config, Some(rotate)).is_none(), "rotate or use-vc: c-ares");
+        assert!(own_path(&channel, &config, None).is_none(), "unknown settings: c-ares");
     }
 
     #[test]
