@@ -485,7 +485,9 @@ use onethread::dns::{Answer, Family, Reason, Resolver};
 use onethread::reactor::{Context, Handler};
 
 /// Resolves each (name, family) once on a reactor of its own; the answers in the
-/// order asked, and whether the own path asked them.
+/// order asked, and whether the resolver has the own path. The tests ask for absolute
+/// names (a trailing dot), which take the own path even on a machine whose
+/// `resolv.conf` has a search list (a relative name would then go to c-ares).
 fn resolve(dns: DnsConfig, names: &[(&str, Family)]) -> (Vec<Answer>, bool) {
     struct Run {
         resolver: Resolver,
@@ -529,7 +531,7 @@ fn v4(answer: &Answer) -> Vec<std::net::IpAddr> {
 #[test]
 fn forged_replies_are_ignored_and_the_real_answer_is_taken() {
     let dns = DnsBuilder::new().a("real.test", [127, 0, 0, 1], 60).spoofed("real.test").build();
-    let (answers, own) = resolve(servers(&[dns.addr]), &[("real.test", Family::V4)]);
+    let (answers, own) = resolve(servers(&[dns.addr]), &[("real.test.", Family::V4)]);
     assert!(own, "names without a search list go through the own path");
     assert_eq!(v4(&answers[0]), [std::net::IpAddr::from([127, 0, 0, 1])], "not the forged 127.0.0.2");
     assert_eq!(answers[0].part.as_ref().unwrap().1, Duration::from_secs(60));
@@ -543,7 +545,7 @@ fn a_server_that_never_answers_gets_retransmissions_then_a_dns_timeout() {
     config.timeout = Some(Duration::from_millis(50));
     config.tries = Some(3);
     let started = std::time::Instant::now();
-    let (answers, own) = resolve(config, &[("quiet.test", Family::V4)]);
+    let (answers, own) = resolve(config, &[("quiet.test.", Family::V4)]);
     assert!(own);
     let failure = answers[0].part.as_ref().unwrap_err();
     assert_eq!(failure.reason, Reason::TimedOut, "{failure:?}");
@@ -556,7 +558,7 @@ fn a_server_that_never_answers_gets_retransmissions_then_a_dns_timeout() {
 #[test]
 fn a_truncated_reply_is_asked_again_over_tcp() {
     let dns = DnsBuilder::new().a("big.test", [127, 0, 0, 7], 60).truncated("big.test").build();
-    let (answers, own) = resolve(servers(&[dns.addr]), &[("big.test", Family::V4)]);
+    let (answers, own) = resolve(servers(&[dns.addr]), &[("big.test.", Family::V4)]);
     assert!(own);
     assert_eq!(v4(&answers[0]), [std::net::IpAddr::from([127, 0, 0, 7])]);
     assert!(dns.tcp_queries("big.test") >= 1, "the answer came over TCP");
@@ -573,7 +575,7 @@ fn a_refusing_or_absent_first_server_hands_over_to_the_second() {
     config.timeout = Some(Duration::from_secs(10));
     config.tries = Some(1);
     let started = std::time::Instant::now();
-    let (answers, own) = resolve(config, &[("both.test", Family::V4), ("gone.test", Family::V4)]);
+    let (answers, own) = resolve(config, &[("both.test.", Family::V4), ("gone.test.", Family::V4)]);
     assert!(own);
     assert_eq!(v4(&answers[0]), [std::net::IpAddr::from([127, 0, 0, 3])]);
     assert_eq!(refusing.queries_of("both.test", QueryType::A), 1);
@@ -585,7 +587,7 @@ fn a_refusing_or_absent_first_server_hands_over_to_the_second() {
     // Only the closed port: the failure says no server could be reached.
     let mut config = servers(&[closed]);
     config.timeout = Some(Duration::from_secs(10));
-    let (answers, _) = resolve(config, &[("x.test", Family::V6)]);
+    let (answers, _) = resolve(config, &[("x.test.", Family::V6)]);
     assert_eq!(answers[0].part.as_ref().unwrap_err().reason, Reason::Unreachable);
 }
 
@@ -594,7 +596,7 @@ fn nxdomain_nodata_and_cname_chains_through_the_own_path() {
     let dns = DnsBuilder::new().nxdomain("nx.test").a("four.test", [127, 0, 0, 4], 30).build();
     let (answers, own) = resolve(
         servers(&[dns.addr]),
-        &[("nx.test", Family::V4), ("four.test", Family::V6), ("FOUR.test.", Family::V4)],
+        &[("nx.test.", Family::V4), ("four.test.", Family::V6), ("FOUR.test.", Family::V4)],
     );
     assert!(own);
     assert_eq!(answers[0].part.as_ref().unwrap_err().message, "nx.test: no such name (NXDOMAIN)");

@@ -30,12 +30,14 @@
 //!
 //! glibc reads its servers from `/etc/resolv.conf`, which can only name port 53, and
 //! the machine's resolver must not be benchmarked (or bothered). So each side runs in
-//! fresh network and mount namespaces (`unshare(CLONE_NEWNET | CLONE_NEWNS)`, or with
-//! `CLONE_NEWUSER` too when not root): only `lo` exists (we bring it up), the responder
-//! listens on 127.0.0.1:53, and a private `resolv.conf` (`nameserver 127.0.0.1`,
-//! `options attempts:2 timeout:2`) is bind-mounted over `/etc/resolv.conf`, with an
-//! `nsswitch.conf` whose `hosts:` line is `files dns`. c-ares gets the same file and the
-//! same server, so both sides see identical conditions.
+//! fresh network, mount and UTS namespaces (`unshare(CLONE_NEWNET | CLONE_NEWNS |
+//! CLONE_NEWUTS)`, or with `CLONE_NEWUSER` too when not root): only `lo` exists (we
+//! bring it up), the responder listens on 127.0.0.1:53, and a private `resolv.conf`
+//! (`nameserver 127.0.0.1`, `options attempts:2 timeout:2`) is bind-mounted over
+//! `/etc/resolv.conf`, with an `nsswitch.conf` whose `hosts:` line is `files dns`. The
+//! host name is `dns-bench`, without a domain, so no side has a search list. c-ares
+//! and our own path get the same file and the same server, so all sides see identical
+//! conditions.
 //!
 //! ## Processes
 //!
@@ -572,11 +574,12 @@ fn udp_socket_drops(local: &str) -> u64 {
 fn enter_namespaces(scratch: &Path) -> Result<(), Skip> {
     // SAFETY: plain syscalls on this (single-threaded) process.
     let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    if unsafe { libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWNET) } != 0 {
+    let spaces = libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWUTS;
+    if unsafe { libc::unshare(spaces) } != 0 {
         let as_is = io::Error::last_os_error();
         // Not root: a user namespace in which we are root may still allow it.
         // SAFETY: as above.
-        if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWNET) } != 0 {
+        if unsafe { libc::unshare(libc::CLONE_NEWUSER | spaces) } != 0 {
             let with_user = io::Error::last_os_error();
             return Err(Skip(format!(
                 "skipped: needs root or user namespaces (unshare: {as_is}; with CLONE_NEWUSER: {with_user})"
@@ -585,6 +588,14 @@ fn enter_namespaces(scratch: &Path) -> Result<(), Skip> {
         let _ = fs::write("/proc/self/setgroups", "deny"); // required before gid_map
         fs::write("/proc/self/uid_map", format!("0 {uid} 1")).map_err(|e| format!("uid_map: {e}"))?;
         fs::write("/proc/self/gid_map", format!("0 {gid} 1")).map_err(|e| format!("gid_map: {e}"))?;
+    }
+    // A host name without a domain: glibc and c-ares both take a dotted host name's
+    // domain as the search list when resolv.conf has none, and every side must ask for
+    // each name as it is.
+    let host = b"dns-bench";
+    // SAFETY: a valid buffer of that length; only this UTS namespace is renamed.
+    if unsafe { libc::sethostname(host.as_ptr().cast(), host.len()) } != 0 {
+        return Err(Skip(format!("sethostname: {}", io::Error::last_os_error())));
     }
     // Our bind mounts must not propagate back to the host's mount namespace.
     mount(None, "/", None, libc::MS_REC | libc::MS_PRIVATE)?;
