@@ -281,12 +281,18 @@ impl Resolver {
             self.ready.clear();
             self.dirty = true;
         }
-        let mut own_changed = false;
+        let mut changed = false;
+        // c-ares's registrations first: a socket it closed must be deregistered before
+        // the own path may open one that reuses the descriptor (and so the token).
+        if std::mem::take(&mut self.dirty) {
+            self.sync(cx);
+            changed = true;
+        }
         if let Some(own) = &mut self.own
             && own.due(cx.now)
         {
             own.run(cx, out, &mut self.to_cares);
-            own_changed = true;
+            changed = true;
             for ToCares { host, family, key } in std::mem::take(&mut self.to_cares) {
                 self.query(&host, family, key);
                 self.dirty = true;
@@ -294,9 +300,8 @@ impl Resolver {
         }
         if std::mem::take(&mut self.dirty) {
             self.sync(cx);
-            own_changed = true;
         }
-        if own_changed || timer_due {
+        if changed || timer_due {
             self.arm_timer(cx);
         }
         out.append(&mut self.answers.lock().unwrap());
