@@ -474,3 +474,141 @@ fn waiters_share_a_hosts_file_answer_with_no_lifetime() {
     assert_eq!(stats.hosts_lookups, 1, "one lookup answered all 50 waiters");
     assert_eq!(dns.total(), 0);
 }
+
+// ---------------------------------------------------------------------------------
+// The own query path (`src/dns/udp.rs`), driven through the resolver itself, so each
+// answer is seen as the cache would see it.
+
+use mio::Token;
+use mio::event::Event;
+use onethread::dns::{Answer, Family, Reason, Resolver};
+use onethread::reactor::{Context, Handler};
+
+/// Resolves each (name, family) once on a reactor of its own; the answers in the
+/// order asked, and whether the resolver has the own path. The tests ask for absolute
+/// names (a trailing dot), which take the own path even on a machine whose
+/// `resolv.conf` has a search list (a relative name would then go to c-ares).
+fn resolve(dns: DnsConfig, names: &[(&str, Family)]) -> (Vec<Answer>, bool) {
+    struct Run {
+        resolver: Resolver,
+        answers: Vec<Answer>,
+        want: usize,
+    }
+    impl Handler for Run {
+        fn ready(&mut self, _cx: &mut Context<'_>, token: Token, event: &Event) {
+            self.resolver.ready(token, event);
+        }
+        fn timer(&mut self, _cx: &mut Context<'_>, _token: Token) {
+            self.resolver.timer_fired();
+        }
+        fn end_of_turn(&mut self, cx: &mut Context<'_>) {
+            self.resolver.take_answers(cx, &mut self.answers);
+        }
+        fn is_done(&self) -> bool {
+            self.answers.len() >= self.want
+        }
+    }
+    let mut reactor = Reactor::new(64).unwrap();
+    let mut resolver = Resolver::new(&mut reactor.context(), &dns, 1 << 20, Token(0)).unwrap();
+    for (key, &(name, family)) in names.iter().enumerate() {
+        resolver.lookup(name, family, key);
+    }
+    let own = resolver.own_path();
+    let mut run = Run { resolver, answers: Vec::new(), want: names.len() };
+    reactor.run(&mut run).unwrap();
+    run.answers.sort_by_key(|a| a.key);
+    (run.answers, own)
+}
+
+fn servers(servers: &[SocketAddr]) -> DnsConfig {
+    DnsConfig { servers: servers.to_vec(), ..DnsConfig::default() }
+}
+
+fn v4(answer: &Answer) -> Vec<std::net::IpAddr> {
+    answer.part.as_ref().map(|(addrs, _)| addrs.clone()).unwrap_or_else(|f| panic!("{f:?}"))
+}
+
+#[test]
+fn forged_replies_are_ignored_and_the_real_answer_is_taken() {
+    let dns = DnsBuilder::new().a("real.test", [127, 0, 0, 1], 60).spoofed("real.test").build();
+    let (answers, own) = resolve(servers(&[dns.addr]), &[("real.test.", Family::V4)]);
+    assert!(own, "names without a search list go through the own path");
+    assert_eq!(v4(&answers[0]), [std::net::IpAddr::from([127, 0, 0, 1])], "not the forged 127.0.0.2");
+    assert_eq!(answers[0].part.as_ref().unwrap().1, Duration::from_secs(60));
+    assert_eq!(dns.queries_of("real.test", QueryType::A), 1, "the forgeries did not end the query");
+}
+
+#[test]
+fn a_server_that_never_answers_gets_retransmissions_then_a_dns_timeout() {
+    let dns = DnsBuilder::new().silent("quiet.test").build();
+    let mut config = servers(&[dns.addr]);
+    config.timeout = Some(Duration::from_millis(50));
+    config.tries = Some(3);
+    let started = std::time::Instant::now();
+    let (answers, own) = resolve(config, &[("quiet.test.", Family::V4)]);
+    assert!(own);
+    let failure = answers[0].part.as_ref().unwrap_err();
+    assert_eq!(failure.reason, Reason::TimedOut, "{failure:?}");
+    assert_eq!(failure.message, "quiet.test: no answer from the DNS server(s)");
+    assert_eq!(dns.queries_of("quiet.test", QueryType::A), 3, "one query and two retransmissions");
+    // 50 + 100 + 200 ms: each round waits twice as long as the one before.
+    assert!(started.elapsed() >= Duration::from_millis(350), "{:?}", started.elapsed());
+}
+
+#[test]
+fn a_truncated_reply_is_asked_again_over_tcp() {
+    let dns = DnsBuilder::new().a("big.test", [127, 0, 0, 7], 60).truncated("big.test").build();
+    let (answers, own) = resolve(servers(&[dns.addr]), &[("big.test.", Family::V4)]);
+    assert!(own);
+    assert_eq!(v4(&answers[0]), [std::net::IpAddr::from([127, 0, 0, 7])]);
+    assert!(dns.tcp_queries("big.test") >= 1, "the answer came over TCP");
+}
+
+#[test]
+fn a_refusing_or_absent_first_server_hands_over_to_the_second() {
+    // No one listens on this port: the kernel answers with ICMP port unreachable.
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let refusing = DnsBuilder::new().refused("both.test").refused("gone.test").build();
+    let good = DnsBuilder::new().a("both.test", [127, 0, 0, 3], 60).build();
+    let mut config = servers(&[closed, refusing.addr, good.addr]);
+    // Were the refusals not noticed, each server would cost this long.
+    config.timeout = Some(Duration::from_secs(10));
+    config.tries = Some(1);
+    let started = std::time::Instant::now();
+    let (answers, own) = resolve(config, &[("both.test.", Family::V4), ("gone.test.", Family::V4)]);
+    assert!(own);
+    assert_eq!(v4(&answers[0]), [std::net::IpAddr::from([127, 0, 0, 3])]);
+    assert_eq!(refusing.queries_of("both.test", QueryType::A), 1);
+    // gone.test: refused by the second server, and the third does not have it.
+    let failure = answers[1].part.as_ref().unwrap_err();
+    assert_eq!(failure.reason, Reason::NoSuchName, "{failure:?}");
+    assert!(started.elapsed() < Duration::from_secs(5), "a refusal cost a timeout: {:?}", started.elapsed());
+
+    // Only the closed port: the failure says no server could be reached.
+    let mut config = servers(&[closed]);
+    config.timeout = Some(Duration::from_secs(10));
+    let (answers, _) = resolve(config, &[("x.test.", Family::V6)]);
+    assert_eq!(answers[0].part.as_ref().unwrap_err().reason, Reason::Unreachable);
+}
+
+#[test]
+fn nxdomain_nodata_and_cname_chains_through_the_own_path() {
+    let dns = DnsBuilder::new().nxdomain("nx.test").a("four.test", [127, 0, 0, 4], 30).build();
+    let (answers, own) = resolve(
+        servers(&[dns.addr]),
+        &[("nx.test.", Family::V4), ("four.test.", Family::V6), ("FOUR.test.", Family::V4)],
+    );
+    assert!(own);
+    assert_eq!(answers[0].part.as_ref().unwrap_err().message, "nx.test: no such name (NXDOMAIN)");
+    assert_eq!(answers[1].part.as_ref().unwrap_err().reason, Reason::NoAddress);
+    assert_eq!(answers[2].part, Ok((vec![std::net::IpAddr::from([127, 0, 0, 4])], Duration::from_secs(30))));
+}
+
+#[test]
+fn edns_leaves_every_query_to_c_ares() {
+    let dns = DnsBuilder::new().a("e.test", [127, 0, 0, 5], 60).build();
+    let config = DnsConfig { edns: true, ..servers(&[dns.addr]) };
+    let (answers, own) = resolve(config, &[("e.test", Family::V4)]);
+    assert!(!own, "the own path sends no OPT record");
+    assert_eq!(v4(&answers[0]), [std::net::IpAddr::from([127, 0, 0, 5])]);
+}

@@ -134,3 +134,26 @@ fn dnsmasq_resolves_through_the_helper() {
     assert_eq!(header(server.addr, 22, "other.test", QueryType::A).rcode, 3, "unlisted names are NXDOMAIN");
     assert_eq!(header(server.addr, 23, "v6.test", QueryType::Aaaa).answers, 1);
 }
+
+#[test]
+fn truncated_names_say_tc_over_udp_and_answer_over_tcp_and_refusals_are_refused() {
+    use std::io::{Read, Write};
+    let dns = DnsBuilder::new().a("big.test", [127, 0, 0, 7], 60).truncated("big.test").refused("no.test").build();
+    let h = header(dns.addr, 30, "big.test", QueryType::A);
+    assert_eq!((h.truncated, h.answers), (true, 0));
+    assert_eq!(header(dns.addr, 31, "no.test", QueryType::A).rcode, 5);
+
+    let mut tcp = std::net::TcpStream::connect(dns.addr).unwrap();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    let query = dns::encode_query(32, "big.test", QueryType::A);
+    let mut framed = (query.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&query);
+    tcp.write_all(&framed).unwrap();
+    let mut len = [0u8; 2];
+    tcp.read_exact(&mut len).unwrap();
+    let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    tcp.read_exact(&mut reply).unwrap();
+    assert!(!reply_header(&reply).unwrap().truncated);
+    assert_eq!(answer_a_records(&reply), [(Ipv4Addr::new(127, 0, 0, 7), 60)]);
+    assert_eq!((dns.queries("big.test"), dns.tcp_queries("big.test")), (1, 1));
+}

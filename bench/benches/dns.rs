@@ -9,12 +9,15 @@
 //! `cargo bench -p onethread-bench --bench dns [-- -n N --runs R -k K,K]` runs each side
 //! R times (default 3) and reports the run with the median wall time:
 //!
-//! * **c-ares, K in flight**: `onethread::dns::Resolver` on a `Reactor`, one thread,
-//!   keeping K names in flight (each is one `getaddrinfo`-style lookup: A and AAAA
-//!   queries). By default K = the pool's width (same concurrency as the peer; the first
-//!   row, which the ratios compare against) and K = 1000 (the seed's concurrency).
+//! * **onethread (own UDP path), K in flight**: `onethread::dns::Resolver` on a
+//!   `Reactor`, one thread, keeping K names in flight (each is one `getaddrinfo`-style
+//!   lookup: A and AAAA queries), asked by our own UDP path (`src/dns/udp.rs`). By
+//!   default K = the pool's width (same concurrency as the peer) and K = 1000 (the
+//!   seed's concurrency).
 //! * **getaddrinfo pool**: `min(32, cores + 4)` threads pulling names from a shared
-//!   counter.
+//!   counter. The ratios are against this row.
+//! * **c-ares on the reactor, K in flight**: the same resolver with
+//!   `DnsConfig::c_ares_only`, i.e. what the own path replaced, in the same run.
 //! * **hickory-resolver, K in flight**: what Rust users pick for async DNS, on tokio's
 //!   current_thread runtime, K tasks calling `lookup_ip` (AAAA and A in parallel). It
 //!   is configured in code with the responder and the same retry schedule.
@@ -27,12 +30,14 @@
 //!
 //! glibc reads its servers from `/etc/resolv.conf`, which can only name port 53, and
 //! the machine's resolver must not be benchmarked (or bothered). So each side runs in
-//! fresh network and mount namespaces (`unshare(CLONE_NEWNET | CLONE_NEWNS)`, or with
-//! `CLONE_NEWUSER` too when not root): only `lo` exists (we bring it up), the responder
-//! listens on 127.0.0.1:53, and a private `resolv.conf` (`nameserver 127.0.0.1`,
-//! `options attempts:2 timeout:2`) is bind-mounted over `/etc/resolv.conf`, with an
-//! `nsswitch.conf` whose `hosts:` line is `files dns`. c-ares gets the same file and the
-//! same server, so both sides see identical conditions.
+//! fresh network, mount and UTS namespaces (`unshare(CLONE_NEWNET | CLONE_NEWNS |
+//! CLONE_NEWUTS)`, or with `CLONE_NEWUSER` too when not root): only `lo` exists (we
+//! bring it up), the responder listens on 127.0.0.1:53, and a private `resolv.conf`
+//! (`nameserver 127.0.0.1`, `options attempts:2 timeout:2`) is bind-mounted over
+//! `/etc/resolv.conf`, with an `nsswitch.conf` whose `hosts:` line is `files dns`. The
+//! host name is `dns-bench`, without a domain, so no side has a search list. c-ares
+//! and our own path get the same file and the same server, so all sides see identical
+//! conditions.
 //!
 //! ## Processes
 //!
@@ -82,7 +87,9 @@ const LIMIT: Duration = Duration::from_secs(300);
 /// A measured side, as named on the command line.
 #[derive(Clone, Copy, Debug)]
 enum Side {
-    /// c-ares on the reactor with this many names in flight.
+    /// `onethread::dns::Resolver` as shipped (own UDP path) with this many in flight.
+    Own(usize),
+    /// The same resolver with `DnsConfig::c_ares_only`: c-ares sends every query.
     Cares(usize),
     /// `getaddrinfo` on this many threads.
     Pool(usize),
@@ -93,6 +100,7 @@ enum Side {
 impl Side {
     fn arg(self) -> String {
         match self {
+            Side::Own(k) => format!("own:{k}"),
             Side::Cares(k) => format!("c-ares:{k}"),
             Side::Pool(t) => format!("getaddrinfo:{t}"),
             Side::Hickory(k) => format!("hickory:{k}"),
@@ -103,6 +111,7 @@ impl Side {
         let (kind, n) = s.split_once(':')?;
         let n = n.parse().ok().filter(|&n| n > 0)?;
         match kind {
+            "own" => Some(Side::Own(n)),
             "c-ares" => Some(Side::Cares(n)),
             "getaddrinfo" => Some(Side::Pool(n)),
             "hickory" => Some(Side::Hickory(n)),
@@ -112,6 +121,7 @@ impl Side {
 
     fn label(self) -> String {
         match self {
+            Side::Own(k) => format!("onethread (own UDP path), {k} in flight"),
             Side::Cares(k) => format!("c-ares on the reactor, {k} in flight"),
             Side::Pool(t) => format!("getaddrinfo, pool of {t} threads"),
             Side::Hickory(k) => format!("hickory-resolver, tokio current_thread, {k} in flight"),
@@ -173,7 +183,8 @@ fn name(i: usize) -> String {
 
 fn measure_main(side: Side, n: usize) -> Result<(), String> {
     let tally = match side {
-        Side::Cares(k) => resolve_with_cares(n, k).map_err(|e| format!("c-ares side: {e}"))?,
+        Side::Own(k) => resolve_on_reactor(n, k, false).map_err(|e| format!("own side: {e}"))?,
+        Side::Cares(k) => resolve_on_reactor(n, k, true).map_err(|e| format!("c-ares side: {e}"))?,
         Side::Pool(threads) => resolve_with_pool(n, threads),
         Side::Hickory(k) => resolve_with_hickory(n, k).map_err(|e| format!("hickory side: {e}"))?,
     };
@@ -330,11 +341,14 @@ impl Handler for Lookups {
     }
 }
 
-fn resolve_with_cares(n: usize, in_flight_max: usize) -> io::Result<Tally> {
+fn resolve_on_reactor(n: usize, in_flight_max: usize, c_ares_only: bool) -> io::Result<Tally> {
     let mut reactor = Reactor::new(1024)?;
     let server: SocketAddr = SERVER.parse().expect("a socket address");
-    let config = DnsConfig { servers: vec![server], ..DnsConfig::default() };
+    let config = DnsConfig { servers: vec![server], c_ares_only, ..DnsConfig::default() };
     let resolver = Resolver::new(&mut reactor.context(), &config, DNS_SOCKETS, DNS_TIMER)?;
+    if resolver.own_path() == c_ares_only {
+        return Err(io::Error::other("the resolver did not take the path asked for"));
+    }
     let mut lookups = Lookups {
         resolver,
         answers: Vec::new(),
@@ -560,11 +574,12 @@ fn udp_socket_drops(local: &str) -> u64 {
 fn enter_namespaces(scratch: &Path) -> Result<(), Skip> {
     // SAFETY: plain syscalls on this (single-threaded) process.
     let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    if unsafe { libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWNET) } != 0 {
+    let spaces = libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWUTS;
+    if unsafe { libc::unshare(spaces) } != 0 {
         let as_is = io::Error::last_os_error();
         // Not root: a user namespace in which we are root may still allow it.
         // SAFETY: as above.
-        if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWNET) } != 0 {
+        if unsafe { libc::unshare(libc::CLONE_NEWUSER | spaces) } != 0 {
             let with_user = io::Error::last_os_error();
             return Err(Skip(format!(
                 "skipped: needs root or user namespaces (unshare: {as_is}; with CLONE_NEWUSER: {with_user})"
@@ -573,6 +588,14 @@ fn enter_namespaces(scratch: &Path) -> Result<(), Skip> {
         let _ = fs::write("/proc/self/setgroups", "deny"); // required before gid_map
         fs::write("/proc/self/uid_map", format!("0 {uid} 1")).map_err(|e| format!("uid_map: {e}"))?;
         fs::write("/proc/self/gid_map", format!("0 {gid} 1")).map_err(|e| format!("gid_map: {e}"))?;
+    }
+    // A host name without a domain: glibc and c-ares both take a dotted host name's
+    // domain as the search list when resolv.conf has none, and every side must ask for
+    // each name as it is.
+    let host = b"dns-bench";
+    // SAFETY: a valid buffer of that length; only this UTS namespace is renamed.
+    if unsafe { libc::sethostname(host.as_ptr().cast(), host.len()) } != 0 {
+        return Err(Skip(format!("sethostname: {}", io::Error::last_os_error())));
     }
     // Our bind mounts must not propagate back to the host's mount namespace.
     mount(None, "/", None, libc::MS_REC | libc::MS_PRIVATE)?;
@@ -641,7 +664,7 @@ fn loopback_up() -> io::Result<()> {
 struct Options {
     n: usize,
     runs: usize,
-    /// c-ares rows: names in flight. The first is the reference for the ratios.
+    /// Resolver rows: names in flight. The first is the reference for the ratios.
     in_flight: Vec<usize>,
 }
 
@@ -667,8 +690,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
 fn report_main(args: &[String]) -> Result<(), String> {
     let options = parse(args)?;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut sides: Vec<Side> = options.in_flight.iter().map(|&k| Side::Cares(k)).collect();
+    let mut sides: Vec<Side> = options.in_flight.iter().map(|&k| Side::Own(k)).collect();
     sides.push(Side::Pool(pool_width()));
+    sides.extend(options.in_flight.iter().map(|&k| Side::Cares(k)));
     sides.extend(options.in_flight.iter().map(|&k| Side::Hickory(k)));
     let mut rows: Vec<(Side, Value)> = Vec::new();
     for side in sides {
@@ -721,16 +745,17 @@ fn median_by_wall(mut runs: Vec<Value>) -> Value {
 fn render(rows: &[(Side, Value)], options: &Options) -> String {
     let rate = |v: &Value| v["resolved"].as_f64().unwrap_or(0.0) / v["wall_s"].as_f64().unwrap_or(f64::NAN);
     let cpu = |v: &Value| v["user_s"].as_f64().unwrap_or(0.0) + v["sys_s"].as_f64().unwrap_or(0.0);
-    let reference = rows.first().map(|(_, v)| v).filter(|v| v.get("skipped").is_none());
+    let live = |v: &&Value| v.get("skipped").is_none();
+    let reference = rows.iter().find(|(side, _)| matches!(side, Side::Pool(_))).map(|(_, v)| v).filter(live);
     let mut t = format!(
         "DNS: {} distinct names per side, median of {} runs by wall time; {} cores; ratios are against the \
-         first row.\n\n",
+         getaddrinfo pool.\n\n",
         options.n,
         options.runs,
         thread::available_parallelism().map_or(1, |n| n.get())
     );
     t += "| resolver | lookups | failures | wall | lookups/s | CPU user+sys | CPU µs/lookup | peak threads \
-          | peak RSS | queries seen | UDP drops (server) | lookups/s vs c-ares | CPU vs c-ares |\n";
+          | peak RSS | queries seen | UDP drops (server) | lookups/s vs pool | CPU vs pool |\n";
     t += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     for (side, v) in rows {
         if let Some(reason) = v["skipped"].as_str() {
@@ -764,6 +789,25 @@ fn render(rows: &[(Side, Value)], options: &Options) -> String {
         .collect();
     if !failures.is_empty() {
         t += &format!("\n{}\n", failures.join("\n"));
+    }
+    // Issue 17's targets, for the own path's first and last rows against the pool.
+    let own: Vec<&Value> = rows.iter().filter(|(side, _)| matches!(side, Side::Own(_))).map(|(_, v)| v).collect();
+    if let (Some(pool), Some(&first), Some(&last)) = (reference, own.first(), own.last())
+        && live(&first)
+        && live(&last)
+    {
+        let per = |v: &Value| cpu(v) / (v["resolved"].as_f64().unwrap_or(0.0) + v["failures"].as_f64().unwrap_or(0.0));
+        let failures: u64 = own.iter().map(|v| v["failures"].as_u64().unwrap_or(0)).sum();
+        t += &format!(
+            "\nTargets (own path): CPU per lookup vs the pool {:.2}× and {:.2}× (≤ 0.5×); lookups/s vs the pool \
+             {:.2}× and {:.2}× (≥ 1×); CPU per lookup at the last K vs the first {:.2}× (≤ 1.1×); failures {failures} \
+             (0).\n",
+            per(first) / per(pool),
+            per(last) / per(pool),
+            rate(first) / rate(pool),
+            rate(last) / rate(pool),
+            per(last) / per(first),
+        );
     }
     t
 }

@@ -3,22 +3,33 @@
 //! This module is the reason the project exists. `getaddrinfo` blocks, so every async
 //! runtime that uses it (asyncio's default resolver, tokio's `lookup_host`, hyper's
 //! `GaiResolver`) runs it on a pool of helper threads — the "25 threads" of the
-//! motivating question. Here c-ares does the asking and our poll loop does the waiting.
+//! motivating question. Here our poll loop does the waiting, and the asking is done
+//! by our own small UDP path for the common case and by c-ares for the rest.
 //!
-//! Three parts, read in this order:
+//! Read in this order:
 //! * `cache.rs` — what we know about each name: coalescing, TTLs, negative answers,
 //!   Happy Eyeballs' resolution delay, the size bound. Pure bookkeeping, no I/O.
 //! * `hosts.rs` — the hosts file, asked first: a name it has is answered from it for
 //!   both families, and no query is sent.
-//! * `resolver.rs` — c-ares's sockets and timer driven by the reactor, for the rest.
+//! * `resolver.rs` — which way a query goes, and c-ares's sockets and timer driven by
+//!   the reactor (search lists, TCP after a truncated reply, `resolv.conf` rules the
+//!   own path does not have).
+//! * `wire.rs` — the own path's query encoder and reply parser: pure functions.
+//! * `queries.rs` — the own path's outstanding queries: IDs, retries, deadlines; a
+//!   state machine without I/O.
+//! * `udp.rs` — the own path's sockets, and why it exists (measured: about 115,000
+//!   instructions per lookup through c-ares, 6,000 through it; NOTES.md §9).
 //!
 //! [`Dns`] joins them for the client: ask for a name, get addresses, a failure, or
 //! "wait"; when answers arrive, the waiters are handed back to ask again.
 
 mod cache;
 mod hosts;
+mod queries;
 mod reply;
 mod resolver;
+mod udp;
+mod wire;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -43,8 +54,9 @@ pub struct DnsConfig {
     /// A hosts file to use instead of `/etc/hosts` (for tests, chiefly). Names it has
     /// are answered from it for both families, and never asked of a server.
     pub hosts_file: Option<PathBuf>,
-    /// Time to wait for a server's first answer before retrying (c-ares adapts it to
-    /// the server's measured latency afterwards, doubling per retry).
+    /// Time to wait for a server's first answer before retrying, doubling each round
+    /// over the servers (c-ares, where it asks, also adapts it to each server's
+    /// measured latency).
     pub timeout: Option<Duration>,
     /// Attempts per server.
     pub tries: Option<u32>,
@@ -55,8 +67,12 @@ pub struct DnsConfig {
     /// Send EDNS (an OPT record) with each query. Off by default, as in glibc without
     /// `options edns0`: an A or AAAA answer fits 512 bytes, one that does not comes
     /// back truncated and c-ares asks again over TCP, and the OPT record costs a sixth
-    /// of c-ares's work per query (NOTES.md §9).
+    /// of c-ares's work per query (NOTES.md §9). With EDNS, c-ares sends every query.
     pub edns: bool,
+    /// Let c-ares send every query, as before the own path (`udp.rs`) existed: for
+    /// comparison (the DNS bench runs both), or as a way out if the own path ever
+    /// misbehaves with some server.
+    pub c_ares_only: bool,
 }
 
 impl Default for DnsConfig {
@@ -69,6 +85,7 @@ impl Default for DnsConfig {
             cache_entries: 10_000,
             negative_ttl: Duration::from_secs(30),
             edns: false,
+            c_ares_only: false,
         }
     }
 }
@@ -150,12 +167,12 @@ impl Dns {
         }
     }
 
-    /// One of c-ares's sockets is ready; it is read at [`Dns::take_woken`].
+    /// One of the resolver's sockets is ready; it is read at [`Dns::take_woken`].
     pub fn ready(&mut self, token: Token, event: &Event) {
         self.resolver.ready(token, event);
     }
 
-    /// c-ares's deadline passed; it acts at [`Dns::take_woken`].
+    /// The resolver's deadline passed; it acts at [`Dns::take_woken`].
     pub fn timer_fired(&mut self) {
         self.resolver.timer_fired();
     }

@@ -1,6 +1,7 @@
-//! One family's DNS reply, read into an answer for the cache.
+//! One family's DNS reply from c-ares, read into an answer for the cache.
 //!
-//! c-ares has already parsed the message and checked it against the question (ID,
+//! (The own path reads its replies itself, in `wire.rs`, by the same rules; the
+//! failure messages below serve both.) c-ares has already parsed the message and checked it against the question (ID,
 //! name, type, class), and turned the rcode into a status: `ENOTFOUND` for NXDOMAIN,
 //! `ENODATA` for an empty answer section, `ESERVFAIL`/`EREFUSED`. What is left is to
 //! pick the addresses out of the answer section, which is all `ares_getaddrinfo` did
@@ -70,18 +71,25 @@ pub fn part(result: Result<(Vec<IpAddr>, Duration), c_ares::Error>, host: &str, 
 /// Says what went wrong in words a user can act on, and how telling it is.
 pub fn failure(host: &str, family: Family, e: c_ares::Error) -> Failure {
     use c_ares::Error as E;
-    let v = if family == Family::V4 { "IPv4" } else { "IPv6" };
+    let v4 = family == Family::V4;
     let (reason, what) = match e {
-        E::ENOTFOUND => (Reason::NoSuchName, "no such name (NXDOMAIN)".to_owned()),
-        E::ENODATA => (Reason::NoAddress, format!("the name has no {v} address")),
-        E::ESERVFAIL => (Reason::Server, "the DNS server failed to answer (SERVFAIL)".to_owned()),
-        E::EREFUSED => (Reason::Server, "the DNS server refused the query (REFUSED)".to_owned()),
-        E::ETIMEOUT => (Reason::TimedOut, "no answer from the DNS server(s)".to_owned()),
-        E::ECONNREFUSED => (Reason::Unreachable, "could not reach the DNS server(s)".to_owned()),
-        E::EBADNAME => (Reason::NoSuchName, "not a valid host name".to_owned()),
-        e => (Reason::Server, e.to_string()),
+        E::ENOTFOUND => (Reason::NoSuchName, "no such name (NXDOMAIN)"),
+        E::ENODATA if v4 => (Reason::NoAddress, "the name has no IPv4 address"),
+        E::ENODATA => (Reason::NoAddress, "the name has no IPv6 address"),
+        E::ESERVFAIL => (Reason::Server, "the DNS server failed to answer (SERVFAIL)"),
+        E::EREFUSED => (Reason::Server, "the DNS server refused the query (REFUSED)"),
+        E::ETIMEOUT => (Reason::TimedOut, "no answer from the DNS server(s)"),
+        E::ECONNREFUSED => (Reason::Unreachable, "could not reach the DNS server(s)"),
+        E::EBADNAME => (Reason::NoSuchName, "not a valid host name"),
+        e => return Failure { reason: Reason::Server, message: format!("{host}: {e}") },
     };
-    Failure { reason, message: format!("{host}: {what}") }
+    // One allocation, no formatting machinery: a crawler meets "no IPv6 address" for
+    // most names it resolves.
+    let mut message = String::with_capacity(host.len() + 2 + what.len());
+    message.push_str(host);
+    message.push_str(": ");
+    message.push_str(what);
+    Failure { reason, message }
 }
 
 #[cfg(test)]

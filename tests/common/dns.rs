@@ -11,8 +11,13 @@
 //! The responder is deliberately small: one question per message, class IN, names
 //! compared case-insensitively (c-ares may randomise the case of the question, "DNS
 //! 0x20"), the question echoed byte for byte as received, EDNS (an OPT record in the
-//! additional section, which c-ares sends by default) accepted and ignored, TC never
-//! set. Anything it cannot parse is dropped, like a real server would.
+//! additional section, which c-ares sends by default) accepted and ignored. Anything
+//! it cannot parse is dropped, like a real server would. It also listens on TCP on
+//! the same port (RFC 1035 §4.2.2 framing, one thread per connection), so a name
+//! scripted as [`DnsBuilder::truncated`] — TC set over UDP — is answered in full to
+//! a resolver that asks again over TCP. [`DnsBuilder::spoofed`] sends forged replies
+//! (wrong ID, wrong name, wrong type) before the real one, from the server's own
+//! address, as an attacker who can see the query would.
 //!
 //! [`dnsmasq`] starts the real thing on a free port, for tests that must not depend on
 //! our own encoder being right.
@@ -62,6 +67,7 @@ enum Rule {
     Records(Records),
     NxDomain,
     ServFail,
+    Refused,
     /// Counts the query and never answers.
     Silent,
 }
@@ -94,6 +100,10 @@ pub struct DnsBuilder {
     negative_ttl: u32,
     bind: SocketAddr,
     recv_buffer: Option<usize>,
+    /// Names answered with TC set (and no records) over UDP.
+    truncated: Vec<String>,
+    /// Names whose UDP answers are preceded by forged ones.
+    spoofed: Vec<String>,
 }
 
 impl Default for DnsBuilder {
@@ -113,6 +123,8 @@ impl DnsBuilder {
             negative_ttl: 30,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             recv_buffer: None,
+            truncated: Vec::new(),
+            spoofed: Vec::new(),
         }
     }
 
@@ -135,6 +147,27 @@ impl DnsBuilder {
 
     pub fn servfail(mut self, name: &str) -> Self {
         self.rules.insert(key(name), Rule::ServFail);
+        self
+    }
+
+    /// REFUSED, as a server answers a client it does not serve.
+    pub fn refused(mut self, name: &str) -> Self {
+        self.rules.insert(key(name), Rule::Refused);
+        self
+    }
+
+    /// Over UDP, `name`'s answers come back truncated (TC set, no records); over TCP
+    /// they are whole.
+    pub fn truncated(mut self, name: &str) -> Self {
+        self.truncated.push(key(name));
+        self
+    }
+
+    /// Before each UDP answer for `name`, sends three forged ones claiming 127.0.0.2:
+    /// one with the ID off by one, one with another name in the question, one with
+    /// another type in the question.
+    pub fn spoofed(mut self, name: &str) -> Self {
+        self.spoofed.push(key(name));
         self
     }
 
@@ -189,15 +222,35 @@ impl DnsBuilder {
     }
 
     pub fn try_build(self) -> io::Result<Dns> {
-        let socket = UdpSocket::bind(self.bind)?;
+        // UDP and TCP on the same port: a free UDP port may be taken for TCP, so try
+        // a few when the port is ours to choose.
+        let mut attempts = if self.bind.port() == 0 { 10 } else { 1 };
+        let (socket, listener) = loop {
+            let socket = UdpSocket::bind(self.bind)?;
+            match std::net::TcpListener::bind(socket.local_addr()?) {
+                Ok(listener) => break (socket, listener),
+                Err(e) if attempts == 1 => return Err(e),
+                Err(_) => attempts -= 1,
+            }
+        };
         if let Some(bytes) = self.recv_buffer {
             socket2::SockRef::from(&socket).set_recv_buffer_size(bytes)?;
         }
         let addr = socket.local_addr()?;
         let counts: Counts = Arc::default();
-        let log = Arc::clone(&counts);
-        thread::Builder::new().name("dns-responder".into()).spawn(move || serve(socket, self, log))?;
-        Ok(Dns { addr, counts })
+        let tcp_counts: Counts = Arc::default();
+        let script = Arc::new(self);
+        let (log, tcp_log) = (Arc::clone(&counts), Arc::clone(&tcp_counts));
+        let tcp_script = Arc::clone(&script);
+        thread::Builder::new().name("dns-responder".into()).spawn(move || serve(socket, &script, log))?;
+        thread::Builder::new().name("dns-responder-tcp".into()).spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (script, log) = (Arc::clone(&tcp_script), Arc::clone(&tcp_log));
+                // A thread per connection: a resolver may keep one open and idle.
+                thread::spawn(move || serve_tcp(stream, &script, &log));
+            }
+        })?;
+        Ok(Dns { addr, counts, tcp_counts })
     }
 
     fn records(&mut self, name: &str) -> &mut Records {
@@ -239,6 +292,7 @@ type Counts = Arc<Mutex<HashMap<(String, QueryType), usize>>>;
 pub struct Dns {
     pub addr: SocketAddr,
     counts: Counts,
+    tcp_counts: Counts,
 }
 
 impl Dns {
@@ -253,9 +307,15 @@ impl Dns {
         self.counts.lock().unwrap().get(&(key(name), qtype)).copied().unwrap_or(0)
     }
 
-    /// All queries received.
+    /// All queries received over UDP.
     pub fn total(&self) -> usize {
         self.counts.lock().unwrap().values().sum()
+    }
+
+    /// Queries received over TCP for `name` (not counted by [`Dns::queries`]).
+    pub fn tcp_queries(&self, name: &str) -> usize {
+        let name = key(name);
+        self.tcp_counts.lock().unwrap().iter().filter(|((n, _), _)| *n == name).map(|(_, c)| c).sum()
     }
 }
 
@@ -270,7 +330,7 @@ fn key(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
 }
 
-fn serve(socket: UdpSocket, script: DnsBuilder, counts: Counts) {
+fn serve(socket: UdpSocket, script: &DnsBuilder, counts: Counts) {
     let mut buf = [0u8; 1500];
     loop {
         let (n, peer) = match socket.recv_from(&mut buf) {
@@ -282,7 +342,18 @@ fn serve(socket: UdpSocket, script: DnsBuilder, counts: Counts) {
         let Some(query) = Query::parse(&buf[..n]) else { continue };
         *counts.lock().unwrap().entry((query.name.clone(), query.qtype)).or_default() += 1;
         let rule = script.rule_for(&query.name);
-        let Some(reply) = encode_reply(&query, &rule, script.negative_ttl) else { continue };
+        let Some(mut reply) = encode_reply(&query, &rule, script.negative_ttl) else { continue };
+        if script.truncated.contains(&query.name) {
+            // Header and question only, TC set: "ask me over TCP".
+            reply.truncate(12 + query.question.len());
+            reply[2] |= 0x02;
+            reply[6..12].fill(0);
+        }
+        if script.spoofed.contains(&query.name) {
+            for forged in forgeries(&query, script.negative_ttl) {
+                let _ = socket.send_to(&forged, peer);
+            }
+        }
         let delay = (script.delays.get(&(query.name.clone(), Some(query.qtype))))
             .or_else(|| script.delays.get(&(query.name.clone(), None)));
         match delay {
@@ -301,7 +372,51 @@ fn serve(socket: UdpSocket, script: DnsBuilder, counts: Counts) {
     }
 }
 
+/// Three forged answers to `query`, each claiming 127.0.0.2 and each wrong in one
+/// way: the ID, a letter of the name in the question, the type in the question.
+fn forgeries(query: &Query<'_>, negative_ttl: u32) -> Vec<Vec<u8>> {
+    let lie = Rule::Records(Records { a: vec![(Ipv4Addr::new(127, 0, 0, 2), 60)], aaaa: vec![] });
+    let forged = |change: &dyn Fn(&mut Vec<u8>)| {
+        let mut question = query.question.to_vec();
+        change(&mut question);
+        let query = Query { question: &question, qtype: QueryType::A, ..query.clone() };
+        encode_reply(&query, &lie, negative_ttl).expect("a records rule answers")
+    };
+    let mut wrong_id = forged(&|_| {});
+    wrong_id[1] = wrong_id[1].wrapping_add(1);
+    let wrong_name = forged(&|q| q[1] = if q[1] == b'z' { b'y' } else { b'z' });
+    let wrong_type = forged(&|q| {
+        let at = q.len() - 4;
+        q[at..at + 2].copy_from_slice(&99u16.to_be_bytes());
+    });
+    vec![wrong_id, wrong_name, wrong_type]
+}
+
+/// Answers queries on one TCP connection, each framed by a two-byte length.
+fn serve_tcp(mut stream: std::net::TcpStream, script: &DnsBuilder, counts: &Counts) {
+    use std::io::{Read, Write};
+    loop {
+        let mut len = [0u8; 2];
+        if stream.read_exact(&mut len).is_err() {
+            return;
+        }
+        let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        if stream.read_exact(&mut msg).is_err() {
+            return;
+        }
+        let Some(query) = Query::parse(&msg) else { continue };
+        *counts.lock().unwrap().entry((query.name.clone(), query.qtype)).or_default() += 1;
+        let Some(reply) = encode_reply(&query, &script.rule_for(&query.name), script.negative_ttl) else { continue };
+        let mut framed = (reply.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&reply);
+        if stream.write_all(&framed).is_err() {
+            return;
+        }
+    }
+}
+
 /// The parts of a query the reply needs.
+#[derive(Clone)]
 pub struct Query<'a> {
     pub id: [u8; 2],
     /// Opcode and RD, echoed in the reply.
@@ -350,6 +465,7 @@ impl<'a> Query<'a> {
 const NOERROR: u8 = 0;
 const SERVFAIL: u8 = 2;
 const NXDOMAIN: u8 = 3;
+const REFUSED: u8 = 5;
 
 /// The reply bytes for `query` under `rule`, or `None` to stay silent.
 fn encode_reply(query: &Query<'_>, rule: &Rule, negative_ttl: u32) -> Option<Vec<u8>> {
@@ -357,6 +473,7 @@ fn encode_reply(query: &Query<'_>, rule: &Rule, negative_ttl: u32) -> Option<Vec
         Rule::Silent => return None,
         Rule::NxDomain => (NXDOMAIN, vec![]),
         Rule::ServFail => (SERVFAIL, vec![]),
+        Rule::Refused => (REFUSED, vec![]),
         Rule::Records(Records { a, aaaa }) => {
             let records = match query.qtype {
                 QueryType::A => a.iter().map(|(ip, ttl)| (1, *ttl, ip.octets().to_vec())).collect(),
