@@ -54,7 +54,7 @@ use onethread::server::{self, Server, ServerConfig};
 use onethread::timer::TimerId;
 
 use args::Args;
-use input::{LineNumbers, Total, Urls};
+use input::{Origins, Total, Urls};
 use output::{Mode, Output};
 use progress::{Progress, Snapshot, Style};
 use save::Saver;
@@ -180,7 +180,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
     if progress.style == Style::Pinned {
         output.pin_status();
     }
-    let report = Report { output, tally: Tally::new(), saver, fail: args.fail, line_numbers: input.line_numbers };
+    let report = Report { output, tally: Tally::new(), saver, fail: args.fail, origins: input.origins };
     let client = Client::new(&mut cx, config, input.urls, report).map_err(|e| match e.kind() {
         io::ErrorKind::InvalidInput => Failure::Usage(format!("bad request: {e}")),
         _ => Failure::Fatal(e),
@@ -218,12 +218,22 @@ struct Report {
     /// `--fail`: a status of 400 or more is an error, and the exit status is 22 if any
     /// request failed.
     fail: bool,
-    /// With a URL list: each request's line in it, by index.
-    line_numbers: Option<LineNumbers>,
+    /// With a URL list or a shard: each request's index in the whole input and its
+    /// line, by the client's index.
+    origins: Option<Origins>,
 }
 
 impl Sink for Report {
     fn outcome(&mut self, o: &Outcome<'_>) {
+        let origin = self.origins.as_ref().and_then(|origins| origins.borrow_mut().remove(&o.index));
+        let relocated;
+        let o = match origin {
+            Some(origin) => {
+                relocated = Outcome { index: origin.index, ..*o };
+                &relocated
+            }
+            None => o,
+        };
         let rejected;
         let o = match &o.result {
             Ok(r) if self.fail && r.status >= 400 => {
@@ -236,12 +246,13 @@ impl Sink for Report {
         if let Some(saver) = &mut self.saver {
             saver.finish(o);
         }
-        let line = self.line_numbers.as_ref().and_then(|lines| lines.borrow_mut().remove(&o.index));
-        self.output.write(o, line);
+        self.output.write(o, origin.and_then(|origin| origin.line));
     }
 
     fn body(&mut self, index: u64, piece: &[u8]) {
         if let Some(saver) = &mut self.saver {
+            let origin = self.origins.as_ref().and_then(|origins| origins.borrow().get(&index).copied());
+            let index = origin.map_or(index, |origin| origin.index);
             saver.body(index, piece);
         }
     }
