@@ -39,6 +39,7 @@ mod shard;
 mod signals;
 mod stdio;
 mod summary;
+mod workers;
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -69,6 +70,7 @@ const INPUT: Token = Token(TICK.0 + 1);
 const STDOUT: Token = Token(TICK.0 + 2);
 const STDERR: Token = Token(TICK.0 + 3);
 const SIGNALS: Token = Token(TICK.0 + 4);
+const REPORT: Token = Token(TICK.0 + 5);
 const TICK_EVERY: Duration = Duration::from_millis(100);
 
 /// Why `fetch` stops before its workload: a bad argument (exit 2) or anything else (exit 1).
@@ -129,8 +131,12 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         Some(dir) => Some(Saver::new(dir.clone()).map_err(|e| usage("-o", dir, e))?),
         None => None,
     };
+    if args.workers > 1 {
+        return workers::run(&args, summary_file, census);
+    }
     if let Some(template) = &args.template
         && !template.contains("{}")
+        && args.worker_report.is_none()
     {
         eprintln!("fetch: warning: the URL template has no {{}}: every request fetches the same URL");
     }
@@ -170,13 +176,18 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
     stderr.register(cx.registry, STDERR, Interest::WRITABLE)?;
     let signals = Signals::new()?;
     signals.register(cx.registry, SIGNALS)?;
+    let mut reporter = args.worker_report.map(workers::Reporter::open).transpose()?;
+    if let Some(reporter) = &mut reporter {
+        reporter.register(cx.registry, REPORT)?;
+    }
 
     let mut output = Output::new(Outbox::new(stdout), mode, &args.header_out);
     output.redirect_keys = args.location;
     output.wire_bytes = args.compressed;
     output.attempts = args.retry > 0;
     let started = Instant::now();
-    let progress = Progress::new(Style::choose(args.quiet), started);
+    // A worker's progress goes to its router, which draws the line (`workers.rs`).
+    let progress = Progress::new(Style::choose(args.quiet || reporter.is_some()), started);
     if progress.style == Style::Pinned {
         output.pin_status();
     }
@@ -204,6 +215,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         summary_file,
         threads_forbidden: !args.allow_threads,
         insecure: args.insecure,
+        reporter,
         exit: None,
     };
     reactor.run(&mut app)?;
@@ -291,6 +303,8 @@ struct App {
     threads_forbidden: bool,
     /// `--insecure`: the summary says certificates were not verified.
     insecure: bool,
+    /// `--worker-report`: this process is a worker of `--workers`.
+    reporter: Option<workers::Reporter>,
     /// Set once the summary is queued: the run is over once stderr has taken it.
     exit: Option<ExitCode>,
 }
@@ -420,6 +434,8 @@ impl App {
             insecure: self.insecure,
         };
         let mut text = match &self.stop {
+            // A worker reports to its router, which prints one summary for all.
+            _ if self.reporter.is_some() => String::new(),
             Some(Stop::Output { message, .. }) => format!(
                 "fetch: {message}: stopped after {} requests ({} cancelled)\n",
                 stats.requests,
@@ -446,6 +462,9 @@ impl App {
                 code = ExitCode::FAILURE;
             }
         }
+        if let Some(reporter) = &mut self.reporter {
+            reporter.summary(&summary);
+        }
         if self.census.peak() != 1 {
             let peak = self.census.peak();
             text +=
@@ -466,6 +485,7 @@ impl Handler for App {
                 self.flush_stdout(cx);
             }
             STDERR => self.stderr.stream.ready(event),
+            REPORT => self.reporter.iter_mut().for_each(|r| r.ready(event)),
             SIGNALS => {
                 while let Some(signal) = self.signals.next() {
                     if self.stop.is_some() {
@@ -485,6 +505,10 @@ impl Handler for App {
         match &mut self.server {
             _ if token == TICK => {
                 let _ = self.census.sample();
+                if self.reporter.is_some() {
+                    let snapshot = self.snapshot();
+                    self.reporter.iter_mut().for_each(|r| r.progress(&snapshot));
+                }
                 cx.timers.arm(self.tick, cx.now + TICK_EVERY);
             }
             Some(server) if server.owns(token) => server.timer(cx, token),
@@ -503,6 +527,7 @@ impl Handler for App {
             self.wind_down(cx);
         }
         self.stderr.flush();
+        self.reporter.iter_mut().for_each(workers::Reporter::flush);
     }
 
     fn has_work_left(&self) -> bool {
@@ -510,7 +535,9 @@ impl Handler for App {
     }
 
     fn is_done(&self) -> bool {
-        self.exit.is_some() && (self.stderr.pending() == 0 || self.stderr.failed.is_some())
+        self.exit.is_some()
+            && (self.stderr.pending() == 0 || self.stderr.failed.is_some())
+            && self.reporter.as_ref().is_none_or(workers::Reporter::is_drained)
     }
 }
 
