@@ -25,6 +25,8 @@ Examples:
   fetch 'http://127.0.0.1:8080/{}' -n 100000 -c 1000 --quiet --summary-json fetch.json
                                            a comparison run against your own server (compare with wrk, oha, aiohttp)
   fetch --urls list.txt -H 'Accept: text/html' -o bodies/ --jsonl --header-out content-type
+  fetch --urls list.txt --workers 2 --jsonl > out.jsonl
+                                           two one-thread processes split the list by host; one output, one summary
 
 Progress goes to stderr once a run lasts a second: redrawn in place when stderr is a terminal
 (and stdout is not the same terminal), a plain line every 2 s otherwise. The summary follows

@@ -27,7 +27,9 @@
 //!
 //! Modules, one job each: `args` (the command line), `input` (URLs, pulled lazily),
 //! `output` (per-request lines), `progress` (the live line), `save` (`-o`), `signals`,
-//! `stdio` (streams that never block), `summary`.
+//! `stdio` (streams that never block), `summary`; `shard` and `workers` (`--workers
+//! N`: this program run as N one-thread processes and a router, which never reaches
+//! the `App` below).
 
 mod args;
 mod https;
