@@ -371,25 +371,8 @@ impl App {
             return;
         }
         let snapshot = self.snapshot();
-        match self.progress.style {
-            Style::Pinned => {
-                let text = self.progress.text(now, &snapshot);
-                self.output().set_status(Some(text));
-            }
-            _ if self.stderr.pending() > 0 => {} // stderr's reader is behind: skip this one
-            Style::InPlace => {
-                let text = self.progress.text(now, &snapshot);
-                let buf = self.stderr.buf();
-                buf.extend_from_slice(output::ERASE);
-                buf.extend_from_slice(text.as_bytes());
-                self.in_place_shown = true;
-            }
-            Style::Lines => {
-                let text = self.progress.text(now, &snapshot);
-                self.stderr.buf().extend_from_slice(text.as_bytes());
-            }
-            Style::Off => {}
-        }
+        let stdout = &mut self.client.sink_mut().output;
+        self.progress.draw(now, &snapshot, stdout, &mut self.stderr, &mut self.in_place_shown);
     }
 
     /// After the last outcome: erase the progress line, let stdout drain, then queue
@@ -397,13 +380,8 @@ impl App {
     fn wind_down(&mut self, cx: &mut Context<'_>) {
         if self.wall.is_none() {
             self.wall = Some(self.started.elapsed());
-            if self.progress.style == Style::Pinned {
-                self.output().set_status(None);
-            }
-            if std::mem::take(&mut self.in_place_shown) {
-                self.stderr.buf().extend_from_slice(output::ERASE);
-            }
-            self.progress.style = Style::Off;
+            let stdout = &mut self.client.sink_mut().output;
+            self.progress.clear(stdout, &mut self.stderr, &mut self.in_place_shown);
             self.flush_stdout(cx);
         }
         if self.exit.is_none() && self.client.sink().output.is_drained() {

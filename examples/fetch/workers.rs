@@ -95,7 +95,7 @@ use serde_json::{Value, json};
 
 use crate::Failure;
 use crate::args::Args;
-use crate::output::{self, Mode, Output};
+use crate::output::{Mode, Output};
 use crate::progress::{Progress, Snapshot, Style};
 use crate::save::Saver;
 use crate::shard::Shard;
@@ -830,37 +830,13 @@ impl Router {
             return;
         }
         let snapshot = self.snapshot();
-        match self.progress.style {
-            Style::Pinned => {
-                let text = self.progress.text(now, &snapshot);
-                self.stdout.set_status(Some(text));
-            }
-            _ if self.stderr.pending() > 0 => {}
-            Style::InPlace => {
-                let text = self.progress.text(now, &snapshot);
-                let buf = self.stderr.buf();
-                buf.extend_from_slice(output::ERASE);
-                buf.extend_from_slice(text.as_bytes());
-                self.in_place_shown = true;
-            }
-            Style::Lines => {
-                let text = self.progress.text(now, &snapshot);
-                self.stderr.buf().extend_from_slice(text.as_bytes());
-            }
-            Style::Off => {}
-        }
+        self.progress.draw(now, &snapshot, &mut self.stdout, &mut self.stderr, &mut self.in_place_shown);
     }
 
     fn wind_down(&mut self) {
         if self.wall.is_none() {
             self.wall = Some(self.started.elapsed());
-            if self.progress.style == Style::Pinned {
-                self.stdout.set_status(None);
-            }
-            if std::mem::take(&mut self.in_place_shown) {
-                self.stderr.buf().extend_from_slice(output::ERASE);
-            }
-            self.progress.style = Style::Off;
+            self.progress.clear(&mut self.stdout, &mut self.stderr, &mut self.in_place_shown);
             self.flush_stdout();
         }
         if self.exit.is_none() && self.stdout.is_drained() {
@@ -977,8 +953,7 @@ impl Router {
             _ => summary.text(),
         };
         text += &format!(
-            "  workers          {} processes of one thread each, and this router (pid {}, peak {} threads, {} \
-             samples)\n",
+            "  workers          {} processes, and this router (pid {}: OS threads peak {}, {} samples)\n",
             self.workers.len(),
             std::process::id(),
             self.census.peak(),
@@ -1015,7 +990,8 @@ impl Router {
                 code = ExitCode::FAILURE;
             }
         }
-        if peak != 1 {
+        // Exit status 3 is a worker's own thread check failing, maybe before it could report.
+        if peak != 1 || self.workers.iter().any(|w| w.status.and_then(|s| s.code()) == Some(3)) {
             text += &format!(
                 "fetch: THREAD CHECK FAILED: a process of this run had {peak} OS threads at its peak (expected 1 in \
                  each)\n"
