@@ -100,6 +100,8 @@ fn each_worker_had_one_thread(summary: &Value, children: &BTreeMap<u32, Watched>
     assert_eq!(children.len(), n, "no process other than the workers: {children:?}");
     assert!(children.values().all(|w| w.peak_threads == 1), "{children:?}");
     assert_eq!(summary["router"]["os_threads"]["peak"], 1, "{summary}");
+    // The router started the workers under its own guard: spawning is not a thread.
+    assert_eq!(summary["os_threads"]["creation_forbidden"], true, "{summary}");
     assert_eq!(summary["os_threads"]["peak"], 1, "{summary}");
 }
 

@@ -538,6 +538,7 @@ pub fn run(args: &Args, summary_file: Option<File>, census: Census) -> Result<Ex
         b.stream.register(cx.registry, INPUT, Interest::READABLE)?;
     }
 
+    let started = Instant::now(); // the run's wall time includes starting the workers
     let argv: Vec<OsString> = std::env::args_os().collect();
     let program = argv.first().cloned().unwrap_or_else(|| "fetch".into());
     let mut workers = Vec::new();
@@ -565,7 +566,6 @@ pub fn run(args: &Args, summary_file: Option<File>, census: Census) -> Result<Ex
     stdout.register(cx.registry, STDOUT, Interest::WRITABLE)?;
     let mut stderr = Stream::standard(libc::STDERR_FILENO, true)?;
     stderr.register(cx.registry, STDERR, Interest::WRITABLE)?;
-    let started = Instant::now();
     let mut stdout = Output::new(Outbox::new(stdout), Mode::Lines, &[]);
     let progress = Progress::new(Style::choose(args.quiet), started);
     if progress.style == Style::Pinned {
