@@ -9,8 +9,10 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -223,9 +225,13 @@ struct Background {
 
 impl Background {
     fn start(args: &[&str]) -> Background {
+        Background::start_with(args, Stdio::null())
+    }
+
+    fn start_with(args: &[&str], stdin: Stdio) -> Background {
         let mut child = Command::new(example("fetch"))
             .args(args)
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -355,4 +361,49 @@ fn a_worker_that_dies_is_reported_and_fails_the_run() {
     assert_eq!(alive["exit_code"], 0, "{alive}");
     assert_eq!(summary["requests"], alive["requests"], "the totals are the survivor's: {summary}");
     assert_eq!(lines.len() as u64, dead["output_lines"].as_u64().unwrap() + alive["requests"].as_u64().unwrap());
+}
+
+/// The router reads a piped list only as fast as the workers take it: with 40 MB on
+/// stdin and slow answers, it has read a few MB (each worker's 1 MiB queue and the
+/// pipes) when the first lines are out, and its memory stays far below the list's.
+#[test]
+fn a_piped_list_is_read_only_as_fast_as_the_workers_take_it() {
+    let port = server();
+    let mut list = String::new();
+    let mut i = 0;
+    while list.len() < 40 << 20 {
+        list += &format!("http://h{}.test:{port}/page/{i}\n", i % HOSTS);
+        i += 1;
+    }
+    let list = Arc::new(list);
+    let resolve: Vec<String> = (0..HOSTS).map(|h| format!("h{h}.test:{port}:127.0.0.1")).collect();
+    let mut args = vec!["--urls", "-", "--jsonl", "--quiet", "-c", "6", "--workers", "2"];
+    args.extend(resolve_args(&resolve));
+    let mut fetch = Background::start_with(&args, Stdio::piped());
+    let written = Arc::new(AtomicUsize::new(0));
+    let mut stdin = fetch.child.stdin.take().unwrap();
+    let (text, count) = (Arc::clone(&list), Arc::clone(&written));
+    thread::spawn(move || {
+        for chunk in text.as_bytes().chunks(64 * 1024) {
+            if stdin.write_all(chunk).is_err() {
+                return; // fetch has gone
+            }
+            count.fetch_add(chunk.len(), Ordering::SeqCst);
+        }
+    });
+    let first = fetch.first(50);
+    let router = fetch.child.id();
+    let status = std::fs::read_to_string(format!("/proc/{router}/status")).unwrap();
+    let hwm_kib: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    let taken = written.load(Ordering::SeqCst);
+    signal(router, libc::SIGINT);
+    let (lines, code, stderr) = fetch.finish(first);
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(lines.len() >= 50);
+    assert!(taken < 8 << 20, "the router read {taken} bytes of a 40 MB list ahead of 50 requests");
+    assert!(hwm_kib < 24 << 10, "the router's peak RSS is {hwm_kib} KiB: the list is queued somewhere");
 }
