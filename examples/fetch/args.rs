@@ -25,6 +25,8 @@ Examples:
   fetch 'http://127.0.0.1:8080/{}' -n 100000 -c 1000 --quiet --summary-json fetch.json
                                            a comparison run against your own server (compare with wrk, oha, aiohttp)
   fetch --urls list.txt -H 'Accept: text/html' -o bodies/ --jsonl --header-out content-type
+  fetch --urls list.txt --workers 2 --jsonl > out.jsonl
+                                           two one-thread processes split the list by host; one output, one summary
 
 Progress goes to stderr once a run lasts a second: redrawn in place when stderr is a terminal
 (and stdout is not the same terminal), a plain line every 2 s otherwise. The summary follows
@@ -105,6 +107,14 @@ pub struct Args {
     /// lines of the whole list.
     #[arg(long, value_name = "K/N", value_parser = crate::shard::Shard::parse)]
     pub shard: Option<crate::shard::Shard>,
+    /// Run N worker processes, each on one thread with the guard on, splitting the URLs
+    /// by host exactly as --shard k/N does (inside --shard K/M if given); one merged
+    /// output, one summary. -c is the total, shared out. Needs --urls or a template.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub workers: u32,
+    /// Internal: this process is a worker of `--workers`; report on this descriptor.
+    #[arg(long, value_name = "FD", hide = true)]
+    pub worker_report: Option<i32>,
     /// At most N requests in flight to one host name; the others wait without holding
     /// up other hosts (and without reading the whole list ahead).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]

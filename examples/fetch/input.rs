@@ -25,8 +25,9 @@
 //! file has been read. A pipe has no size; its total is unknown unless `-n` caps it.
 //!
 //! With `--shard K/N` (`shard.rs`), URLs of other shards are passed over as they are
-//! read: `-n` counts lines of the whole list, and a request's `line` is its line in
-//! the whole list, so the shards' outputs merge by it.
+//! read: `-n` counts lines of the whole list, a request's `line` is its line in the
+//! whole list and its `index` its position among the whole input's URLs, so the
+//! shards' outputs merge by either, and shards saving into one `-o DIR` never collide.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -48,15 +49,24 @@ const CHUNK: usize = 64 * 1024;
 pub struct Input {
     pub urls: Urls,
     pub total: Total,
-    /// With a URL list: the line each request came from (see [`LineNumbers`]).
-    pub line_numbers: Option<LineNumbers>,
+    /// With a URL list or a shard: where each request came from (see [`Origins`]).
+    pub origins: Option<Origins>,
 }
 
-/// Request index → its 1-based line number in the URL list, for the requests handed
-/// out and not yet reported (blank and `#` lines make the two differ). The output
-/// takes each entry back as the request ends, so this holds at most the requests in
-/// flight.
-pub type LineNumbers = Rc<RefCell<HashMap<u64, u64>>>;
+/// Where a request came from in the whole input.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Origin {
+    /// Its position among the input's URLs, from 0. With `--shard`, the other shards'
+    /// URLs count too, so a URL has the same index whichever process fetches it.
+    pub index: u64,
+    /// From a list: its 1-based line number (blank and `#` lines make the two differ).
+    pub line: Option<u64>,
+}
+
+/// The client's request index → its [`Origin`], for the requests handed out and not
+/// yet reported. The output takes each entry back as the request ends, so this holds
+/// at most the requests in flight.
+pub type Origins = Rc<RefCell<HashMap<u64, Origin>>>;
 
 /// How many requests the run will make, as far as it can be known while it runs.
 pub enum Total {
@@ -135,6 +145,9 @@ pub struct Template {
     next: u64,
     n: u64,
     shard: Option<Shard>,
+    /// With a shard: URLs handed out, and where each came from.
+    handed: u64,
+    origins: Origins,
 }
 
 impl Template {
@@ -148,9 +161,14 @@ impl Template {
                 url.push_str(piece);
             }
             self.next += 1;
-            if self.shard.is_none_or(|shard| shard.takes(&url)) {
-                return Next::Url(url);
+            if let Some(shard) = self.shard {
+                if !shard.takes(&url) {
+                    continue;
+                }
+                self.origins.borrow_mut().insert(self.handed, Origin { index: self.next - 1, line: None });
+                self.handed += 1;
             }
+            return Next::Url(url);
         }
         Next::End
     }
@@ -158,13 +176,15 @@ impl Template {
 
 pub fn template(template: String, n: u64, shard: Option<Shard>) -> Input {
     let pieces = template.split("{}").map(str::to_owned).collect();
-    let urls = Urls::Template(Template { pieces, len: template.len() + 20, next: 0, n, shard });
+    let origins = Origins::default();
+    let sharded = shard.is_some().then(|| Rc::clone(&origins));
+    let urls = Urls::Template(Template { pieces, len: template.len() + 20, next: 0, n, shard, handed: 0, origins });
     // A shard takes an unknown part of the N.
     let total = match shard {
         None => Total::Exact(n),
         Some(_) => Total::Estimated { file_len: None, bytes_read: Rc::default(), cap: Some(n) },
     };
-    Input { urls, total, line_numbers: None }
+    Input { urls, total, origins: sharded }
 }
 
 /// The lines of the file at `path` ('-' for stdin), at most `limit` of them.
@@ -176,9 +196,9 @@ pub fn lines(path: &Path, limit: Option<u64>, shard: Option<Shard>) -> io::Resul
     let file_len = std::fs::metadata(file).ok().filter(|m| m.is_file() && !stream.is_polled()).map(|m| m.len());
     let lines = Lines { shard, ..Lines::new(stream, limit) };
     let bytes_read = Rc::clone(&lines.bytes_read);
-    let line_numbers = Some(Rc::clone(&lines.numbers));
+    let origins = Some(Rc::clone(&lines.origins));
     let total = Total::Estimated { file_len, bytes_read, cap: limit };
-    Ok(Input { urls: Urls::Lines(lines), total, line_numbers })
+    Ok(Input { urls: Urls::Lines(lines), total, origins })
 }
 
 /// URLs from a list: one per line, surrounding whitespace ignored, blank lines and `#`
@@ -196,10 +216,12 @@ pub struct Lines {
     left: u64,
     bytes_read: Rc<Cell<u64>>,
     error: Option<String>,
-    /// Lines taken from the list so far, and URLs handed out (the next one's index).
+    /// Lines taken from the list so far, URLs among them (every shard's), and URLs
+    /// handed out (the client's next index).
     line: u64,
+    seen: u64,
     handed: u64,
-    numbers: LineNumbers,
+    origins: Origins,
     shard: Option<Shard>,
 }
 
@@ -215,8 +237,9 @@ impl Lines {
             bytes_read: Rc::default(),
             error: None,
             line: 0,
+            seen: 0,
             handed: 0,
-            numbers: LineNumbers::default(),
+            origins: Origins::default(),
             shard: None,
         }
     }
@@ -259,10 +282,14 @@ impl Lines {
             self.line += 1;
             let text = String::from_utf8_lossy(&self.buf[from..to]);
             let url = text.trim();
-            if !url.is_empty() && !url.starts_with('#') && take(&mut self.left, self.shard, url) {
-                self.numbers.borrow_mut().insert(self.handed, self.line);
-                self.handed += 1;
-                return Next::Url(url.to_owned());
+            if !url.is_empty() && !url.starts_with('#') {
+                self.seen += 1;
+                if take(&mut self.left, self.shard, url) {
+                    let origin = Origin { index: self.seen - 1, line: Some(self.line) };
+                    self.origins.borrow_mut().insert(self.handed, origin);
+                    self.handed += 1;
+                    return Next::Url(url.to_owned());
+                }
             }
             if self.eof && self.start == self.buf.len() {
                 return Next::End;
@@ -409,5 +436,33 @@ mod tests {
         let mut input = template("http://h/{}/x{}".into(), 3, None);
         let got: Vec<Next> = (0..4).map(|_| input.urls.next_url()).collect();
         assert_eq!(got, [url("http://h/0/x0"), url("http://h/1/x1"), url("http://h/2/x2"), Next::End]);
+    }
+
+    #[test]
+    fn a_shard_keeps_each_url_s_index_in_the_whole_input() {
+        let shard = Shard::parse("2/2").unwrap();
+        let mut input = template("http://h{}.test/".into(), 40, Some(shard));
+        let origins = input.origins.clone().expect("a shard records origins");
+        let mut handed = 0;
+        while let Next::Url(u) = input.urls.next_url() {
+            let origin = origins.borrow()[&handed];
+            assert_eq!(u, format!("http://h{}.test/", origin.index), "the template's own counter");
+            handed += 1;
+        }
+        assert!(handed > 0 && handed < 40, "{handed}");
+
+        let (mut lines, mut writer) = pipe_lines(None);
+        lines.shard = Some(shard);
+        let list: String = (0..40).map(|i| format!("# {i}\nhttp://h{i}.test/\n")).collect();
+        writer.write_all(list.as_bytes()).unwrap();
+        drop(writer);
+        let mut handed = 0;
+        while let Next::Url(u) = lines.next() {
+            let origin = lines.origins.borrow()[&handed];
+            assert_eq!(u, format!("http://h{}.test/", origin.index));
+            assert_eq!(origin.line, Some(2 * origin.index + 2), "comments count as lines, not as URLs");
+            handed += 1;
+        }
+        assert!(handed > 0 && handed < 40, "{handed}");
     }
 }

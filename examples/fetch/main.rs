@@ -27,7 +27,9 @@
 //!
 //! Modules, one job each: `args` (the command line), `input` (URLs, pulled lazily),
 //! `output` (per-request lines), `progress` (the live line), `save` (`-o`), `signals`,
-//! `stdio` (streams that never block), `summary`.
+//! `stdio` (streams that never block), `summary`; `shard` and `workers` (`--workers
+//! N`: this program run as N one-thread processes and a router, which never reaches
+//! the `App` below).
 
 mod args;
 mod https;
@@ -39,6 +41,7 @@ mod shard;
 mod signals;
 mod stdio;
 mod summary;
+mod workers;
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -54,7 +57,7 @@ use onethread::server::{self, Server, ServerConfig};
 use onethread::timer::TimerId;
 
 use args::Args;
-use input::{LineNumbers, Total, Urls};
+use input::{Origins, Total, Urls};
 use output::{Mode, Output};
 use progress::{Progress, Snapshot, Style};
 use save::Saver;
@@ -69,6 +72,7 @@ const INPUT: Token = Token(TICK.0 + 1);
 const STDOUT: Token = Token(TICK.0 + 2);
 const STDERR: Token = Token(TICK.0 + 3);
 const SIGNALS: Token = Token(TICK.0 + 4);
+const REPORT: Token = Token(TICK.0 + 5);
 const TICK_EVERY: Duration = Duration::from_millis(100);
 
 /// Why `fetch` stops before its workload: a bad argument (exit 2) or anything else (exit 1).
@@ -129,8 +133,12 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         Some(dir) => Some(Saver::new(dir.clone()).map_err(|e| usage("-o", dir, e))?),
         None => None,
     };
+    if args.workers > 1 {
+        return workers::run(&args, summary_file, census);
+    }
     if let Some(template) = &args.template
         && !template.contains("{}")
+        && args.worker_report.is_none()
     {
         eprintln!("fetch: warning: the URL template has no {{}}: every request fetches the same URL");
     }
@@ -170,17 +178,22 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
     stderr.register(cx.registry, STDERR, Interest::WRITABLE)?;
     let signals = Signals::new()?;
     signals.register(cx.registry, SIGNALS)?;
+    let mut reporter = args.worker_report.map(workers::Reporter::open).transpose()?;
+    if let Some(reporter) = &mut reporter {
+        reporter.register(cx.registry, REPORT)?;
+    }
 
     let mut output = Output::new(Outbox::new(stdout), mode, &args.header_out);
     output.redirect_keys = args.location;
     output.wire_bytes = args.compressed;
     output.attempts = args.retry > 0;
     let started = Instant::now();
-    let progress = Progress::new(Style::choose(args.quiet), started);
+    // A worker's progress goes to its router, which draws the line (`workers.rs`).
+    let progress = Progress::new(Style::choose(args.quiet || reporter.is_some()), started);
     if progress.style == Style::Pinned {
         output.pin_status();
     }
-    let report = Report { output, tally: Tally::new(), saver, fail: args.fail, line_numbers: input.line_numbers };
+    let report = Report { output, tally: Tally::new(), saver, fail: args.fail, origins: input.origins };
     let client = Client::new(&mut cx, config, input.urls, report).map_err(|e| match e.kind() {
         io::ErrorKind::InvalidInput => Failure::Usage(format!("bad request: {e}")),
         _ => Failure::Fatal(e),
@@ -204,6 +217,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         summary_file,
         threads_forbidden: !args.allow_threads,
         insecure: args.insecure,
+        reporter,
         exit: None,
     };
     reactor.run(&mut app)?;
@@ -218,12 +232,22 @@ struct Report {
     /// `--fail`: a status of 400 or more is an error, and the exit status is 22 if any
     /// request failed.
     fail: bool,
-    /// With a URL list: each request's line in it, by index.
-    line_numbers: Option<LineNumbers>,
+    /// With a URL list or a shard: each request's index in the whole input and its
+    /// line, by the client's index.
+    origins: Option<Origins>,
 }
 
 impl Sink for Report {
     fn outcome(&mut self, o: &Outcome<'_>) {
+        let origin = self.origins.as_ref().and_then(|origins| origins.borrow_mut().remove(&o.index));
+        let relocated;
+        let o = match origin {
+            Some(origin) => {
+                relocated = Outcome { index: origin.index, ..*o };
+                &relocated
+            }
+            None => o,
+        };
         let rejected;
         let o = match &o.result {
             Ok(r) if self.fail && r.status >= 400 => {
@@ -236,12 +260,13 @@ impl Sink for Report {
         if let Some(saver) = &mut self.saver {
             saver.finish(o);
         }
-        let line = self.line_numbers.as_ref().and_then(|lines| lines.borrow_mut().remove(&o.index));
-        self.output.write(o, line);
+        self.output.write(o, origin.and_then(|origin| origin.line));
     }
 
     fn body(&mut self, index: u64, piece: &[u8]) {
         if let Some(saver) = &mut self.saver {
+            let origin = self.origins.as_ref().and_then(|origins| origins.borrow().get(&index).copied());
+            let index = origin.map_or(index, |origin| origin.index);
             saver.body(index, piece);
         }
     }
@@ -280,6 +305,8 @@ struct App {
     threads_forbidden: bool,
     /// `--insecure`: the summary says certificates were not verified.
     insecure: bool,
+    /// `--worker-report`: this process is a worker of `--workers`.
+    reporter: Option<workers::Reporter>,
     /// Set once the summary is queued: the run is over once stderr has taken it.
     exit: Option<ExitCode>,
 }
@@ -344,25 +371,8 @@ impl App {
             return;
         }
         let snapshot = self.snapshot();
-        match self.progress.style {
-            Style::Pinned => {
-                let text = self.progress.text(now, &snapshot);
-                self.output().set_status(Some(text));
-            }
-            _ if self.stderr.pending() > 0 => {} // stderr's reader is behind: skip this one
-            Style::InPlace => {
-                let text = self.progress.text(now, &snapshot);
-                let buf = self.stderr.buf();
-                buf.extend_from_slice(output::ERASE);
-                buf.extend_from_slice(text.as_bytes());
-                self.in_place_shown = true;
-            }
-            Style::Lines => {
-                let text = self.progress.text(now, &snapshot);
-                self.stderr.buf().extend_from_slice(text.as_bytes());
-            }
-            Style::Off => {}
-        }
+        let stdout = &mut self.client.sink_mut().output;
+        self.progress.draw(now, &snapshot, stdout, &mut self.stderr, &mut self.in_place_shown);
     }
 
     /// After the last outcome: erase the progress line, let stdout drain, then queue
@@ -370,13 +380,8 @@ impl App {
     fn wind_down(&mut self, cx: &mut Context<'_>) {
         if self.wall.is_none() {
             self.wall = Some(self.started.elapsed());
-            if self.progress.style == Style::Pinned {
-                self.output().set_status(None);
-            }
-            if std::mem::take(&mut self.in_place_shown) {
-                self.stderr.buf().extend_from_slice(output::ERASE);
-            }
-            self.progress.style = Style::Off;
+            let stdout = &mut self.client.sink_mut().output;
+            self.progress.clear(stdout, &mut self.stderr, &mut self.in_place_shown);
             self.flush_stdout(cx);
         }
         if self.exit.is_none() && self.client.sink().output.is_drained() {
@@ -409,6 +414,8 @@ impl App {
             insecure: self.insecure,
         };
         let mut text = match &self.stop {
+            // A worker reports to its router, which prints one summary for all.
+            _ if self.reporter.is_some() => String::new(),
             Some(Stop::Output { message, .. }) => format!(
                 "fetch: {message}: stopped after {} requests ({} cancelled)\n",
                 stats.requests,
@@ -435,6 +442,9 @@ impl App {
                 code = ExitCode::FAILURE;
             }
         }
+        if let Some(reporter) = &mut self.reporter {
+            reporter.summary(&summary);
+        }
         if self.census.peak() != 1 {
             let peak = self.census.peak();
             text +=
@@ -455,6 +465,7 @@ impl Handler for App {
                 self.flush_stdout(cx);
             }
             STDERR => self.stderr.stream.ready(event),
+            REPORT => self.reporter.iter_mut().for_each(|r| r.ready(event)),
             SIGNALS => {
                 while let Some(signal) = self.signals.next() {
                     if self.stop.is_some() {
@@ -474,6 +485,10 @@ impl Handler for App {
         match &mut self.server {
             _ if token == TICK => {
                 let _ = self.census.sample();
+                if self.reporter.is_some() {
+                    let snapshot = self.snapshot();
+                    self.reporter.iter_mut().for_each(|r| r.progress(&snapshot));
+                }
                 cx.timers.arm(self.tick, cx.now + TICK_EVERY);
             }
             Some(server) if server.owns(token) => server.timer(cx, token),
@@ -492,6 +507,7 @@ impl Handler for App {
             self.wind_down(cx);
         }
         self.stderr.flush();
+        self.reporter.iter_mut().for_each(workers::Reporter::flush);
     }
 
     fn has_work_left(&self) -> bool {
@@ -499,7 +515,9 @@ impl Handler for App {
     }
 
     fn is_done(&self) -> bool {
-        self.exit.is_some() && (self.stderr.pending() == 0 || self.stderr.failed.is_some())
+        self.exit.is_some()
+            && (self.stderr.pending() == 0 || self.stderr.failed.is_some())
+            && self.reporter.as_ref().is_none_or(workers::Reporter::is_drained)
     }
 }
 

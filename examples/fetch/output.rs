@@ -122,6 +122,14 @@ impl Output {
         };
     }
 
+    /// Queues whole lines formatted elsewhere (by a worker process, `workers.rs`).
+    pub fn forward(&mut self, lines: &[u8]) {
+        if self.out.failed.is_none() {
+            let buf = if self.pinned.is_some() { &mut self.lines } else { self.out.buf() };
+            buf.extend_from_slice(lines);
+        }
+    }
+
     /// Whether the client may admit more requests: little enough is waiting.
     pub fn wants_more(&self) -> bool {
         self.out.pending() + self.lines.len() < HIGH_WATER

@@ -19,7 +19,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::stdio;
+use crate::output::{self, Output};
+use crate::stdio::{self, Outbox};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Style {
@@ -79,6 +80,44 @@ impl Progress {
         self.next = now + Duration::from_millis(200);
         let width = terminal_width().unwrap_or(80).saturating_sub(1);
         text[..text.len().min(width)].to_owned()
+    }
+}
+
+impl Progress {
+    /// Queues the line where its style draws it: `stdout`'s pinned status line, or
+    /// `stderr` (skipped while stderr's reader is behind). `shown` records that an
+    /// in-place line is on the terminal, for [`Progress::clear`]. Call when due.
+    pub fn draw(&mut self, now: Instant, s: &Snapshot, stdout: &mut Output, stderr: &mut Outbox, shown: &mut bool) {
+        match self.style {
+            Style::Pinned => {
+                let text = self.text(now, s);
+                stdout.set_status(Some(text));
+            }
+            _ if stderr.pending() > 0 => {} // stderr's reader is behind: skip this one
+            Style::InPlace => {
+                let text = self.text(now, s);
+                let buf = stderr.buf();
+                buf.extend_from_slice(output::ERASE);
+                buf.extend_from_slice(text.as_bytes());
+                *shown = true;
+            }
+            Style::Lines => {
+                let text = self.text(now, s);
+                stderr.buf().extend_from_slice(text.as_bytes());
+            }
+            Style::Off => {}
+        }
+    }
+
+    /// Erases the line for good, before the summary.
+    pub fn clear(&mut self, stdout: &mut Output, stderr: &mut Outbox, shown: &mut bool) {
+        if self.style == Style::Pinned {
+            stdout.set_status(None);
+        }
+        if std::mem::take(shown) {
+            stderr.buf().extend_from_slice(output::ERASE);
+        }
+        self.style = Style::Off;
     }
 }
 

@@ -39,6 +39,21 @@ impl Shard {
         };
         shard == self.k
     }
+
+    /// `--workers N` inside this shard (or inside the whole list, `None`): shards
+    /// K, K+M, …, K+(N−1)·M of M·N. Since M divides M·N, `hash mod M·N` is congruent
+    /// to `hash mod M`, so these N shards are exactly the hosts of K/M, split by host;
+    /// each is a plain `--shard`, so a worker's lines are those of the matching shard.
+    pub fn split(outer: Option<Shard>, n: u64) -> Vec<Shard> {
+        let Shard { k, n: m } = outer.unwrap_or(Shard { k: 1, n: 1 });
+        (0..n).map(|j| Shard { k: k + m * j, n: m * n }).collect()
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.k, self.n)
+    }
 }
 
 /// The shard (1..=n) of a host name.
@@ -91,5 +106,24 @@ mod tests {
         assert!(shards.iter().filter(|s| s.takes("not a url")).all(|s| s.k == 1));
         let used: std::collections::HashSet<_> = hosts.values().collect();
         assert_eq!(used.len(), n as usize, "37 hosts reach all four shards");
+    }
+
+    #[test]
+    fn workers_split_a_shard_into_exactly_its_hosts() {
+        let whole: Vec<Shard> = Shard::split(None, 3);
+        assert_eq!(whole, (1..=3).map(|k| Shard { k, n: 3 }).collect::<Vec<_>>(), "--workers 3 is --shard k/3");
+        for m in 1..=4 {
+            for k in 1..=m {
+                let outer = Shard { k, n: m };
+                let parts = Shard::split(Some(outer), 3);
+                for i in 0..300 {
+                    let url = format!("http://host{i}.test/");
+                    let taken = parts.iter().filter(|s| s.takes(&url)).count();
+                    assert_eq!(taken, usize::from(outer.takes(&url)), "{url} in {outer}: {parts:?}");
+                }
+                let invalid = parts.iter().filter(|s| s.takes("not a url")).count();
+                assert_eq!(invalid, usize::from(k == 1), "a bad line stays in shard 1");
+            }
+        }
     }
 }

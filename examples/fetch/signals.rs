@@ -8,8 +8,10 @@
 //! like a socket. A Ctrl-C is then one more event, handled between two others, with
 //! every data structure in a consistent state.
 //!
-//! The mask is inherited across `exec`, and `fetch` starts no programs, so blocking is
-//! safe here. What `fetch` does with a signal is `main.rs`'s business (`App::stop`).
+//! The mask is inherited across `exec`. The only programs `fetch` starts are its own
+//! `--workers`, and those get the same two signals blocked on purpose (`workers.rs`),
+//! so one forwarded before a worker opened its `signalfd` waits for it. What `fetch`
+//! does with a signal is `main.rs`'s business (`App::stop`), or the router's.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

@@ -72,6 +72,41 @@ impl Tally {
     pub fn cancelled(&self) -> u64 {
         self.errors.get(&ErrorKind::Cancelled).map_or(0, |&(count, _)| count)
     }
+
+    /// The whole tally as JSON, for a worker's report to its router (`workers.rs`):
+    /// the latency histogram as `[value, count]` pairs, one per recorded bucket, so
+    /// tallies add up exactly and the merged percentiles are those of one process.
+    pub fn export(&self) -> Value {
+        let errors: Vec<Value> = self.errors.iter().map(|(kind, (n, e))| json!([kind.as_str(), n, e])).collect();
+        let statuses: Vec<Value> = self.statuses.iter().map(|(code, n)| json!([code, n])).collect();
+        let latency: Vec<Value> =
+            self.latency.iter_recorded().map(|v| json!([v.value_iterated_to(), v.count_at_value()])).collect();
+        json!({
+            "successes": self.successes, "failures": self.failures, "body_bytes": self.body_bytes,
+            "errors": errors, "statuses": statuses, "latency_us": latency,
+        })
+    }
+
+    /// Adds a tally made by [`Tally::export`]; `None` if it is not one. For each error
+    /// kind the example kept is the first one absorbed.
+    pub fn absorb(&mut self, v: &Value) -> Option<()> {
+        let pairs = |key: &str| v[key].as_array().cloned().unwrap_or_default();
+        for e in pairs("errors") {
+            let kind = ErrorKind::ALL.into_iter().find(|k| Some(k.as_str()) == e[0].as_str())?;
+            let entry = self.errors.entry(kind).or_insert_with(|| (0, e[2].as_str().unwrap_or_default().to_owned()));
+            entry.0 += e[1].as_u64()?;
+        }
+        for s in pairs("statuses") {
+            *self.statuses.entry(u16::try_from(s[0].as_u64()?).ok()?).or_default() += s[1].as_u64()?;
+        }
+        for l in pairs("latency_us") {
+            self.latency.saturating_record_n(l[0].as_u64()?, l[1].as_u64()?);
+        }
+        self.successes += v["successes"].as_u64()?;
+        self.failures += v["failures"].as_u64()?;
+        self.body_bytes += v["body_bytes"].as_u64()?;
+        Some(())
+    }
 }
 
 /// Everything the summary reports.

@@ -270,3 +270,66 @@ fn status_field(status: &str, name: &str) -> Option<u64> {
     let rest = status.lines().find_map(|line| line.strip_prefix(name))?;
     rest.split_whitespace().next()?.parse().ok()
 }
+
+/// Like [`run_fetch`], and also watches each child process `fetch` starts (its
+/// `--workers`), found in `/proc/<pid>/task/<pid>/children` and sampled the same way:
+/// each child's `/proc/<pid>/status`, while its parent is still `fetch`. Returns what
+/// was seen of each child, by pid.
+pub fn run_fetch_and_children(
+    args: &[&str],
+    stdin: Option<String>,
+) -> (FetchRun, std::collections::BTreeMap<u32, Watched>) {
+    let mut child = Command::new(example("fetch"))
+        .args(args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start fetch");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        thread::spawn(move || pipe.write_all(input.as_bytes()));
+    }
+    let stdout = drain(child.stdout.take().unwrap());
+    let stderr = drain(child.stderr.take().unwrap());
+    let pid = child.id();
+    let started = Instant::now();
+    let mut watched = Watched::default();
+    let mut children: std::collections::BTreeMap<u32, Watched> = std::collections::BTreeMap::new();
+    let sample = |path: String, w: &mut Watched, parent: Option<u32>| {
+        let Ok(status) = std::fs::read_to_string(path) else { return };
+        // A pid seen once as our child is only sampled while it still is one.
+        if parent.is_some_and(|p| status_field(&status, "PPid:") != Some(u64::from(p))) {
+            return;
+        }
+        if let Some(threads) = status_field(&status, "Threads:") {
+            w.peak_threads = w.peak_threads.max(threads as usize);
+            w.samples += 1;
+        }
+        if let Some(rss) = status_field(&status, "VmHWM:") {
+            w.peak_rss_kib = w.peak_rss_kib.max(rss);
+        }
+    };
+    loop {
+        sample(format!("/proc/{pid}/status"), &mut watched, None);
+        if let Ok(list) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+            for c in list.split_whitespace().filter_map(|c| c.parse().ok()) {
+                children.entry(c).or_default();
+            }
+        }
+        for (c, w) in children.iter_mut() {
+            sample(format!("/proc/{c}/status"), w, Some(pid));
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            let _ = child.kill();
+            panic!("fetch still running after 300 s");
+        }
+        thread::sleep(Duration::from_millis(1)); // pacing the sampler, not synchronisation
+    }
+    let code = child.wait().unwrap().code();
+    let run = FetchRun { code, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap(), watched };
+    (run, children)
+}
