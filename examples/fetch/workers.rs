@@ -203,30 +203,15 @@ impl Reporter {
 
 /// The client's counters by name; [`add_stats`] reads them back.
 fn stats_json(st: &Stats) -> Value {
-    json!({
-        "requests": st.requests, "connections_opened": st.connections_opened,
-        "connect_attempts": st.connect_attempts, "connections_reused": st.connections_reused,
-        "dns_lookups": st.dns_lookups, "hosts_lookups": st.hosts_lookups, "dns_cache_hits": st.dns_cache_hits,
-        "retries": st.retries, "redirects": st.redirects, "transient_retries": st.transient_retries,
-        "tls_handshakes": st.tls_handshakes, "tls_resumed": st.tls_resumed, "socket_backoffs": st.socket_backoffs,
-    })
+    st.counters().into_iter().map(|(name, n)| (name.to_owned(), json!(n))).collect()
 }
 
 fn add_stats(sum: &mut Stats, v: &Value) {
-    let n = |key: &str| v[key].as_u64().unwrap_or(0);
-    sum.requests += n("requests");
-    sum.connections_opened += n("connections_opened");
-    sum.connect_attempts += n("connect_attempts");
-    sum.connections_reused += n("connections_reused");
-    sum.dns_lookups += n("dns_lookups");
-    sum.hosts_lookups += n("hosts_lookups");
-    sum.dns_cache_hits += n("dns_cache_hits");
-    sum.retries += n("retries");
-    sum.redirects += n("redirects");
-    sum.transient_retries += n("transient_retries");
-    sum.tls_handshakes += n("tls_handshakes");
-    sum.tls_resumed += n("tls_resumed");
-    sum.socket_backoffs += n("socket_backoffs");
+    let mut worker = Stats::default();
+    for (name, n) in v.as_object().into_iter().flatten() {
+        worker.set(name, n.as_u64().unwrap_or(0));
+    }
+    *sum += worker;
 }
 
 // ---------------------------------------------------------------------------------------

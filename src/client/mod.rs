@@ -198,38 +198,75 @@ impl Default for Config {
     }
 }
 
-/// Counters for the summary.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Stats {
-    pub requests: u64,
+/// Declares [`Stats`] from one list of counters, so that naming them all (for a report
+/// that crosses a process boundary, as `fetch --workers` sends) and adding them up can
+/// never miss one.
+macro_rules! counters {
+    ($($(#[doc = $doc:literal])* $name:ident,)*) => {
+        /// Counters for the summary.
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct Stats {
+            $($(#[doc = $doc])* pub $name: u64,)*
+        }
+
+        impl Stats {
+            /// Every counter with its name, in declaration order.
+            pub fn counters(&self) -> Vec<(&'static str, u64)> {
+                vec![$((stringify!($name), self.$name),)*]
+            }
+
+            /// Sets the counter called `name`; false if there is none.
+            pub fn set(&mut self, name: &str, value: u64) -> bool {
+                match name {
+                    $(stringify!($name) => self.$name = value,)*
+                    _ => return false,
+                }
+                true
+            }
+        }
+
+        impl std::ops::AddAssign for Stats {
+            fn add_assign(&mut self, other: Stats) {
+                $(self.$name += other.$name;)*
+            }
+        }
+    };
+}
+
+counters! {
+    /// Requests taken from the input (invalid URLs included).
+    requests,
     /// Connections established (a Happy Eyeballs race opens one, however many
     /// addresses it tried).
-    pub connections_opened: u64,
+    connections_opened,
     /// Connection attempts started: every socket a race opened.
-    pub connect_attempts: u64,
-    pub connections_reused: u64,
+    connect_attempts,
+    /// Requests sent on a connection that had served one before.
+    connections_reused,
     /// Names looked up in DNS (each one A and one AAAA query).
-    pub dns_lookups: u64,
+    dns_lookups,
     /// Names answered from the hosts file, with no query.
-    pub hosts_lookups: u64,
+    hosts_lookups,
     /// New connections whose addresses were still valid from an earlier lookup.
-    pub dns_cache_hits: u64,
-    pub retries: u64,
+    dns_cache_hits,
+    /// Requests sent again after a pooled connection turned out stale.
+    retries,
     /// Redirects followed.
-    pub redirects: u64,
+    redirects,
     /// Transient failures retried (`Config::retry`).
-    pub transient_retries: u64,
-    /// TLS handshakes completed in full, and resumed with a session ticket.
-    pub tls_handshakes: u64,
-    pub tls_resumed: u64,
+    transient_retries,
+    /// TLS handshakes completed in full.
+    tls_handshakes,
+    /// TLS handshakes resumed with a session ticket.
+    tls_resumed,
     /// Times a socket could not be created for lack of descriptors or ports, so a
     /// request waited for one instead.
-    pub socket_backoffs: u64,
+    socket_backoffs,
     /// Requests sent on a connection that was still waiting for earlier responses
-    /// (`Config::pipeline`), and pipelined requests sent again because their connection
-    /// ended before answering them.
-    pub pipelined: u64,
-    pub resent: u64,
+    /// (`Config::pipeline`).
+    pipelined,
+    /// Pipelined requests sent again because their connection ended before answering them.
+    resent,
 }
 
 /// Where an admitted request is waiting.
