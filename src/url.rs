@@ -193,7 +193,8 @@ fn locate(text: &str) -> Result<Located, UrlError> {
             _ => "contains non-ASCII characters (percent-encode them)",
         }));
     }
-    let Some(colon) = text.find(':').filter(|&c| text[c..].starts_with("://")) else {
+    let bytes = text.as_bytes();
+    let Some(colon) = bytes.iter().position(|&b| b == b':').filter(|&c| bytes[c..].starts_with(b"://")) else {
         return Err(UrlError::Invalid("missing scheme (expected http://host/...)"));
     };
     let scheme = &text[..colon];
@@ -204,10 +205,21 @@ fn locate(text: &str) -> Result<Located, UrlError> {
         }
         return Err(UrlError::UnsupportedScheme(scheme.to_ascii_lowercase()));
     }
+    // One pass over the authority finds its end and its last '@' (URLs are parsed once
+    // per request, so this is on the hot path).
     let auth_start = colon + 3;
-    let auth_end = text[auth_start..].find(['/', '?', '#']).map_or(text.len(), |i| auth_start + i);
+    let (mut auth_end, mut at) = (text.len(), None);
+    for (i, &b) in bytes[auth_start..].iter().enumerate() {
+        match b {
+            b'/' | b'?' | b'#' => {
+                auth_end = auth_start + i;
+                break;
+            }
+            b'@' => at = Some(i),
+            _ => {}
+        }
+    }
     // User information (its password already taken out) is not part of the Host.
-    let at = text.as_bytes()[auth_start..auth_end].iter().rposition(|&b| b == b'@');
     let auth_start = at.map_or(auth_start, |at| auth_start + at + 1);
     let authority = &text[auth_start..auth_end];
     let (host, port_text) = split_host_port(authority)?;
@@ -217,7 +229,7 @@ fn locate(text: &str) -> Result<Located, UrlError> {
         Some(p) => parse_port(p)?,
     };
     let host_start = auth_start + (host.as_ptr() as usize - authority.as_ptr() as usize);
-    let target_end = text[auth_end..].find('#').map_or(text.len(), |i| auth_end + i);
+    let target_end = bytes[auth_end..].iter().position(|&b| b == b'#').map_or(text.len(), |i| auth_end + i);
     Ok(Located {
         host: host_start..host_start + host.len(),
         authority: auth_start..auth_end,
@@ -340,20 +352,23 @@ fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), UrlError> {
     if host.len() > 253 {
         return Err(UrlError::Invalid("host name longer than 253 characters"));
     }
-    if !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) {
+    if !host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')) {
         return Err(UrlError::Invalid("host contains characters not allowed in a host name"));
     }
     Ok((host, port))
 }
 
 fn parse_port(text: &str) -> Result<u16, UrlError> {
-    if !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(UrlError::Invalid("port is not a number"));
+    let mut port: u32 = 0;
+    for b in text.bytes() {
+        if !b.is_ascii_digit() {
+            return Err(UrlError::Invalid("port is not a number"));
+        }
+        port = (port * 10 + u32::from(b - b'0')).min(1 << 16); // saturates: out of range either way
     }
-    match text.parse::<u16>() {
-        Ok(0) => Err(UrlError::Invalid("port 0")),
-        Ok(p) => Ok(p),
-        Err(_) => Err(UrlError::Invalid("port out of range (1-65535)")),
+    match port {
+        0 => Err(UrlError::Invalid("port 0")),
+        p => u16::try_from(p).map_err(|_| UrlError::Invalid("port out of range (1-65535)")),
     }
 }
 

@@ -31,7 +31,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::io;
 use std::path::Path;
 use std::rc::Rc;
@@ -156,7 +155,7 @@ impl Template {
             let mut url = String::with_capacity(self.len);
             for (k, piece) in self.pieces.iter().enumerate() {
                 if k > 0 {
-                    let _ = write!(url, "{}", self.next);
+                    push_decimal(&mut url, self.next);
                 }
                 url.push_str(piece);
             }
@@ -172,6 +171,21 @@ impl Template {
         }
         Next::End
     }
+}
+
+/// `n` in decimal, without the formatting machinery (a URL per request is built here).
+fn push_decimal(s: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
 }
 
 pub fn template(template: String, n: u64, shard: Option<Shard>) -> Input {
@@ -365,6 +379,15 @@ mod tests {
             libc::fcntl(write.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK);
         }
         (lines, std::fs::File::from(write))
+    }
+
+    #[test]
+    fn decimals_are_written_as_format_writes_them() {
+        for n in [0, 7, 10, 99, 100, 123_456_789, u64::MAX] {
+            let mut s = String::from("x");
+            super::push_decimal(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
+        }
     }
 
     #[test]
