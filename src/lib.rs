@@ -4,8 +4,8 @@
 //! requests and responses, keep-alive, timeouts, output — runs on the process's one
 //! thread, and which proves it.
 //!
-//! Reading order (data flows down, events flow up); each module's docs point to
-//! the next step:
+//! Reading order (data flows down, events flow up; a module's docs end with a
+//! `Next:` pointer along this path):
 //!
 //! 1. [`timer`] and [`reactor`]: a deadline queue and `mio::Poll` around it; the
 //!    only place the thread sleeps.
