@@ -89,6 +89,9 @@
 //! Observation can miss a short-lived thread; enforcement cannot. Under the filter a
 //! thread is refused inside the kernel before it exists, however briefly it would have
 //! lived. The census stays useful because anyone can check it from outside.
+//!
+//! Next: `examples/fetch/main.rs`, where the reactor, the client, the server and
+//! this proof come together in one program.
 
 use std::fmt;
 use std::fs;
@@ -118,7 +121,7 @@ pub fn thread_count() -> io::Result<usize> {
     Ok(count)
 }
 
-/// Number of threads of another process, from the `Threads:` line of /proc/<pid>/status.
+/// Number of threads of another process, from the `Threads:` line of `/proc/<pid>/status`.
 pub fn threads_of(pid: u32) -> io::Result<usize> {
     let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
     parse_threads_line(&status).ok_or_else(|| {
@@ -126,13 +129,13 @@ pub fn threads_of(pid: u32) -> io::Result<usize> {
     })
 }
 
-/// Finds `Threads:\t<n>` in the text of a /proc/<pid>/status file.
+/// Finds `Threads:\t<n>` in the text of a `/proc/<pid>/status` file.
 fn parse_threads_line(status: &str) -> Option<usize> {
     let value = status.lines().find_map(|line| line.strip_prefix("Threads:"))?;
     value.trim().parse().ok()
 }
 
-/// Names of another process's threads (/proc/<pid>/task/*/comm), for reports.
+/// Names of another process's threads (`/proc/<pid>/task/*/comm`), for reports.
 ///
 /// The names come in thread-id order, so the main thread (whose id is the process id)
 /// comes first. A thread that ends while this function runs is left out.

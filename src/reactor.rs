@@ -31,7 +31,58 @@
 //! costs about as much as a function call (the vDSO); an early deadline costs a
 //! wrong outcome.
 //!
-//! Next: `timer.rs` (the deadline queue), then `client/mod.rs`.
+//! ## A handler, whole
+//! A ticker that counts three ticks 10 ms apart, then says it is done. Its timer
+//! carries a token, as a socket would, and it re-arms the timer against the fresh
+//! clock in `cx.now`:
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use mio::Token;
+//! use mio::event::Event;
+//! use onethread::reactor::{Context, Handler, Reactor};
+//! use onethread::timer::TimerId;
+//!
+//! const TICK: Token = Token(7);
+//! const EVERY: Duration = Duration::from_millis(10);
+//!
+//! struct Ticker {
+//!     timer: TimerId,
+//!     ticks: u32,
+//! }
+//!
+//! impl Handler for Ticker {
+//!     fn ready(&mut self, _cx: &mut Context<'_>, _token: Token, _event: &Event) {
+//!         unreachable!("no socket is registered");
+//!     }
+//!     fn timer(&mut self, cx: &mut Context<'_>, token: Token) {
+//!         assert_eq!(token, TICK);
+//!         self.ticks += 1;
+//!         cx.timers.arm(self.timer, cx.now + EVERY); // a timer fires once per arming
+//!     }
+//!     fn is_done(&self) -> bool {
+//!         self.ticks == 3
+//!     }
+//! }
+//!
+//! let mut reactor = Reactor::new(16)?;
+//! let cx = reactor.context();
+//! let timer = cx.timers.insert(TICK);
+//! cx.timers.arm(timer, cx.now + EVERY);
+//! let started = cx.now;
+//!
+//! let mut ticker = Ticker { timer, ticks: 0 };
+//! reactor.run(&mut ticker)?; // sleeps in epoll_wait between ticks
+//! assert_eq!(ticker.ticks, 3);
+//! assert!(started.elapsed() >= 3 * EVERY, "a timer never fires early");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! Components share one reactor by owning disjoint token ranges: a handler that
+//! holds several routes each token to its owner (see the example in [`crate::server`]).
+//!
+//! Next: [`crate::http1`], the codec; the bytes it reads arrive through this loop.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -44,7 +95,11 @@ use crate::timer::Timers;
 /// What a component needs while it reacts to an event: a way to (de)register sockets,
 /// the timers, and the time this turn of the loop started.
 pub struct Context<'a> {
+    /// The poll's registry: register, reregister and deregister sockets here, each
+    /// under a token from the component's own range.
     pub registry: &'a Registry,
+    /// The reactor's one deadline queue; a timer's token comes back through
+    /// [`Handler::timer`].
     pub timers: &'a mut Timers,
     /// The time, read after the work that preceded this call (see "The clock rule").
     pub now: Instant,
@@ -81,9 +136,13 @@ pub trait Handler {
     }
 }
 
+/// The loop: one `mio::Poll`, its event buffer, and the timers. One per thread —
+/// which here means one per process.
 pub struct Reactor {
     poll: Poll,
     events: Events,
+    /// The deadline queue the poll's timeout is taken from. Handlers reach it through
+    /// [`Context::timers`]; between runs a program may use it directly.
     pub timers: Timers,
 }
 

@@ -15,6 +15,79 @@
 //! With [`ServerConfig::tls`] it speaks HTTPS: each connection's bytes pass through a
 //! rustls `ServerConnection`, driven sans-I/O like the client's (`read_tls`,
 //! `process_new_packets`, `write_tls`), on the same one thread.
+//!
+//! ## The server and the client on one reactor
+//! Neither needs a thread, so both run on one [`Reactor`](crate::reactor::Reactor):
+//! the client owns every token below [`client::TOKENS_END`](crate::client::TOKENS_END),
+//! the server [`TOKEN_SPAN`] tokens from the base it is given, and a small handler
+//! routes each event to its owner. `examples/fetch/` runs its seed workload this way
+//! (given no URLs), and [`client::fetch`](crate::client::fetch) is the same loop
+//! without the server.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use mio::Token;
+//! use mio::event::Event;
+//! use onethread::client::{self, Client, Config, Outcome, Sink};
+//! use onethread::reactor::{Context, Handler, Reactor};
+//! use onethread::server::{Server, ServerConfig};
+//!
+//! /// Both components; every event goes to the one that owns its token.
+//! struct Both<S> {
+//!     client: Client<std::vec::IntoIter<String>, S>,
+//!     server: Server,
+//! }
+//!
+//! impl<S: Sink> Handler for Both<S> {
+//!     fn ready(&mut self, cx: &mut Context<'_>, token: Token, event: &Event) {
+//!         match self.server.owns(token) {
+//!             true => self.server.ready(cx, token, event),
+//!             false => self.client.ready(cx, token, event),
+//!         }
+//!     }
+//!     fn timer(&mut self, cx: &mut Context<'_>, token: Token) {
+//!         match self.server.owns(token) {
+//!             true => self.server.timer(cx, token),
+//!             false => self.client.timer(cx, token),
+//!         }
+//!     }
+//!     fn end_of_turn(&mut self, cx: &mut Context<'_>) {
+//!         self.client.end_of_turn(cx); // admits requests, hands DNS answers over
+//!     }
+//!     fn has_work_left(&self) -> bool {
+//!         self.client.has_work_left()
+//!     }
+//!     fn is_done(&self) -> bool {
+//!         self.client.is_done() // the server never is
+//!     }
+//! }
+//!
+//! let mut reactor = Reactor::new(1024)?;
+//! let mut cx = reactor.context();
+//! let slow = ServerConfig { max_delay: Duration::from_millis(20), ..ServerConfig::default() };
+//! let server = Server::bind(&mut cx, &["127.0.0.1:0".parse().unwrap()], slow, client::TOKENS_END)?;
+//! let addr = server.local_addrs()[0];
+//!
+//! let urls: Vec<String> = (0..20).map(|i| format!("http://{addr}/{i}")).collect();
+//! let mut statuses = Vec::new();
+//! let sink = |outcome: &Outcome<'_>| {
+//!     statuses.push(outcome.result.map(|response| response.status).map_err(|e| e.to_string()))
+//! };
+//! let config = Config { concurrency: 5, ..Config::default() };
+//! let client = Client::new(&mut cx, config, urls.into_iter(), sink)?;
+//!
+//! let mut both = Both { client, server };
+//! reactor.run(&mut both)?;
+//! let stats = both.client.stats();
+//! assert_eq!(both.server.served(), 20);
+//! assert!(stats.connections_opened <= 5, "at most `concurrency` sockets, reused");
+//! drop(both);
+//! assert_eq!(statuses, vec![Ok(200); 20]);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! Next: [`crate::proof`], which checks that all of the above ran on one thread.
 
 use std::io::{self, Read, Write};
 use std::mem::MaybeUninit;
@@ -42,13 +115,18 @@ const LISTEN_BACKLOG: i32 = 4096;
 /// How many tokens a server needs above its base.
 pub const TOKEN_SPAN: usize = 1 << 32;
 
+/// What the built-in server answers, and how slowly.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     /// Each response waits a uniformly random 0..=max_delay (whole milliseconds).
     pub max_delay: Duration,
+    /// The body of every `200` (default `Hello, World!\n`); a response to HEAD
+    /// announces its length and omits it.
     pub body: Vec<u8>,
     /// Seed for the delays, so runs are repeatable (the blog used `random.seed(1)`).
     pub seed: u64,
+    /// A connection is closed when this long passes, after it was accepted or last
+    /// answered, without a complete request. Default 60 s.
     pub idle_timeout: Duration,
     /// Serve HTTPS with this certificate and key (rustls's server configuration).
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -91,6 +169,10 @@ struct Conn {
     close_after: bool,
 }
 
+/// The built-in server: its listeners and connections, driven as a [`Handler`].
+///
+/// It never finishes by itself ([`Handler::is_done`] is always `false`): run it beside
+/// something that does, routing each token to the component that [`owns`](Server::owns) it.
 pub struct Server {
     listeners: Vec<TcpListener>,
     conns: Slab<Conn>,
@@ -139,10 +221,12 @@ impl Server {
         Ok(server)
     }
 
+    /// The addresses it listens on, with the ports the kernel picked for port 0.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners.iter().filter_map(|l| l.local_addr().ok()).collect()
     }
 
+    /// Whether `token` is one of this server's: `base` up to `base + TOKEN_SPAN`.
     pub fn owns(&self, token: Token) -> bool {
         token.0 >= self.base && token.0 - self.base < TOKEN_SPAN
     }

@@ -22,7 +22,7 @@
 //! is rebuilt from the live ones, in linear time — amortised, a constant per arming.
 //!
 //! A timer carries a [`Token`] so that expiries are routed exactly like readiness
-//! events. Next: `reactor.rs`, which sleeps until the nearest deadline.
+//! events. Next: [`crate::reactor`], which sleeps until the nearest deadline.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -55,6 +55,7 @@ pub struct Timers {
 }
 
 impl Timers {
+    /// An empty queue.
     pub fn new() -> Self {
         Self::default()
     }
@@ -98,6 +99,8 @@ impl Timers {
         self.slots[id.0].deadline = None;
     }
 
+    /// When the timer will fire; `None` while it is disarmed (never armed, cancelled,
+    /// or already fired).
     pub fn deadline(&self, id: TimerId) -> Option<Instant> {
         self.slots[id.0].deadline
     }

@@ -1,4 +1,4 @@
-//! `http://` URLs: just enough of RFC 3986 to turn a line of input into an origin
+//! `http://` and `https://` URLs: just enough of RFC 3986 to turn a line of input into an origin
 //! (host, port) and a request target, or a precise reason why not.
 //!
 //! A mass fetcher reads URLs from files written by other programs, so every malformed
@@ -8,6 +8,28 @@
 //! outcome can name the URL exactly as given — except a password: `http://user:pw@h/`
 //! is kept as `http://user@h/`, and the credentials go only into the request's
 //! `Authorization: Basic` header (as curl and aiohttp send them), never into output.
+//!
+//! ```
+//! use onethread::url::{Url, UrlError};
+//!
+//! let url = Url::parse("http://user:secret@Example.com:8080/a/b?q=1#top").unwrap();
+//! assert_eq!(url.host(), "Example.com"); // as written: DNS names are case-insensitive
+//! assert_eq!(url.port(), 8080);
+//! assert_eq!(url.authority(), "Example.com:8080"); // the Host header
+//! assert_eq!(url.target(), "/a/b?q=1"); // the fragment never goes on the wire
+//! assert_eq!(url.as_str(), "http://user@Example.com:8080/a/b?q=1#top"); // no password
+//! assert_eq!(url.basic_auth(), Some("Basic dXNlcjpzZWNyZXQ=")); // user:secret
+//!
+//! let https = Url::parse("https://[::1]").unwrap();
+//! assert_eq!((https.ip(), https.port(), &*https.target()), (Some("::1".parse().unwrap()), 443, "/"));
+//! assert_eq!(url.join("../c").unwrap().as_str(), "http://Example.com:8080/c");
+//!
+//! assert_eq!(Url::parse("ftp://h/").unwrap_err(), UrlError::UnsupportedScheme("ftp".into()));
+//! assert!(matches!(Url::parse("http://h/a b"), Err(UrlError::Invalid("contains white space"))));
+//! ```
+//!
+//! The client parses each URL as it admits it (`client/schedule.rs`); the reading
+//! order goes on from [`crate::client`].
 
 use std::borrow::Cow;
 use std::fmt;
@@ -29,6 +51,7 @@ pub struct Url {
     https: bool,
 }
 
+/// Why a line of input is not a URL this client can fetch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UrlError {
     /// Not a URL we can send: the message says what is wrong.
@@ -51,6 +74,7 @@ impl fmt::Display for UrlError {
 impl std::error::Error for UrlError {}
 
 impl Url {
+    /// Parses `input`, ignoring white space around it.
     pub fn parse(input: &str) -> Result<Url, UrlError> {
         Url::from_string(input.trim().to_owned()).map_err(|(e, _)| e)
     }
@@ -127,6 +151,7 @@ impl Url {
         self.basic.as_deref()
     }
 
+    /// The URL as given (trimmed), minus any password: what outcomes print.
     pub fn as_str(&self) -> &str {
         &self.text
     }
@@ -142,6 +167,7 @@ impl Url {
         self.host().parse().ok()
     }
 
+    /// The port: as written, else 80 for `http` and 443 for `https`.
     pub fn port(&self) -> u16 {
         self.port
     }

@@ -23,6 +23,8 @@
 //! An entry expires as a whole, when its first family expires, and is then looked up
 //! again as a pair; that keeps one rule for everything ("a lookup is an A and an AAAA
 //! query") at the price of re-asking for a family that had not expired yet.
+//!
+//! Next: `hosts.rs`, asked before any query is sent.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -48,7 +50,9 @@ pub enum Family {
 /// Why a name has no usable address, e.g. "nx.example: no such name (NXDOMAIN)".
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
+    /// What kind of failure, which decides how it is reported and compared.
     pub reason: Reason,
+    /// For people: the name and what went wrong with it.
     pub message: String,
 }
 
@@ -76,10 +80,13 @@ pub type Part = Result<(Vec<IpAddr>, Duration), Failure>;
 pub enum Lookup<'a> {
     /// Connect to these addresses (IPv6 first, then IPv4, as the server ranked them).
     Ready(&'a [IpAddr]),
+    /// No address for either family; the more telling of the two failures (see
+    /// [`Reason`]). Remembered for the negative TTL, unless no server answered.
     Failed(&'a Failure),
     /// Wait for an answer; at the latest until `until`, when the A answer is usable on
     /// its own (RFC 8305's resolution delay).
     Waiting {
+        /// When to look again without an answer; `None`: only when one arrives.
         until: Option<Instant>,
     },
 }

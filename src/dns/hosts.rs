@@ -30,6 +30,8 @@
 //! Names the file lacks go to the DNS channel, per family. That channel asks DNS only
 //! (`lookups "b"`): this file has already been looked at for the lookup, and c-ares's
 //! second look cost a `stat` per query (NOTES.md §9).
+//!
+//! Next: `resolver.rs`, where the names the file lacks go.
 
 use std::io;
 use std::net::IpAddr;

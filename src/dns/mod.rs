@@ -14,6 +14,8 @@
 //! * `resolver.rs` — which way a query goes, and c-ares's sockets and timer driven by
 //!   the reactor (search lists, TCP after a truncated reply, `resolv.conf` rules the
 //!   own path does not have).
+//! * `reply.rs` — an answer read from the reply c-ares parsed, CNAMEs followed as
+//!   c-ares follows them.
 //! * `wire.rs` — the own path's query encoder and reply parser: pure functions.
 //! * `queries.rs` — the own path's outstanding queries: IDs, retries, deadlines; a
 //!   state machine without I/O.
@@ -22,6 +24,42 @@
 //!
 //! [`Dns`] joins them for the client: ask for a name, get addresses, a failure, or
 //! "wait"; when answers arrive, the waiters are handed back to ask again.
+//!
+//! ```
+//! use std::net::IpAddr;
+//!
+//! use mio::Token;
+//! use onethread::dns::{Dns, DnsConfig, Lookup};
+//! use onethread::reactor::Reactor;
+//!
+//! // A hosts file of our own, so that nothing is asked of a DNS server.
+//! let hosts = std::env::temp_dir().join(format!("onethread-doc-hosts-{}", std::process::id()));
+//! std::fs::write(&hosts, "192.0.2.7 shop.test\n2001:db8::7 shop.test\n")?;
+//! let config = DnsConfig {
+//!     hosts_file: Some(hosts.clone()),
+//!     servers: vec!["127.0.0.1:1".parse().unwrap()], // would refuse, if it were asked
+//!     ..DnsConfig::default()
+//! };
+//! let mut reactor = Reactor::new(16)?;
+//! let mut cx = reactor.context();
+//! let mut dns = Dns::new(&mut cx, &config, 1 << 20, Token(0))?;
+//!
+//! // Request 3 asks. Answers, even the hosts file's, are handed out at the end of the turn.
+//! let (_, lookup) = dns.resolve(&mut cx, "shop.test", 3);
+//! assert_eq!(lookup, Lookup::Waiting { until: None });
+//! let mut woken = Vec::new();
+//! dns.take_woken(&mut cx, &mut woken); // the client does this at the end of each turn
+//! assert_eq!(woken, [3]);
+//!
+//! // Woken, it asks again: IPv6 first (RFC 8305), then IPv4.
+//! let want: [IpAddr; 2] = ["2001:db8::7".parse().unwrap(), "192.0.2.7".parse().unwrap()];
+//! assert_eq!(dns.resolve(&mut cx, "shop.test", 3).1, Lookup::Ready(&want));
+//! assert_eq!((dns.lookups(), dns.hosts_answers()), (0, 1)); // no query was sent
+//! std::fs::remove_file(hosts)?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! Next: [`crate::client`], which puts the reactor, the codec and the resolver to work.
 
 mod cache;
 mod hosts;

@@ -30,6 +30,8 @@
 //! in the order they were sent, are also in deadline order. The earliest deadline is
 //! the earliest among the rounds' first entries, and answering a query unlinks it
 //! in O(1). Nothing here allocates per query but the answer's address list.
+//!
+//! Next: `udp.rs`, the sockets that carry them.
 
 use std::collections::VecDeque;
 use std::net::IpAddr;

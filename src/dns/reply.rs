@@ -11,6 +11,8 @@
 //! counts if its owner is the question's name or the target of a CNAME already
 //! followed, so records a server adds about other names are not taken for ours. A
 //! reply with a CNAME and no address of the family is "no address", like NODATA.
+//!
+//! Next: `wire.rs`, the own path's messages.
 
 use std::net::IpAddr;
 use std::time::Duration;

@@ -50,6 +50,9 @@
 //! one), so they cannot touch our state through `Rc`. They push into two small queues
 //! behind `Arc<Mutex<_>>` — never contended, because everything runs on one thread —
 //! which we drain right after each call into c-ares ([`Resolver::sync`]).
+//!
+//! Next: `reply.rs`, how an answer is read from c-ares's parsed reply; then the own
+//! path: `wire.rs`, `queries.rs`, `udp.rs`.
 
 use std::io;
 use std::net::IpAddr;
@@ -77,8 +80,11 @@ use crate::timer::TimerId;
 /// A finished query, tagged with the caller's key.
 #[derive(Debug)]
 pub struct Answer {
+    /// The `key` given to [`Resolver::lookup`] (for [`super::Dns`], the cache entry).
     pub key: usize,
+    /// Which query this answers: A or AAAA.
     pub family: Family,
+    /// The addresses and their TTL, or why there are none.
     pub part: Part,
 }
 
@@ -89,6 +95,8 @@ pub(super) const UDP_MAX_QUERIES: u32 = 4096;
 
 type Queue<T> = Arc<Mutex<Vec<T>>>;
 
+/// Sends one family's query for a name, by the own UDP path or by c-ares, and
+/// collects the answers. It has no cache and no hosts file: [`super::Dns`] adds those.
 pub struct Resolver {
     channel: c_ares::Channel,
     /// `(fd, readable, writable)` as reported by the socket-state callback.

@@ -22,6 +22,8 @@
 //!   every query on it to its next attempt, on the next server.
 //! * **Sending** happens at the end of the turn ([`OwnPath::run`]), for every query
 //!   started during the turn and every retransmission that fell due.
+//!
+//! Next: the client, `src/client/mod.rs`, which asks [`super::Dns`] for names.
 
 use std::io;
 use std::net::SocketAddr;

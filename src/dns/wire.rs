@@ -22,6 +22,8 @@
 //! `reply.rs`: a record counts if its owner is the question's name or the target of
 //! a CNAME already followed, in the order the records come. The TTL is the smallest
 //! among the records used: the addresses and the CNAMEs that led to them.
+//!
+//! Next: `queries.rs`, which keeps track of the queries these bytes belong to.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

@@ -10,6 +10,8 @@
 //!
 //! Errors own their details and never allocate: an offending header value is
 //! kept as a short inline [`Snippet`].
+//!
+//! Next: the resolver, `src/dns/mod.rs`.
 
 use std::fmt;
 
@@ -18,13 +20,25 @@ use std::fmt;
 pub enum Error {
     // --- A configured limit was exceeded. ---
     /// The head (status line, fields, blank line) is longer than `Limits::max_head`.
-    HeadTooLarge { limit: usize },
+    HeadTooLarge {
+        /// The limit in force, in bytes.
+        limit: usize,
+    },
     /// The head has more fields than `Limits::max_headers` (after capping).
-    TooManyHeaders { limit: usize },
+    TooManyHeaders {
+        /// The limit in force, in fields.
+        limit: usize,
+    },
     /// The decoded body would exceed `Limits::max_body`.
-    BodyTooLarge { limit: u64 },
+    BodyTooLarge {
+        /// The limit in force, in decoded body bytes.
+        limit: u64,
+    },
     /// The trailer section after the last chunk is longer than `Limits::max_head`.
-    TrailersTooLarge { limit: usize },
+    TrailersTooLarge {
+        /// The limit in force, in bytes.
+        limit: usize,
+    },
 
     // --- The head is not HTTP/1.x. ---
     /// httparse rejected the head.
@@ -34,7 +48,12 @@ pub enum Error {
 
     // --- The head announces a framing we cannot trust (RFC 9112 §6). ---
     /// Two Content-Length values disagree, e.g. `5` and `6`.
-    ConflictingContentLength { first: u64, second: u64 },
+    ConflictingContentLength {
+        /// The first value seen.
+        first: u64,
+        /// The first value that differs from it.
+        second: u64,
+    },
     /// A Content-Length value is not a plain run of decimal digits.
     InvalidContentLength(Snippet),
     /// A Content-Length value does not fit in 64 bits.
@@ -48,17 +67,30 @@ pub enum Error {
 
     // --- The chunked body is malformed (RFC 9112 §7.1). ---
     /// A byte that cannot appear at this point of a chunk-size line.
-    BadChunkSize { byte: u8 },
+    BadChunkSize {
+        /// The offending byte.
+        byte: u8,
+    },
     /// A chunk size larger than `u64::MAX`.
     ChunkSizeOverflow,
     /// A chunk-size line (mostly extensions) longer than we are willing to skip.
-    ChunkLineTooLong { limit: usize },
+    ChunkLineTooLong {
+        /// The limit in force, in bytes.
+        limit: usize,
+    },
     /// Chunk data is not followed by CRLF.
-    MissingChunkCrlf { byte: u8 },
+    MissingChunkCrlf {
+        /// The byte found in place of the CR or the LF.
+        byte: u8,
+    },
 
     // --- The conversation itself went wrong. ---
     /// The connection closed before the message framing was complete.
-    Truncated { during: &'static str },
+    Truncated {
+        /// What was being read, for the message: "the response head", "a
+        /// Content-Length body", "a chunked body" or "the chunked trailer section".
+        during: &'static str,
+    },
     /// `decode` was called while no response was expected: before `start`, or
     /// after the previous response already ended.
     Idle,

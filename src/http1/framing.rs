@@ -12,6 +12,8 @@
 //!   `keep-alive`), plus the rule that a body delimited only by the close
 //!   cannot leave a reusable connection behind, and §6.1's rule that a message
 //!   whose framing looks like a smuggling attempt must close it.
+//!
+//! Next: `headers.rs`, the view of the fields that framing and callers read.
 
 use super::error::{Error, Snippet};
 use super::headers::list_elements;

@@ -14,6 +14,8 @@
 //! The block is a plain `&[u8]`, so a caller that wants to keep the headers
 //! beyond the lifetime of its read buffer copies `as_bytes()` once and rebuilds
 //! a view with `Headers::new(&copy)`.
+//!
+//! Next: `error.rs`, every way a response can be refused.
 
 use std::fmt;
 

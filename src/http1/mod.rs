@@ -12,8 +12,10 @@
 //!
 //! # Theory of operation
 //!
-//! Writing is a single function, [`encode_request`], which validates a
-//! [`RequestHead`] and appends the request to a buffer.
+//! Writing is [`encode_request`], which validates a [`RequestHead`] and
+//! appends the request to a buffer. A [`RequestTemplate`] does the same for
+//! a run of requests that share a method, fields and body: it validates
+//! those once, and each request then costs only its own target and host.
 //!
 //! Reading is a [`ResponseDecoder`] driven by the caller:
 //!
@@ -70,8 +72,70 @@
 //! the limit), the number of fields, the trailer section, chunk-size lines,
 //! and optionally the body.
 //!
+//! The files, in reading order: `request.rs` (the encoder), `response.rs`
+//! (the decoder's state machine), `framing.rs` (the once-per-response
+//! decision), `headers.rs` (the zero-copy view of the fields), `error.rs`.
+//!
 //! Not handled here, on purpose: content codings (gzip bodies are passed
 //! through as-is), CONNECT tunnels, protocol upgrades, and any notion of time.
+//!
+//! # Example
+//!
+//! A request is encoded from a [`RequestTemplate`] (checked once, reused for
+//! every URL); its response arrives in two reads, the first of which ends in
+//! the middle of the head:
+//!
+//! ```
+//! use onethread::http1::{Event, Framing, Limits, RequestTemplate, ResponseDecoder};
+//!
+//! let template = RequestTemplate::new("GET", &[("User-Agent", "onethread")], b"").unwrap();
+//! let mut out = Vec::new();
+//! template.encode(&mut out, "/hello", "example.com", &[]).unwrap();
+//! assert_eq!(out, b"GET /hello HTTP/1.1\r\nHost: example.com\r\nUser-Agent: onethread\r\n\r\n");
+//!
+//! let mut decoder = ResponseDecoder::new(Limits::default());
+//! decoder.start(template.method()); // a response to HEAD would have no body
+//!
+//! // The first read: an incomplete head. Nothing is consumed; read more.
+//! let mut unconsumed = b"HTTP/1.1 200 OK\r\nTransfer-Enc".to_vec();
+//! let (used, event) = decoder.decode(&unconsumed).unwrap();
+//! assert!(matches!(event, Event::NeedMore) && used == 0);
+//!
+//! // The second read is appended to what was left, and decoding goes on.
+//! unconsumed.extend_from_slice(b"oding: chunked\r\n\r\n5\r\nHello\r\n7\r\n, World\r\n0\r\n\r\n");
+//! let mut body = Vec::new();
+//! let keep_alive = loop {
+//!     let (used, event) = decoder.decode(&unconsumed).unwrap();
+//!     let end = match event {
+//!         Event::Head(head) => {
+//!             assert_eq!((head.status, head.framing), (200, Framing::Chunked));
+//!             None
+//!         }
+//!         Event::Body(piece) => {
+//!             body.extend_from_slice(piece); // a slice of `unconsumed`: no copy
+//!             None
+//!         }
+//!         Event::End { keep_alive } => Some(keep_alive),
+//!         Event::NeedMore => unreachable!("the whole response is here"),
+//!     };
+//!     unconsumed.drain(..used);
+//!     if let Some(keep_alive) = end {
+//!         break keep_alive;
+//!     }
+//! };
+//! assert_eq!(body, b"Hello, World");
+//! assert!(keep_alive && unconsumed.is_empty()); // HTTP/1.1: the connection may be reused
+//!
+//! // A body without a length ends when the peer closes (a read returns 0).
+//! decoder.start("GET");
+//! let bytes = b"HTTP/1.0 200 OK\r\n\r\nbye";
+//! let (used, _head) = decoder.decode(bytes).unwrap();
+//! let (_, event) = decoder.decode(&bytes[used..]).unwrap();
+//! assert!(matches!(event, Event::Body(b"bye")));
+//! assert!(matches!(decoder.finish(), Ok(Event::End { keep_alive: false })));
+//! ```
+//!
+//! Next: [`crate::dns`], the other protocol the client speaks, on the same loop.
 
 mod error;
 mod framing;

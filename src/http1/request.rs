@@ -11,6 +11,8 @@
 //! exactly once) and frames the body with `Content-Length`; a caller-supplied
 //! `Host`, `Content-Length` or `Transfer-Encoding` would duplicate or
 //! contradict that, so it is refused rather than silently dropped.
+//!
+//! Next: `response.rs`, the other direction.
 
 use std::fmt;
 
@@ -34,17 +36,41 @@ pub struct RequestHead<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EncodeError {
     /// The method is empty or contains a non-token byte.
-    Method { byte: Option<u8> },
+    Method {
+        /// The first offending byte; `None` if the method is empty.
+        byte: Option<u8>,
+    },
     /// The target is empty or contains a space, control or non-ASCII byte.
-    Target { byte: Option<u8> },
+    Target {
+        /// The first offending byte; `None` if the target is empty.
+        byte: Option<u8>,
+    },
     /// The host is empty or contains a space, control or non-ASCII byte.
-    Host { byte: Option<u8> },
+    Host {
+        /// The first offending byte; `None` if the host is empty.
+        byte: Option<u8>,
+    },
     /// A field name is empty or contains a non-token byte.
-    HeaderName { index: usize, byte: Option<u8> },
+    HeaderName {
+        /// Which field: an index into the fields as given.
+        index: usize,
+        /// The first offending byte; `None` if the name is empty.
+        byte: Option<u8>,
+    },
     /// A field value contains a forbidden control byte.
-    HeaderValue { index: usize, byte: u8 },
+    HeaderValue {
+        /// Which field: an index into the fields as given.
+        index: usize,
+        /// The first forbidden byte.
+        byte: u8,
+    },
     /// A field the encoder writes itself (`Host`, `Content-Length`, `Transfer-Encoding`).
-    ReservedHeader { index: usize, name: &'static str },
+    ReservedHeader {
+        /// Which field: an index into the fields as given.
+        index: usize,
+        /// The reserved name, in its canonical spelling.
+        name: &'static str,
+    },
 }
 
 impl fmt::Display for EncodeError {
@@ -114,6 +140,8 @@ impl RequestTemplate {
         Ok(RequestTemplate { method: method.to_owned(), fields, body: body.to_vec() })
     }
 
+    /// The method every request from this template uses (needed to start the
+    /// [`ResponseDecoder`](super::ResponseDecoder): a response to HEAD has no body).
     pub fn method(&self) -> &str {
         &self.method
     }

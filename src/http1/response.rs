@@ -27,6 +27,8 @@
 //! * Everything after the head is consumed as it is understood, byte by byte
 //!   for framing (chunk-size lines, CRLFs, trailers) and slice by slice for
 //!   data, so no byte is ever looked at twice.
+//!
+//! Next: `framing.rs`, the decision the `Head` state makes once per response.
 
 use std::fmt;
 use std::mem::MaybeUninit;
@@ -65,17 +67,24 @@ impl Default for Limits {
 /// `HTTP/1.9`) is read as HTTP/1.1 (RFC 9112 §2.3); nothing else is accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Version {
+    /// `HTTP/1.0`: the connection persists only if the response says `keep-alive`.
     Http10,
+    /// `HTTP/1.1` (or a later `HTTP/1.x`): the connection persists unless it says `close`.
     Http11,
 }
 
 /// A final response head. Interim (1xx) heads are never reported.
 #[derive(Clone, Copy)]
 pub struct Head<'a> {
+    /// The version on the status line.
     pub version: Version,
+    /// The three-digit status code as sent; never 1xx (interim heads are skipped,
+    /// and 101 is an error).
     pub status: u16,
     /// The reason phrase exactly as sent (possibly empty, possibly not UTF-8).
     pub reason: &'a [u8],
+    /// The header fields as sent, any obsolete line folds replaced by spaces; read
+    /// with [`Headers::get`].
     pub headers: Headers<'a>,
     /// How the body that follows is delimited; decided here, once.
     pub framing: Framing,
@@ -105,7 +114,10 @@ pub enum Event<'a> {
     Body(&'a [u8]),
     /// The response is complete. `keep_alive` says whether the connection may
     /// carry another request (RFC 9112 §9.3).
-    End { keep_alive: bool },
+    End {
+        /// Whether the connection may carry another request.
+        keep_alive: bool,
+    },
 }
 
 /// Decodes one response after another from a connection's bytes.
