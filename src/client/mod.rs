@@ -7,7 +7,7 @@
 //!   pulled from the [`Source`] until `concurrency` requests are active, the source
 //!   has nothing yet, or the sink asks to wait ([`Sink::wants_more`], back-pressure).
 //!   A request holds its slot from admission to its outcome, wherever it waits (see
-//!   [`Place`]).
+//!   `Place`).
 //! * **Dispatch** (`schedule.rs`). An admitted request takes an idle keep-alive
 //!   connection of its origin if there is one; otherwise it needs addresses (from the
 //!   DNS cache, or waiting behind its host's one lookup) and a new connection, which a
@@ -36,7 +36,7 @@
 //!   has answered with HTTP/1.1 keep-alive may carry up to D requests at once; those
 //!   that join it in a turn go out in one write, and responses are matched in order
 //!   (`conn.rs`). An origin then gets at most ⌈C/D⌉ connections; requests beyond them
-//!   wait in the origin's queue ([`Place`]`::Queued`), and every finished response
+//!   wait in the origin's queue (`Place::Queued`), and every finished response
 //!   pulls the next one onto its connection (`schedule.rs`, `fill`). Requests a
 //!   connection leaves unanswered when it ends go back to the front of that queue.
 //! * **Stale connections.** A server may close a pooled connection just as we send on
