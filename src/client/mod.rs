@@ -559,6 +559,8 @@ impl<I: Source, S: Sink> Handler for Client<I, S> {
     }
 
     fn has_work_left(&self) -> bool {
-        !self.paused.is_empty()
+        // Also what the end of this turn itself produced: pipelined requests to write, or
+        // queues that a connection closing during the last flush may let move.
+        !self.paused.is_empty() || !self.to_flush.is_empty() || !self.stirred.is_empty()
     }
 }
