@@ -15,8 +15,11 @@ use crate::reactor::Context;
 
 impl<I: Source, S: Sink> Client<I, S> {
     pub(super) fn on_conn_event(&mut self, cx: &mut Context<'_>, key: usize, event: &Event) {
-        // An event may name a connection closed earlier in this turn; a new one may
-        // even have its key by now. Every state treats a spurious event as "wait".
+        // An event may name a connection closed earlier in this turn, whose key a new
+        // one may have taken since (see `stale.rs`).
+        if self.closed.is_stale(key) {
+            return;
+        }
         let Some(link) = self.conns.get_mut(key) else { return };
         let received = link.conn.request().map(|req| &mut self.requests[req].received);
         let progress = link.on_event(event, &mut self.read_buf, received, &mut self.sink);
@@ -247,6 +250,7 @@ impl<I: Source, S: Sink> Client<I, S> {
     pub(super) fn close(&mut self, cx: &mut Context<'_>, key: usize) {
         let Link { mut io, conn, .. } = self.conns.remove(key);
         io.close();
+        self.closed.mark(key);
         cx.timers.remove(conn.timer);
         let o = conn.origin;
         if conn.outstanding() > 1 {

@@ -60,6 +60,7 @@ mod redirect;
 mod retry;
 mod schedule;
 mod source;
+mod stale;
 mod tls;
 mod transport;
 
@@ -365,6 +366,8 @@ pub struct Client<I, S> {
     to_flush: Vec<usize>,
     /// Origins whose queue may move: one of their connections closed.
     stirred: Vec<usize>,
+    /// Connection keys closed this turn: the batch's events for them are stale.
+    closed: stale::Closed,
     /// Connections that used their share of reads with a response still arriving,
     /// oldest first; each reads on at the end of the next turn, after the poll has
     /// given every other socket its chance (see `transport::READS_PER_TURN`).
@@ -403,6 +406,7 @@ impl<I: Source, S: Sink> Client<I, S> {
             per_origin: config.concurrency.div_ceil(depth),
             to_flush: Vec::new(),
             stirred: Vec::new(),
+            closed: stale::Closed::default(),
             idempotent,
             shape,
             tls: None,
@@ -552,6 +556,7 @@ impl<I: Source, S: Sink> Handler for Client<I, S> {
             self.on_dns_news(cx);
         }
         self.flush_pipelined(cx);
+        self.closed.next_turn();
     }
 
     fn is_done(&self) -> bool {
