@@ -197,6 +197,18 @@ pub struct FetchRun {
 /// Runs `fetch` with `args` (stdout and stderr are pipes, not a terminal), sampling
 /// its `/proc/<pid>/status` every 2 ms until it exits.
 pub fn run_fetch(args: &[&str], stdin: Option<String>) -> FetchRun {
+    let (mut child, stdout, stderr) = spawn_fetch(args, stdin);
+    let watched = watch_until_exit(&mut child, Duration::from_millis(2), Duration::from_secs(300));
+    let code = child.wait().unwrap().code();
+    FetchRun { code, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap(), watched }
+}
+
+/// Starts `fetch` with `args`, `stdin` written to it by a thread of its own, and its
+/// stdout and stderr read to their ends by two more.
+fn spawn_fetch(
+    args: &[&str],
+    stdin: Option<String>,
+) -> (Child, thread::JoinHandle<String>, thread::JoinHandle<String>) {
     let mut child = Command::new(example("fetch"))
         .args(args)
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
@@ -210,9 +222,7 @@ pub fn run_fetch(args: &[&str], stdin: Option<String>) -> FetchRun {
     }
     let stdout = drain(child.stdout.take().unwrap());
     let stderr = drain(child.stderr.take().unwrap());
-    let watched = watch_until_exit(&mut child, Duration::from_millis(2), Duration::from_secs(300));
-    let code = child.wait().unwrap().code();
-    FetchRun { code, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap(), watched }
+    (child, stdout, stderr)
 }
 
 fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
@@ -279,19 +289,7 @@ pub fn run_fetch_and_children(
     args: &[&str],
     stdin: Option<String>,
 ) -> (FetchRun, std::collections::BTreeMap<u32, Watched>) {
-    let mut child = Command::new(example("fetch"))
-        .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start fetch");
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().unwrap();
-        thread::spawn(move || pipe.write_all(input.as_bytes()));
-    }
-    let stdout = drain(child.stdout.take().unwrap());
-    let stderr = drain(child.stderr.take().unwrap());
+    let (mut child, stdout, stderr) = spawn_fetch(args, stdin);
     let pid = child.id();
     let started = Instant::now();
     let mut watched = Watched::default();
