@@ -300,6 +300,11 @@ impl<I: Source, S: Sink> Client<I, S> {
     /// the origin may join it (`Origin::open`).
     pub(super) fn fill(&mut self, cx: &mut Context<'_>, key: usize) {
         let o = self.conns[key].conn.origin;
+        // Refill only once half the pipeline is answered: then every write carries at
+        // least half a pipeline of requests, not the one or two each read freed.
+        if self.conns[key].conn.outstanding() > self.depth / 2 {
+            return;
+        }
         while self.conns.get(key).is_some_and(|l| l.conn.can_take(self.depth))
             && let Some(req) = self.origins[o].queue.pop_front()
         {

@@ -382,6 +382,12 @@ impl Link {
                 Progress::Wait if event.is_readable() => self.resume(read_buf, received, sink),
                 progress => progress,
             },
+            // Only writable: nothing to read (new bytes raise their own edge), but TLS
+            // records the socket would not take before may go out now.
+            State::Receiving | State::Idle if !event.is_readable() && !self.hung_up => match self.io.flush_records() {
+                Ok(()) => Progress::Wait,
+                Err(e) => self.conn.io_failed(true, &e),
+            },
             State::Receiving | State::Idle => self.resume(read_buf, received, sink),
         }
     }
