@@ -186,7 +186,58 @@ fn bench(o: &Options) -> Result<(), String> {
     let report = report(o, &server.version, &table);
     print!("{report}");
     fs::write(out.join("pipeline.md"), &report).map_err(|e| e.to_string())?;
+    fs::write(out.join("pipeline.svg"), chart(&table)).map_err(|e| e.to_string())?;
+    eprintln!("pipeline: wrote target/bench/pipeline.{{md,svg}}");
     Ok(())
+}
+
+/// The table as a picture: per C, per depth, client CPU per request of both clients and
+/// the server's beside them, as horizontal bars. Hand-written SVG, as the other charts.
+fn chart(table: &[(usize, usize, Cell, Cell)]) -> String {
+    const ROW: f64 = 20.0;
+    const LEFT: f64 = 260.0;
+    const SPAN: f64 = 560.0;
+    let most =
+        table.iter().flat_map(|t| [t.2.client_us, t.3.client_us, t.2.server_us, t.3.server_us]).fold(1e-9, f64::max);
+    let mut rows = String::new();
+    let mut y = 60.0;
+    let mut last_c = None;
+    for &(c, d, one, wrk) in table {
+        if last_c != Some(c) {
+            let _ = writeln!(rows, r#"<text x="10" y="{:.0}" font-weight="bold">C = {c} connections</text>"#, y + 14.0);
+            y += 26.0;
+            last_c = Some(c);
+        }
+        let bars = [
+            (format!("depth {d}: onethread fetch"), one.client_us, "#2e8b57"),
+            (format!("depth {d}: wrk -t1"), wrk.client_us, "#c0392b"),
+            (format!("depth {d}: nginx (beside fetch)"), one.server_us, "#999999"),
+        ];
+        for (label, us, colour) in bars {
+            let w = SPAN * us / most;
+            let _ = writeln!(
+                rows,
+                r#"<text x="{:.0}" y="{:.0}" text-anchor="end">{label}</text><rect x="{LEFT}" y="{:.0}" width="{w:.1}" height="{:.0}" fill="{colour}"/><text x="{:.1}" y="{:.0}">{us:.2} µs</text>"#,
+                LEFT - 8.0,
+                y + 13.0,
+                y + 2.0,
+                ROW - 6.0,
+                LEFT + w + 6.0,
+                y + 13.0
+            );
+            y += ROW;
+        }
+        y += 8.0;
+    }
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="900" height="{:.0}" font-family="sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="white"/>
+<text x="10" y="24" font-size="15" font-weight="bold">HTTP/1.1 pipelining: CPU µs per request (lower is better)</text>
+<text x="10" y="42">client CPU of onethread fetch (one thread) and wrk -t1, and nginx's (one worker), same run</text>
+{rows}</svg>
+"#,
+        y + 10.0
+    )
 }
 
 /// Seconds of CPU (user + system) `pid` has used so far.
