@@ -41,7 +41,10 @@ fn fetch_batches_with(config: Config, batches: Vec<Vec<String>>, mut between: im
         for (n, batch) in batches.enumerate() {
             between(n + 1);
             sizes.push(batch.len());
-            client.feed(batch.into_iter());
+            let submitter = client.submitter();
+            for url in batch {
+                submitter.submit(url);
+            }
             reactor.run(&mut client).unwrap();
         }
         per_batch.push(sizes);

@@ -556,6 +556,9 @@ fn feed(
                 };
                 received.head.clear();
                 received.head.extend_from_slice(head.headers.as_bytes());
+                if !received.withheld && !received.dropped {
+                    sink.head(received.index, &head);
+                }
             }
             Http::Body(bytes) => {
                 received.wire_len += bytes.len() as u64;

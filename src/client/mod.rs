@@ -60,6 +60,7 @@ mod redirect;
 mod retry;
 mod schedule;
 mod source;
+mod submit;
 mod tls;
 mod transport;
 
@@ -84,6 +85,7 @@ pub use outcome::{Error, ErrorKind, Outcome, Response, Sink};
 pub use proxy::Proxies;
 use race::Race;
 pub use source::{Next, Source};
+pub use submit::{Hold, Submitter};
 pub use tls::Trust;
 use transport::Link;
 
@@ -337,7 +339,12 @@ pub struct Client<I, S> {
     idempotent: bool,
     urls: I,
     urls_done: bool,
-    next_index: u64,
+    /// Requests submitted through a [`Submitter`], and the index counter the source's
+    /// URLs share with them.
+    inbox: Submitter,
+    /// Set by [`Client::cancel`]: why the run stopped. Anything submitted afterwards
+    /// ends as `cancelled` with this message.
+    stopped: Option<String>,
     sink: S,
     requests: Slab<Active>,
     conns: Slab<Link>,
@@ -390,6 +397,22 @@ impl<I: Source, S: Sink> Client<I, S> {
     /// Fails only for a bad configuration (invalid method or header) or if c-ares
     /// cannot start.
     pub fn new(cx: &mut Context<'_>, config: Config, urls: I, sink: S) -> io::Result<Self> {
+        Self::with_submitter(cx, config, urls, sink, Submitter::new())
+    }
+
+    /// [`Client::new`], taking its requests from `submitter` as well as from `urls`:
+    /// for a sink that submits (a crawler), which must hold the handle before the
+    /// client exists. A submitter feeds one client only; a second is refused.
+    pub fn with_submitter(
+        cx: &mut Context<'_>,
+        config: Config,
+        urls: I,
+        sink: S,
+        submitter: Submitter,
+    ) -> io::Result<Self> {
+        if std::mem::replace(&mut submitter.0.borrow_mut().bound, true) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "this submitter already feeds a client"));
+        }
         if config.concurrency == 0 {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "concurrency must be at least 1"));
         }
@@ -412,7 +435,8 @@ impl<I: Source, S: Sink> Client<I, S> {
             config,
             urls,
             urls_done: false,
-            next_index: 0,
+            inbox: submitter,
+            stopped: None,
             sink,
             requests: Slab::new(),
             conns: Slab::new(),
@@ -439,12 +463,11 @@ impl<I: Source, S: Sink> Client<I, S> {
         Stats { dns_lookups: self.dns.lookups(), hosts_lookups: self.dns.hosts_answers(), ..self.stats }
     }
 
-    /// Gives the client more URLs once it has finished the previous ones, so a second
-    /// batch reuses its pooled connections and cached DNS answers. Indexes go on from
-    /// where the previous batch ended.
-    pub fn feed(&mut self, urls: I) {
-        self.urls = urls;
-        self.urls_done = false;
+    /// A handle that adds requests to this client at any time, from anywhere on its
+    /// thread (see [`Submitter`]). Submitting after a run finished starts the next run
+    /// (`Reactor::run` again), which reuses pooled connections and cached DNS answers.
+    pub fn submitter(&self) -> Submitter {
+        self.inbox.clone()
     }
 
     /// Origins currently in use (by a request or a connection).
@@ -473,8 +496,10 @@ impl<I: Source, S: Sink> Client<I, S> {
     /// with its one outcome, of kind `cancelled` with `why` as its message. Their
     /// connections are closed (a half-read response cannot be reused); idle ones stay
     /// pooled until the client is dropped. Afterwards [`Client::is_done`] holds.
+    /// Requests submitted afterwards end as `cancelled` too, at the end of the turn.
     pub fn cancel(&mut self, cx: &mut Context<'_>, why: &str) {
         self.urls_done = true;
+        self.stopped = Some(why.to_owned());
         self.backlog.clear();
         let keys: Vec<usize> = self.requests.iter().map(|(key, _)| key).collect();
         for req in keys {
@@ -485,18 +510,35 @@ impl<I: Source, S: Sink> Client<I, S> {
         let parked = self.hosts.as_mut().map(|h| h.drain()).unwrap_or_default();
         let error = Error::new(ErrorKind::Cancelled, why);
         for p in parked {
-            let outcome = Outcome {
-                index: p.index,
-                url: p.url.as_str(),
-                result: Err(&error),
-                partial: None,
-                elapsed: Duration::ZERO,
-                redirects: 0,
-                final_url: None,
-                attempts: 0,
-            };
-            self.sink.outcome(&outcome);
+            self.end_unadmitted(p.index, p.url.as_str(), &error, 0);
         }
+        // Last, so that what the outcomes above submitted is ended too.
+        self.end_submitted();
+    }
+
+    /// After a cancel: every submitted request ends as `cancelled`, unsent.
+    fn end_submitted(&mut self) {
+        let Some(why) = &self.stopped else { return };
+        let error = Error::new(ErrorKind::Cancelled, why.as_str());
+        while let Some((index, url)) = self.inbox.pop() {
+            self.end_unadmitted(index, &url, &error, 0);
+        }
+    }
+
+    /// The outcome of a request that never took a slot (an invalid URL, or one still
+    /// waiting when the run was cancelled).
+    fn end_unadmitted(&mut self, index: u64, url: &str, error: &Error, attempts: u32) {
+        let outcome = Outcome {
+            index,
+            url,
+            result: Err(error),
+            partial: None,
+            elapsed: Duration::ZERO,
+            redirects: 0,
+            final_url: None,
+            attempts,
+        };
+        self.sink.outcome(&outcome);
     }
 
     /// Requests admitted and not yet finished.
@@ -555,7 +597,12 @@ impl<I: Source, S: Sink> Handler for Client<I, S> {
     }
 
     fn is_done(&self) -> bool {
-        self.urls_done && self.requests.is_empty() && self.hosts.as_ref().is_none_or(|h| h.parked() == 0)
+        let inbox = self.inbox.0.borrow();
+        self.urls_done
+            && self.requests.is_empty()
+            && self.hosts.as_ref().is_none_or(|h| h.parked() == 0)
+            && inbox.queue.is_empty()
+            && inbox.holds == 0
     }
 
     fn has_work_left(&self) -> bool {

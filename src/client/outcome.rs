@@ -9,7 +9,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::http1::{Headers, Version};
+use crate::http1::{Head, Headers, Version};
 
 /// The class of a failure, stable enough to count and to print as a short word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -185,8 +185,17 @@ impl<'a> Outcome<'a> {
 pub trait Sink {
     fn outcome(&mut self, outcome: &Outcome<'_>);
 
+    /// The head of request `index`'s response (status, headers), as soon as it has
+    /// arrived, before any piece of its body: a sink that saves bodies can decide here
+    /// where (or whether) to put them. Called at most once per request, and only for
+    /// the response its outcome will be about: the heads of redirects that are
+    /// followed, and of responses that will be retried, are withheld, as their bodies
+    /// are. A request that fails before a usable head arrives never has it called. The
+    /// default ignores it.
+    fn head(&mut self, _index: u64, _head: &Head<'_>) {}
+
     /// A piece of the body of request `index`, as it arrives (chunked framing already
-    /// removed). Called before that request's outcome; the default ignores it, since
+    /// removed). Called after its [`Sink::head`] and before its outcome; the default ignores it, since
     /// the body is always counted anyway. A request that later fails may have had some
     /// body delivered.
     fn body(&mut self, _index: u64, _chunk: &[u8]) {}

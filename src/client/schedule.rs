@@ -13,7 +13,7 @@ use mio::Token;
 use super::conn::{Deadline, Received};
 use super::proxy::Route;
 use super::race::Race;
-use super::{Active, Client, Config, Error, ErrorKind, Next, Outcome, Place, REQUEST_TIMERS, Sink, Source};
+use super::{Active, Client, Config, Error, ErrorKind, Next, Place, REQUEST_TIMERS, Sink, Source};
 use crate::dns::{Lookup, Reason};
 use crate::http1;
 use crate::reactor::Context;
@@ -47,6 +47,19 @@ impl<I: Source, S: Sink> Client<I, S> {
             budget -= 1;
             self.admit(cx, parked.index, parked.url);
         }
+        if self.stopped.is_some() {
+            return self.end_submitted();
+        }
+        // Then what was submitted, in order, before anything new from the source.
+        while self.requests.len() < self.config.concurrency
+            && budget > 0
+            && self.sink.wants_more()
+            && !self.hosts.as_ref().is_some_and(|h| h.full())
+        {
+            let Some((index, url)) = self.inbox.pop() else { break };
+            budget -= 1;
+            self.take(cx, index, url);
+        }
         while !self.urls_done
             && self.requests.len() < self.config.concurrency
             && budget > 0
@@ -55,7 +68,10 @@ impl<I: Source, S: Sink> Client<I, S> {
         {
             budget -= 1;
             match self.urls.next_url() {
-                Next::Url(url) => self.take(cx, url),
+                Next::Url(url) => {
+                    let index = self.inbox.0.borrow_mut().take_index();
+                    self.take(cx, index, url);
+                }
                 Next::Later => break,
                 Next::End => self.urls_done = true,
             }
@@ -78,10 +94,9 @@ impl<I: Source, S: Sink> Client<I, S> {
         self.admit_more(cx);
     }
 
-    /// A URL from the input: its index, then a request now, or parked for its host.
-    fn take(&mut self, cx: &mut Context<'_>, text: String) {
-        let index = self.next_index;
-        self.next_index += 1;
+    /// A URL from the input or a submitter, with its index: a request now, or parked
+    /// for its host.
+    fn take(&mut self, cx: &mut Context<'_>, index: u64, text: String) {
         self.stats.requests += 1;
         let url = match Url::from_string(text) {
             Ok(url) => url,
@@ -90,19 +105,7 @@ impl<I: Source, S: Sink> Client<I, S> {
                     UrlError::Invalid(_) => ErrorKind::InvalidUrl,
                     UrlError::UnsupportedScheme(_) => ErrorKind::UnsupportedScheme,
                 };
-                let error = Error::new(kind, e.to_string());
-                let outcome = Outcome {
-                    index,
-                    url: &text,
-                    result: Err(&error),
-                    partial: None,
-                    elapsed: Duration::ZERO,
-                    redirects: 0,
-                    final_url: None,
-                    attempts: 1,
-                };
-                self.sink.outcome(&outcome);
-                return;
+                return self.end_unadmitted(index, &text, &Error::new(kind, e.to_string()), 1);
             }
         };
         match &mut self.hosts {

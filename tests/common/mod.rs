@@ -139,7 +139,11 @@ pub fn example(name: &str) -> PathBuf {
         .unwrap_or_else(|_| panic!("{} is missing: {hint}", path.display()));
     // `cargo test --test X` does not rebuild examples; refuse to test a stale binary.
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let newest = newest_mtime(&root.join("src")).max(newest_mtime(&root.join("examples")));
+    // Its own sources only: editing another example does not relink this one.
+    let own = root.join("examples").join(name);
+    let own =
+        std::fs::metadata(own.with_extension("rs")).and_then(|m| m.modified()).unwrap_or_else(|_| newest_mtime(&own));
+    let newest = newest_mtime(&root.join("src")).max(own);
     assert!(built >= newest, "{} is older than the sources: {hint}", path.display());
     path
 }
@@ -197,13 +201,18 @@ pub struct FetchRun {
 /// Runs `fetch` with `args` (stdout and stderr are pipes, not a terminal), sampling
 /// its `/proc/<pid>/status` every 2 ms until it exits.
 pub fn run_fetch(args: &[&str], stdin: Option<String>) -> FetchRun {
-    let mut child = Command::new(example("fetch"))
+    run_example("fetch", args, stdin)
+}
+
+/// [`run_fetch`] for any example.
+pub fn run_example(name: &str, args: &[&str], stdin: Option<String>) -> FetchRun {
+    let mut child = Command::new(example(name))
         .args(args)
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start fetch");
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().unwrap();
         thread::spawn(move || pipe.write_all(input.as_bytes()));
