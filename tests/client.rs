@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
-use onethread::client::{Config, Outcome};
+use onethread::client::{Config, Outcome, Template};
 use onethread::dns::DnsConfig;
 use onethread::http1::Version;
 use onethread::server::ServerConfig;
@@ -60,8 +60,8 @@ fn stale_pooled_connection_is_retried_once_for_idempotent_requests() {
 #[test]
 fn non_idempotent_requests_are_not_retried() {
     let (addr, _) = scripted_server(answer_once_then_drop_the_next);
-    let config = Config { method: "POST".into(), body: b"x=1".to_vec(), ..config(1) };
-    let (got, stats) = fetch_all(config, urls(addr, 2));
+    let post = Template::new("POST", &[] as &[(&str, &str)], b"x=1").unwrap();
+    let (got, stats) = fetch_all(config(1), urls(addr, 2).into_iter().map(|url| post.request(url)).collect());
     assert_eq!(got[0].status, Some(200));
     assert_eq!(got[1].error.as_ref().map(|e| e.0), Some("reset"), "{got:?}");
     assert_eq!(stats.retries, 0);

@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::*;
 use mio::Token;
 use mio::event::Event;
-use onethread::client::{self, Client, Config, ErrorKind, Hold, Outcome, Sink, Submitter};
+use onethread::client::{self, Client, Config, ErrorKind, Hold, Outcome, Request, Sink, Submitter, Template};
 use onethread::http1::Head;
 use onethread::reactor::{Context, Handler, Reactor};
 use onethread::server::ServerConfig;
@@ -120,14 +120,22 @@ fn a_submitter_feeds_one_client_only() {
     let first = Client::with_submitter(
         &mut reactor.context(),
         config(),
-        Vec::new().into_iter(),
+        Vec::<String>::new().into_iter(),
         Log::default(),
         submitter.clone(),
     );
     assert!(first.is_ok());
-    let second =
-        Client::with_submitter(&mut reactor.context(), config(), Vec::new().into_iter(), Log::default(), submitter);
-    assert!(second.is_err(), "two clients draining one queue would split it silently");
+    let second = Client::with_submitter(
+        &mut reactor.context(),
+        config(),
+        Vec::<String>::new().into_iter(),
+        Log::default(),
+        submitter,
+    );
+    assert!(
+        matches!(second, Err(client::ClientError::SubmitterInUse)),
+        "two clients draining one queue would split it silently"
+    );
 }
 
 const LATER: Token = Token(1 << 40);
@@ -170,7 +178,7 @@ impl Handler for App {
 
 fn app(reactor: &mut Reactor, on_timer: impl FnMut(&mut Run, &mut Context<'_>, usize) -> bool + 'static) -> App {
     let mut cx = reactor.context();
-    let client = Client::new(&mut cx, config(), Vec::new().into_iter(), Log::default()).unwrap();
+    let client = Client::new(&mut cx, config(), Vec::<String>::new().into_iter(), Log::default()).unwrap();
     let timer = cx.timers.insert(LATER);
     let at = cx.refresh() + Duration::from_millis(100);
     cx.timers.arm(timer, at);
@@ -264,4 +272,97 @@ fn cancel_ends_what_was_submitted_and_what_is_submitted_afterwards() {
     assert_eq!(heard.len(), 7, "every submission has its outcome: {heard:?}");
     assert!(heard.values().all(|e| e == &[Heard::End(Err(ErrorKind::Cancelled))]), "{heard:?}");
     drop(listener);
+}
+
+/// Answers each request with what it got: `METHOD PATH x-tag=… body=…`.
+fn echo(mut s: std::net::TcpStream, _: usize) {
+    use std::io::Read;
+    while let Some(head) = read_request(&mut s) {
+        let head = String::from_utf8_lossy(&head).into_owned();
+        let mut words = head.split(' ');
+        let (method, path) = (words.next().unwrap().to_owned(), words.next().unwrap().to_owned());
+        let field = |name: &str| {
+            head.lines().find_map(|l| {
+                l.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_owned())
+            })
+        };
+        let mut body = vec![0; field("content-length").map_or(0, |n| n.parse().unwrap())];
+        s.read_exact(&mut body).unwrap();
+        let text = format!(
+            "{method} {path} x-tag={} body={}",
+            field("x-tag").unwrap_or_default(),
+            String::from_utf8_lossy(&body)
+        );
+        let response = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{text}", text.len());
+        if s.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn requests_carry_their_own_method_fields_and_body_through_one_client() {
+    let (addr, accepted) = scripted_server(echo);
+    let post = Template::new("POST", &[("X-Tag", "p")], b"a=1").unwrap();
+    let put = Template::new("PUT", &[("X-Tag", "u")], b"{}").unwrap();
+    let tagged = Template::new("GET", &[("X-Tag", "g")], b"").unwrap();
+    let url = |path: &str| format!("http://{addr}{path}");
+    let requests = vec![
+        Request::get(url("/plain")),
+        post.request(url("/form")),
+        tagged.request(url("/tagged")),
+        put.request(url("/doc")),
+        post.request(url("/form2")),
+        Request::from(url("/plain2")),
+    ];
+    let expected = [
+        "GET /plain x-tag= body=",
+        "POST /form x-tag=p body=a=1",
+        "GET /tagged x-tag=g body=",
+        "PUT /doc x-tag=u body={}",
+        "POST /form2 x-tag=p body=a=1",
+        "GET /plain2 x-tag= body=",
+    ];
+    // Pipelining on: the GETs may share a connection, the others go alone.
+    let config = Config { concurrency: 3, pipeline: 4, ..config() };
+    let (log, _) = client::fetch(config, requests, Log::default()).unwrap();
+    for (index, want) in expected.iter().enumerate() {
+        let events = &log.heard[&(index as u64)];
+        let body: Vec<u8> = events
+            .iter()
+            .filter_map(|e| if let Heard::Body(b) = e { Some(b.clone()) } else { None })
+            .flatten()
+            .collect();
+        assert_eq!(String::from_utf8(body).unwrap(), *want, "request {index}: {events:?}");
+        assert_eq!(events.last(), Some(&Heard::End(Ok(200))));
+    }
+    assert!(accepted.load(std::sync::atomic::Ordering::SeqCst) <= 3);
+}
+
+#[test]
+fn a_bad_template_is_a_typed_error_at_once() {
+    use onethread::http1::EncodeError;
+    let err = Template::new("GET", &[("Content-Length", "5")], b"").unwrap_err();
+    assert!(matches!(err, EncodeError::ReservedHeader { index: 0, .. }), "{err:?}");
+    let err = Template::new("GE T", &[] as &[(&str, &str)], b"").unwrap_err();
+    assert!(matches!(err, EncodeError::Method { byte: Some(b' ') }), "{err:?}");
+    assert!(Template::new("GET", &[("Host", "bad host")], b"").is_err(), "a Host value must be one");
+    let zero = Config { concurrency: 0, ..config() };
+    let e =
+        Client::new(&mut Reactor::new(4).unwrap().context(), zero, Vec::<String>::new().into_iter(), Log::default());
+    assert!(matches!(e, Err(client::ClientError::NoConcurrency)));
+}
+
+#[test]
+fn a_refused_connect_keeps_the_systems_error_as_its_source() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut errno = None;
+    let sink = |o: &Outcome<'_>| {
+        let e = o.result.as_ref().expect_err("nothing listens there");
+        assert_eq!(e.kind, ErrorKind::Connect);
+        let io = std::error::Error::source(*e).and_then(|s| s.downcast_ref::<std::io::Error>());
+        errno = io.and_then(std::io::Error::raw_os_error);
+    };
+    let _ = client::fetch(config(), [format!("http://{closed}/")], sink).unwrap();
+    assert_eq!(errno, Some(libc::ECONNREFUSED));
 }

@@ -57,7 +57,7 @@ use onethread::server::{self, Server, ServerConfig};
 use onethread::timer::TimerId;
 
 use args::Args;
-use input::{Origins, Total, Urls};
+use input::{Origins, Requests, Total};
 use output::{Mode, Output};
 use progress::{Progress, Snapshot, Style};
 use save::Saver;
@@ -121,7 +121,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
     census.sample()?;
 
     // Everything an argument names is checked before the first request.
-    let mut config = args.client_config().map_err(Failure::Usage)?;
+    let (mut config, template) = args.client_config().map_err(Failure::Usage)?;
     let summary_file = match &args.summary_json {
         Some(path) => Some(File::create(path).map_err(|e| usage("--summary-json", path, e))?),
         None => None,
@@ -194,9 +194,10 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         output.pin_status();
     }
     let report = Report { output, tally: Tally::new(), saver, fail: args.fail, origins: input.origins };
-    let client = Client::new(&mut cx, config, input.urls, report).map_err(|e| match e.kind() {
-        io::ErrorKind::InvalidInput => Failure::Usage(format!("bad request: {e}")),
-        _ => Failure::Fatal(e),
+    let requests = Requests { urls: input.urls, template };
+    let client = Client::new(&mut cx, config, requests, report).map_err(|e| match e {
+        client::ClientError::Io(e) => Failure::Fatal(e),
+        e => Failure::Usage(e.to_string()),
     })?;
     let tick = cx.timers.insert(TICK);
     cx.timers.arm(tick, started + TICK_EVERY); // `started` is the fresher clock
@@ -287,7 +288,7 @@ enum Stop {
 
 /// Everything on the one reactor: the client, maybe the server, the tick, the streams.
 struct App {
-    client: Client<Urls, Report>,
+    client: Client<Requests, Report>,
     server: Option<Server>,
     census: Census,
     tick: TimerId,
@@ -348,7 +349,7 @@ impl App {
             .buf()
             .extend_from_slice(format!("\nfetch: {} again: exiting at once\n", signals::name(signal)).as_bytes());
         self.stderr.flush();
-        for stream in [Some(&mut self.stderr.stream), self.client.source_mut().stream()].into_iter().flatten() {
+        for stream in [Some(&mut self.stderr.stream), self.client.source_mut().urls.stream()].into_iter().flatten() {
             stream.restore();
         }
         self.output().outbox().stream.restore();
@@ -459,7 +460,7 @@ impl App {
 impl Handler for App {
     fn ready(&mut self, cx: &mut Context<'_>, token: Token, event: &mio::event::Event) {
         match token {
-            INPUT => self.client.source_mut().ready(event),
+            INPUT => self.client.source_mut().urls.ready(event),
             STDOUT => {
                 self.output().outbox().stream.ready(event);
                 self.flush_stdout(cx);
@@ -498,7 +499,7 @@ impl Handler for App {
 
     fn end_of_turn(&mut self, cx: &mut Context<'_>) {
         self.client.end_of_turn(cx);
-        if let Some(e) = self.client.source_mut().take_error() {
+        if let Some(e) = self.client.source_mut().urls.take_error() {
             self.stderr.buf().extend_from_slice(format!("fetch: {e}\n").as_bytes());
         }
         self.flush_stdout(cx); // one write per turn, not per line

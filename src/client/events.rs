@@ -75,7 +75,7 @@ impl<I: Source, S: Sink> Client<I, S> {
                     return self.send_again(req);
                 }
                 let active = &mut self.requests[req];
-                if unanswered && reused && (self.idempotent || active.as_get) && !active.retried {
+                if unanswered && reused && active.may_retry() && !active.retried {
                     active.retried = true;
                     self.stats.retries += 1;
                     self.dispatch(cx, req);

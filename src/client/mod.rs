@@ -1,13 +1,90 @@
-//! The client: turns a stream of URLs into a stream of outcomes, at most `C` at a time.
+//! The client: turns requests into outcomes, at most `C` at a time, on the caller's
+//! reactor and thread.
 //!
 //! This is the scheduler the seed script builds out of `asyncio.Semaphore(1000)`,
-//! `aiohttp.ClientSession` and its connector, written out by hand:
+//! `aiohttp.ClientSession` and its connector, written out by hand. Its interface is
+//! curl's multi interface, in Rust terms:
 //!
-//! * **Admission** (`schedule.rs`). At the end of every turn of the reactor, URLs are
-//!   pulled from the [`Source`] until `concurrency` requests are active, the source
-//!   has nothing yet, or the sink asks to wait ([`Sink::wants_more`], back-pressure).
-//!   A request holds its slot from admission to its outcome, wherever it waits (see
-//!   [`Place`]).
+//! | curl multi | here |
+//! |---|---|
+//! | an easy handle with its options | a [`Request`]: a URL and a [`Template`] (method, fields, body) |
+//! | `curl_multi_add_handle`, at any time | [`Submitter::submit`], or a lazy [`Source`] for a long list |
+//! | `CURLOPT_PRIVATE` | the index `submit` returns, carried by every [`Sink`] call |
+//! | header, write callbacks | [`Sink::head`], then [`Sink::body`] pieces |
+//! | `curl_multi_info_read`: `CURLMSG_DONE` + `CURLcode` | [`Sink::outcome`]: exactly one per request, an [`Outcome`] with a typed [`Error`] |
+//! | `curl_multi_socket_action` | the client is a reactor [`Handler`]: `ready`, `timer`, `end_of_turn` |
+//!
+//! ```
+//! use onethread::client::{Client, Config, Outcome, Sink, Template};
+//! use onethread::reactor::{Context, Handler, Reactor};
+//! use onethread::server::{Server, ServerConfig};
+//!
+//! /// Status per request index.
+//! #[derive(Default)]
+//! struct Statuses(Vec<(u64, u16)>);
+//!
+//! impl Sink for Statuses {
+//!     fn outcome(&mut self, o: &Outcome<'_>) {
+//!         self.0.push((o.index, o.result.as_ref().map_or(0, |r| r.status)));
+//!     }
+//! }
+//!
+//! /// The built-in server and the client, on one reactor: tokens are routed by range.
+//! struct App {
+//!     server: Server,
+//!     client: Client<std::vec::IntoIter<String>, Statuses>,
+//! }
+//!
+//! impl Handler for App {
+//!     fn ready(&mut self, cx: &mut Context<'_>, token: mio::Token, event: &mio::event::Event) {
+//!         match self.server.owns(token) {
+//!             true => self.server.ready(cx, token, event),
+//!             false => self.client.ready(cx, token, event),
+//!         }
+//!     }
+//!     fn timer(&mut self, cx: &mut Context<'_>, token: mio::Token) {
+//!         match self.server.owns(token) {
+//!             true => self.server.timer(cx, token),
+//!             false => self.client.timer(cx, token),
+//!         }
+//!     }
+//!     fn end_of_turn(&mut self, cx: &mut Context<'_>) {
+//!         self.client.end_of_turn(cx);
+//!     }
+//!     fn is_done(&self) -> bool {
+//!         self.client.is_done()
+//!     }
+//!     fn has_work_left(&self) -> bool {
+//!         self.client.has_work_left()
+//!     }
+//! }
+//!
+//! let mut reactor = Reactor::new(256)?;
+//! let mut cx = reactor.context();
+//! let server = Server::bind(&mut cx, &["127.0.0.1:0".parse()?], ServerConfig::default(), onethread::client::TOKENS_END)?;
+//! let base = format!("http://{}", server.local_addrs()[0]);
+//! // A list, pulled lazily as slots free up…
+//! let list: Vec<String> = (0..3).map(|i| format!("{base}/{i}")).collect();
+//! let client = Client::new(&mut cx, Config { concurrency: 2, ..Config::default() }, list.into_iter(), Statuses::default())?;
+//! // …and requests of any shape, added at any time (here, before the run).
+//! let post = Template::new("POST", &[("Content-Type", "text/plain")], b"hello")?;
+//! let index = client.submitter().submit(post.request(format!("{base}/form")));
+//! assert_eq!(index, 0, "the first index: submitted requests go before the list");
+//! let mut app = App { server, client };
+//! reactor.run(&mut app)?;
+//! let mut statuses = app.client.sink().0.clone();
+//! statuses.sort();
+//! assert_eq!(statuses, [(0, 200), (1, 200), (2, 200), (3, 200)]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! How it works:
+//!
+//! * **Admission** (`schedule.rs`). At the end of every turn of the reactor, requests
+//!   are taken — first those submitted ([`Submitter`]), then from the [`Source`] — until
+//!   `concurrency` requests are active, the source has nothing yet, or the sink asks to
+//!   wait ([`Sink::wants_more`], back-pressure). A request holds its slot from
+//!   admission to its outcome, wherever it waits (see `Place`).
 //! * **Dispatch** (`schedule.rs`). An admitted request takes an idle keep-alive
 //!   connection of its origin if there is one; otherwise it needs addresses (from the
 //!   DNS cache, or waiting behind its host's one lookup) and a new connection, which a
@@ -28,15 +105,18 @@
 //!   the TCP handshake, the response head, each gap between body reads, and the whole
 //!   request. A connection's timer follows its phase; a request's timer covers the
 //!   overall deadline and the DNS wait. A stalled server never keeps a slot past them.
-//! * **Outcomes.** Every request ends exactly once, in `complete`, which hands an
-//!   [`Outcome`] to the [`Sink`] and frees the slot.
+//! * **Events.** The sink hears, per request: the head of the response the outcome
+//!   will be about ([`Sink::head`]; redirects followed and responses retried are
+//!   withheld), its body in pieces ([`Sink::body`]), and then exactly one outcome,
+//!   from `complete` (`events.rs`), which hands an [`Outcome`] to the [`Sink`] and
+//!   frees the slot.
 //! * **Stopping.** [`Client::cancel`] ends every request in flight at once with
 //!   `cancelled` and takes no more input: what a signal or a closed output asks for.
 //! * **Pipelining** (`Config::pipeline`, off by default). A connection whose server
 //!   has answered with HTTP/1.1 keep-alive may carry up to D requests at once; those
 //!   that join it in a turn go out in one write, and responses are matched in order
 //!   (`conn.rs`). An origin then gets at most ⌈C/D⌉ connections; requests beyond them
-//!   wait in the origin's queue ([`Place`]`::Queued`), and every finished response
+//!   wait in the origin's queue (`Place::Queued`), and every finished response
 //!   pulls the next one onto its connection (`schedule.rs`, `fill`). Requests a
 //!   connection leaves unanswered when it ends go back to the front of that queue.
 //! * **Stale connections.** A server may close a pooled connection just as we send on
@@ -57,6 +137,7 @@ mod politeness;
 mod proxy;
 mod race;
 mod redirect;
+mod request;
 mod retry;
 mod schedule;
 mod source;
@@ -65,6 +146,7 @@ mod tls;
 mod transport;
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -75,7 +157,7 @@ use mio::event::Event;
 use slab::Slab;
 
 use crate::dns::{Dns, DnsConfig};
-use crate::http1::{self, Limits};
+use crate::http1::Limits;
 use crate::reactor::{Context, Handler, Reactor};
 use crate::timer::TimerId;
 use crate::url::Url;
@@ -84,6 +166,7 @@ use origin::Origins;
 pub use outcome::{Error, ErrorKind, Outcome, Response, Sink};
 pub use proxy::Proxies;
 use race::Race;
+pub use request::{Request, Template};
 pub use source::{Next, Source};
 pub use submit::{Hold, Submitter};
 pub use tls::Trust;
@@ -103,8 +186,10 @@ pub const TOKENS_END: usize = 4 << 32;
 /// Size of the one read buffer shared by all connections.
 const READ_BUFFER: usize = 64 * 1024;
 
-/// How the client behaves. Every request of a run uses the same method, headers and
-/// body. A timeout of `None` means no limit for that phase.
+/// How the client behaves: what holds for every request it makes (concurrency,
+/// deadlines, limits, name resolution, trust, politeness). What a request sends —
+/// method, header fields, body — is the request's own ([`Request`], [`Template`]). A
+/// timeout of `None` means no limit for that phase.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Most requests in flight at once (the seed's `Semaphore(1000)`).
@@ -121,13 +206,9 @@ pub struct Config {
     pub read_timeout: Option<Duration>,
     /// How long an unused keep-alive connection is kept.
     pub idle_timeout: Duration,
-    pub method: String,
-    /// Sent with every request, in order. A `Host` here replaces the URL's authority
-    /// as the Host value; `Content-Length` and `Transfer-Encoding` are refused (the
-    /// client frames the body itself).
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+    /// Most bytes in a response head, fields in it, and bytes in a body.
     pub limits: Limits,
+    /// Where names are resolved (servers, hosts file, timeouts, cache).
     pub dns: DnsConfig,
     /// Addresses to use for `(host, port)` instead of resolving the name, like curl's
     /// `--resolve HOST:PORT:ADDR`. The URL (and so the Host header) is unchanged.
@@ -154,7 +235,7 @@ pub struct Config {
     /// curl's `-L --max-redirs N`. `None`: a 3xx is an ordinary response.
     pub max_redirects: Option<u32>,
     /// HTTP/1.1 pipelining: at most this many requests outstanding on one connection
-    /// (1: off). Only for idempotent methods, and only on a connection whose server has
+    /// (1: off). Only for requests with idempotent methods, and only on a connection whose server has
     /// already answered with HTTP/1.1 keep-alive. With a depth D > 1, an origin is served
     /// by at most ⌈concurrency / D⌉ connections, so requests share them instead of each
     /// opening its own (see `conn.rs` and `schedule.rs`).
@@ -166,7 +247,9 @@ pub struct Config {
 pub struct Resolve {
     /// Matched without regard to case.
     pub host: String,
+    /// The port the pin is for (the URL's, explicit or the scheme's default).
     pub port: u16,
+    /// Where to connect instead, tried as a resolver's answer would be.
     pub addrs: Vec<IpAddr>,
 }
 
@@ -181,9 +264,6 @@ impl Default for Config {
             head_timeout: secs(30),
             read_timeout: secs(30),
             idle_timeout: Duration::from_secs(15),
-            method: "GET".into(),
-            headers: Vec::new(),
-            body: Vec::new(),
             limits: Limits::default(),
             dns: DnsConfig::default(),
             resolve: Vec::new(),
@@ -313,8 +393,10 @@ struct Active {
     /// 303), or took it to another origin, which gets no credentials.
     as_get: bool,
     elsewhere: bool,
-    /// The configured method may be repeated (retries of stale connections and of
-    /// transient failures are for these only).
+    /// What it sends besides its URL.
+    template: Template,
+    /// Its method may be repeated (retries of stale connections and of transient
+    /// failures are for these only, and pipelining).
     idempotent: bool,
     /// Attempts so far (1 for the first), and when the first started.
     attempts: u32,
@@ -323,10 +405,14 @@ struct Active {
     host_key: Option<Box<str>>,
 }
 
+/// The client: requests from a [`Source`] `I` and a [`Submitter`] in, events for the
+/// [`Sink`] `S` out, on the reactor it is driven by (see the module docs for an
+/// example). Build it with [`Client::new`], then call its [`Handler`] methods from the
+/// reactor's handler, or run it as the handler itself.
 pub struct Client<I, S> {
     config: Config,
-    /// The request every URL is sent with, checked once.
-    shape: schedule::Shape,
+    /// The prepared request of the default [`Template`] (GET, no fields), which bare URLs use.
+    plain: request::Shape,
     /// For retry jitter (xorshift64*).
     rng: u64,
     /// Per-host limits, if any, and the timer for hosts held back by a delay.
@@ -336,7 +422,6 @@ pub struct Client<I, S> {
     /// (say, no CA certificates: then `https` requests fail with that reason). Made at
     /// the first `https` connection, so a plain-HTTP run never reads the CA store.
     tls: Option<Result<Arc<rustls::ClientConfig>, String>>,
-    idempotent: bool,
     urls: I,
     urls_done: bool,
     /// Requests submitted through a [`Submitter`], and the index counter the source's
@@ -363,8 +448,9 @@ pub struct Client<I, S> {
     backoff: Duration,
     /// A connection closed or went idle this turn, so a parked request may proceed.
     socket_freed: bool,
-    /// Requests outstanding per connection (`Config::pipeline`; 1 when the method is not
-    /// idempotent), and most connections per origin when above 1.
+    /// Requests outstanding per connection (`Config::pipeline`), and most connections
+    /// per origin when above 1. Requests with methods that are not idempotent are never
+    /// pipelined.
     depth: usize,
     per_origin: usize,
     /// Connections with pipelined requests to write, written together at the end of
@@ -380,23 +466,63 @@ pub struct Client<I, S> {
     stats: Stats,
 }
 
-/// Runs `urls` to completion on a reactor of its own and returns the sink and counters.
-pub fn fetch<I, S>(config: Config, urls: I, sink: S) -> io::Result<(S, Stats)>
+/// Why a client could not start, or its reactor failed. (A request's own failure is
+/// never one of these: it is an [`Error`] in that request's [`Outcome`].)
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// `Config::concurrency` is 0: no request could ever start.
+    NoConcurrency,
+    /// The [`Submitter`] given already feeds another client.
+    SubmitterInUse,
+    /// The system refused: the resolver (c-ares) or the reactor could not start, or
+    /// polling failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::NoConcurrency => f.write_str("concurrency must be at least 1"),
+            ClientError::SubmitterInUse => f.write_str("this submitter already feeds a client"),
+            ClientError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ClientError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for ClientError {
+    fn from(e: io::Error) -> Self {
+        ClientError::Io(e)
+    }
+}
+
+/// Runs `requests` to completion on a reactor of its own and returns the sink and
+/// counters. Each item is a [`Request`], or a URL to GET.
+pub fn fetch<I, S>(config: Config, requests: I, sink: S) -> Result<(S, Stats), ClientError>
 where
-    I: IntoIterator<Item = String>,
+    I: IntoIterator,
+    I::Item: Into<Request>,
     S: Sink,
 {
     let mut reactor = Reactor::new(1024)?;
-    let mut client = Client::new(&mut reactor.context(), config, urls.into_iter(), sink)?;
+    let mut client = Client::new(&mut reactor.context(), config, requests.into_iter(), sink)?;
     reactor.run(&mut client)?;
     let stats = client.stats();
     Ok((client.sink, stats))
 }
 
 impl<I: Source, S: Sink> Client<I, S> {
-    /// Fails only for a bad configuration (invalid method or header) or if c-ares
-    /// cannot start.
-    pub fn new(cx: &mut Context<'_>, config: Config, urls: I, sink: S) -> io::Result<Self> {
+    /// Fails only for a bad configuration or if c-ares cannot start.
+    pub fn new(cx: &mut Context<'_>, config: Config, urls: I, sink: S) -> Result<Self, ClientError> {
         Self::with_submitter(cx, config, urls, sink, Submitter::new())
     }
 
@@ -409,25 +535,22 @@ impl<I: Source, S: Sink> Client<I, S> {
         urls: I,
         sink: S,
         submitter: Submitter,
-    ) -> io::Result<Self> {
-        if std::mem::replace(&mut submitter.0.borrow_mut().bound, true) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "this submitter already feeds a client"));
-        }
+    ) -> Result<Self, ClientError> {
         if config.concurrency == 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "concurrency must be at least 1"));
+            return Err(ClientError::NoConcurrency);
         }
-        let shape = schedule::Shape::new(&config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        if std::mem::replace(&mut submitter.0.borrow_mut().bound, true) {
+            return Err(ClientError::SubmitterInUse);
+        }
         let dns = Dns::new(cx, &config.dns, DNS_SOCKETS, Token(DNS_TIMER))?;
         let origins = Origins::new(&config.resolve, config.proxies.clone());
-        let idempotent = http1::is_idempotent(&config.method);
-        let depth = if idempotent { config.pipeline.max(1) } else { 1 };
+        let depth = config.pipeline.max(1);
         Ok(Client {
             depth,
             per_origin: config.concurrency.div_ceil(depth),
             to_flush: Vec::new(),
             stirred: Vec::new(),
-            idempotent,
-            shape,
+            plain: request::Shape::plain(),
             tls: None,
             rng: 0x9E37_79B9_7F4A_7C15,
             hosts: politeness::Hosts::new(config.per_host, config.host_delay, config.concurrency),
@@ -455,10 +578,12 @@ impl<I: Source, S: Sink> Client<I, S> {
         })
     }
 
+    /// Whether `token` is one of the client's (all below [`TOKENS_END`]).
     pub fn owns(token: Token) -> bool {
         token.0 < TOKENS_END
     }
 
+    /// The counters so far.
     pub fn stats(&self) -> Stats {
         Stats { dns_lookups: self.dns.lookups(), hosts_lookups: self.dns.hosts_answers(), ..self.stats }
     }
@@ -475,14 +600,17 @@ impl<I: Source, S: Sink> Client<I, S> {
         self.origins.len()
     }
 
+    /// The sink, to read what it gathered.
     pub fn sink(&self) -> &S {
         &self.sink
     }
 
+    /// The sink, to change it between turns (say, to open or close its back-pressure).
     pub fn sink_mut(&mut self) -> &mut S {
         &mut self.sink
     }
 
+    /// The sink, once the run is over.
     pub fn into_sink(self) -> S {
         self.sink
     }
@@ -520,8 +648,8 @@ impl<I: Source, S: Sink> Client<I, S> {
     fn end_submitted(&mut self) {
         let Some(why) = &self.stopped else { return };
         let error = Error::new(ErrorKind::Cancelled, why.as_str());
-        while let Some((index, url)) = self.inbox.pop() {
-            self.end_unadmitted(index, &url, &error, 0);
+        while let Some((index, request)) = self.inbox.pop() {
+            self.end_unadmitted(index, request.url(), &error, 0);
         }
     }
 

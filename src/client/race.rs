@@ -221,7 +221,7 @@ impl<I: Source, S: Sink> Client<I, S> {
             return self.close(cx, key);
         }
         let link = &mut self.conns[key];
-        link.conn.send(req, self.shape.method(&self.requests[req]), &self.request_buf);
+        link.conn.send(req, self.requests[req].method(&self.plain), &self.request_buf);
         let progress = link.flush();
         self.on_progress(cx, key, progress);
     }
@@ -272,7 +272,8 @@ impl<I: Source, S: Sink> Client<I, S> {
         let addr = if proxied { format!("proxy {addr}") } else { addr.to_string() };
         let n = race.addrs.len();
         let all = if n > 1 { format!(" (all {n} addresses failed)") } else { String::new() };
-        self.complete(cx, req, Err(Error::new(kind, format!("connect to {addr}: {e}{all}"))));
+        let error = Error::new(kind, format!("connect to {addr}: {e}{all}")).with_source(e);
+        self.complete(cx, req, Err(error));
     }
 
     /// Gives up an idle connection (of any origin) to make room; false if none.

@@ -30,11 +30,13 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
+use super::Request;
+
 /// What the client and every handle share.
 #[derive(Debug, Default)]
 pub(super) struct Inbox {
     /// Submitted and not yet admitted, oldest first, with their indexes.
-    pub queue: VecDeque<(u64, String)>,
+    pub queue: VecDeque<(u64, Request)>,
     /// The next request's index, shared with the source's URLs.
     pub next_index: u64,
     /// Live [`Hold`]s.
@@ -73,21 +75,21 @@ impl Submitter {
         Submitter::default()
     }
 
-    /// Queues a request for `url` and returns the index its outcome (and its
+    /// Queues `request` (a [`Request`], or a URL to GET) and returns the index its outcome (and its
     /// [`Sink::head`](super::Sink::head) and [`Sink::body`](super::Sink::body) calls)
     /// will carry. It is admitted at the end of the current turn, or later if every
     /// slot is taken. A URL that does not parse still gets its index and ends in an
     /// `invalid-url` outcome.
-    pub fn submit(&self, url: impl Into<String>) -> u64 {
+    pub fn submit(&self, request: impl Into<Request>) -> u64 {
         let mut inbox = self.0.borrow_mut();
         let index = inbox.take_index();
-        inbox.queue.push_back((index, url.into()));
+        inbox.queue.push_back((index, request.into()));
         index
     }
 
     /// The oldest request waiting, for the client. The queue is borrowed only for the
     /// pop, never while the request is admitted: the sink may submit meanwhile.
-    pub(super) fn pop(&self) -> Option<(u64, String)> {
+    pub(super) fn pop(&self) -> Option<(u64, Request)> {
         self.0.borrow_mut().queue.pop_front()
     }
 

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use onethread::client::{self, Config, Outcome, Stats};
+use onethread::client::{self, Config, Outcome, Request, Stats, Template};
 use onethread::reactor::Reactor;
 use onethread::server::{Server, ServerConfig};
 
@@ -35,8 +35,9 @@ pub struct Got {
     pub elapsed: Duration,
 }
 
-/// Runs the client over `urls` and returns the outcomes in input order.
-pub fn fetch_all(config: Config, urls: Vec<String>) -> (Vec<Got>, Stats) {
+/// Runs the client over `urls` (requests, or URLs to GET) and returns the outcomes in
+/// input order.
+pub fn fetch_all<R: Into<Request>>(config: Config, urls: Vec<R>) -> (Vec<Got>, Stats) {
     let n = urls.len();
     let mut got: Vec<Got> = Vec::new();
     let sink = |o: &Outcome<'_>| got.push(keep(o));
@@ -60,6 +61,12 @@ pub fn keep(o: &Outcome<'_>) -> Got {
         date: header("date"),
         elapsed: o.elapsed,
     }
+}
+
+/// `urls` sent with `Connection: close`, so each request opens a connection of its own.
+pub fn closing(urls: Vec<String>) -> Vec<Request> {
+    let close = Template::new("GET", &[("Connection", "close")], b"").unwrap();
+    urls.into_iter().map(|url| close.request(url)).collect()
 }
 
 /// The built-in server on a thread of its own (fine in a test process).
