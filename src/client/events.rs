@@ -15,8 +15,12 @@ use crate::reactor::Context;
 
 impl<I: Source, S: Sink> Client<I, S> {
     pub(super) fn on_conn_event(&mut self, cx: &mut Context<'_>, key: usize, event: &Event) {
-        // An event may name a connection closed earlier in this turn; a new one may
-        // even have its key by now. Every state treats a spurious event as "wait".
+        // An event may name a connection closed earlier in this turn, and a new one may
+        // have its key by now: that event was about the old socket (`Born`).
+        if self.born.this_turn(key) {
+            self.stale_events += 1;
+            return;
+        }
         let Some(link) = self.conns.get_mut(key) else { return };
         let received = link.conn.request().map(|req| &mut self.requests[req].received);
         let progress = link.on_event(event, &mut self.read_buf, received, &mut self.sink);

@@ -93,7 +93,9 @@
 //!   connection of another origin. When the system is out of descriptors or ports,
 //!   requests queue and retry when a socket closes or after a back-off, instead of
 //!   failing in a burst.
-//! * **Connections** live in a slab whose key is the mio token. Each is a sans-I/O
+//! * **Connections** live in a slab whose key is the mio token. A key freed and given
+//!   to a new connection within one turn never receives the old socket's events from
+//!   that turn's poll (`Born`). Each is a sans-I/O
 //!   state machine (`conn.rs`: facts in, `Progress` out, no socket, no clock) joined
 //!   to its socket (`transport.rs`, which moves the bytes). What each `Progress` means
 //!   is acted on in one place (`events.rs`, `on_progress`).
@@ -351,6 +353,43 @@ counters! {
     resent,
 }
 
+/// When each connection key was last given to a new connection, by turn.
+///
+/// A connection's key is its mio token, and the slab hands a freed key to the next
+/// connection at once. So one poll can report on a socket that the client then closes
+/// (while handling an earlier event of the same batch), and the key can go to a new
+/// socket before that report is dispatched: applied to the new connection, it would be
+/// news about a socket it never had. A socket registered after the poll cannot be in
+/// that poll's reports, so events for a key given out during the turn are dropped. The
+/// new socket loses nothing: epoll reports readiness present at registration on the
+/// next poll, edge-triggered or not.
+#[derive(Default)]
+struct Born {
+    /// Per key, the turn its current connection was opened in.
+    turn_of: Vec<u64>,
+    /// The current turn (counted by `end_of_turn`).
+    now: u64,
+}
+
+impl Born {
+    /// Connection `key` was opened now.
+    fn note(&mut self, key: usize) {
+        if self.turn_of.len() <= key {
+            self.turn_of.resize(key + 1, u64::MAX);
+        }
+        self.turn_of[key] = self.now;
+    }
+
+    /// Whether `key`'s connection was opened during this turn, after its poll.
+    fn this_turn(&self, key: usize) -> bool {
+        self.turn_of.get(key) == Some(&self.now)
+    }
+
+    fn next_turn(&mut self) {
+        self.now += 1;
+    }
+}
+
 /// Where an admitted request is waiting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Place {
@@ -458,6 +497,10 @@ pub struct Client<I, S> {
     to_flush: Vec<usize>,
     /// Origins whose queue may move: one of their connections closed.
     stirred: Vec<usize>,
+    /// Which connections were opened after this turn's poll (see [`Born`]).
+    born: Born,
+    /// Events dropped because they named a key that a newer connection took.
+    stale_events: u64,
     /// Connections that used their share of reads with a response still arriving,
     /// oldest first; each reads on at the end of the next turn, after the poll has
     /// given every other socket its chance (see `transport::READS_PER_TURN`).
@@ -574,6 +617,8 @@ impl<I: Source, S: Sink> Client<I, S> {
             backoff: schedule::MIN_BACKOFF,
             socket_freed: false,
             paused: VecDeque::new(),
+            born: Born::default(),
+            stale_events: 0,
             stats: Stats::default(),
         })
     }
@@ -705,6 +750,9 @@ impl<I: Source, S: Sink> Handler for Client<I, S> {
         }
     }
 
+    /// Must be called once per turn of the reactor, after its events and timers (as
+    /// `Reactor::run` does for a handler): admission happens here, and so does the
+    /// bookkeeping that keeps a stale event from reaching a new connection.
     fn end_of_turn(&mut self, cx: &mut Context<'_>) {
         self.resume_paused(cx);
         self.serve_queues(cx);
@@ -722,6 +770,7 @@ impl<I: Source, S: Sink> Handler for Client<I, S> {
             self.on_dns_news(cx);
         }
         self.flush_pipelined(cx);
+        self.born.next_turn(); // the next poll may report on every socket opened so far
     }
 
     fn is_done(&self) -> bool {
@@ -735,5 +784,53 @@ impl<I: Source, S: Sink> Handler for Client<I, S> {
 
     fn has_work_left(&self) -> bool {
         !self.paused.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    use mio::{Events, Interest, Poll};
+
+    use super::*;
+
+    #[test]
+    fn an_event_for_a_key_a_new_connection_took_this_turn_is_dropped() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap(); // accepts, never answers
+        let addr = listener.local_addr().unwrap();
+        let mut reactor = Reactor::new(16).unwrap();
+        let mut cx = reactor.context();
+        let config = Config { concurrency: 1, ..Config::default() };
+        let mut client = Client::new(&mut cx, config, std::iter::empty::<String>(), |_: &Outcome<'_>| {}).unwrap();
+        client.submitter().submit(format!("http://{addr}/old"));
+        client.end_of_turn(&mut cx); // admitted: connection 0 opens
+        assert!(client.conns.contains(0));
+
+        // A real readiness event for token 0, as this turn's poll might have reported
+        // about the old socket (made on a socket pair of the test's own).
+        let mut poll = Poll::new().unwrap();
+        let (mut ours, mut theirs) = mio::net::UnixStream::pair().unwrap();
+        poll.registry().register(&mut ours, Token(0), Interest::READABLE).unwrap();
+        theirs.write_all(b"x").unwrap();
+        let mut events = Events::with_capacity(4);
+        poll.poll(&mut events, Some(Duration::from_secs(5))).unwrap();
+        let event = events.iter().next().expect("a readable event");
+
+        // While an earlier event of the same turn is handled, the old request ends, its
+        // connection closes, and the next request's connection takes key 0…
+        client.detach(&mut cx, 0);
+        client.complete(&mut cx, 0, Err(Error::new(ErrorKind::Cancelled, "by the test")));
+        client.submitter().submit(format!("http://{addr}/new"));
+        client.admit_more(&mut cx);
+        assert!(client.conns.contains(0), "the key was reused");
+        // …then the turn's event for the old socket is dispatched: not to the new one.
+        client.ready(&mut cx, Token(0), event);
+        assert_eq!(client.stale_events, 1);
+        // From the next turn on, events for key 0 are the new connection's own.
+        client.end_of_turn(&mut cx);
+        client.ready(&mut cx, Token(0), event);
+        assert_eq!(client.stale_events, 1);
     }
 }

@@ -169,6 +169,7 @@ impl<I: Source, S: Sink> Client<I, S> {
             cx.timers.arm(timer, at);
         }
         self.conns.insert(Link::new(io, conn));
+        self.born.note(key);
         self.stats.connect_attempts += 1;
         Ok(())
     }
