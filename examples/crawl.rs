@@ -32,7 +32,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use onethread::client::{Client, Config, ErrorKind, Outcome, Resolve, Sink, Submitter};
+use onethread::client::{Client, Config, ErrorKind, Outcome, RequestId, Resolve, Sink, Submitter};
 use onethread::dns::DnsConfig;
 use onethread::http1::Head;
 use onethread::proof::{self, Census};
@@ -139,7 +139,7 @@ struct Crawler {
     verbose: bool,
     /// Per request in flight, by index: the page that linked to it, and its HTML so far
     /// (`None` unless its head said `text/html`).
-    pages: HashMap<u64, Page>,
+    pages: HashMap<RequestId, Page>,
     /// The thread census, sampled at the start, every 64 pages and at the end.
     census: Census,
     // What the summary reports.
@@ -240,7 +240,7 @@ impl Crawler {
 }
 
 impl Sink for Crawler {
-    fn head(&mut self, index: u64, head: &Head<'_>) {
+    fn head(&mut self, index: RequestId, head: &Head<'_>) {
         let Some(page) = self.pages.get_mut(&index) else { return };
         let content_type = head.headers.get("content-type").unwrap_or_default();
         if content_type.len() >= 9 && content_type[..9].eq_ignore_ascii_case(b"text/html") {
@@ -253,7 +253,7 @@ impl Sink for Crawler {
         }
     }
 
-    fn body(&mut self, index: u64, piece: &[u8]) {
+    fn body(&mut self, index: RequestId, piece: &[u8]) {
         if let Some(html) = self.pages.get_mut(&index).and_then(|p| p.html.as_mut()) {
             let room = MAX_HTML.saturating_sub(html.len());
             html.extend_from_slice(&piece[..piece.len().min(room)]);

@@ -93,7 +93,7 @@ fn folded_fields_and_newer_minor_versions_are_read_as_http_1_1() {
     let sink = |o: &Outcome<'_>| {
         let r = o.result.as_ref().unwrap_or_else(|e| panic!("{}: {e}", o.url));
         let folded = r.headers.get("x-folded").map(|v| String::from_utf8_lossy(v).into_owned());
-        got.push((o.index, r.version, r.status, r.body_len, folded));
+        got.push((o.index.0, r.version, r.status, r.body_len, folded));
     };
     let (_, stats) = onethread::client::fetch(config(1), urls, sink).expect("client runs");
     got.sort_by_key(|g| g.0);
@@ -277,7 +277,7 @@ fn names_resolve_through_c_ares_and_lookups_are_shared() {
 
 #[test]
 fn body_pieces_reach_the_sink_before_the_outcome() {
-    use onethread::client::{Outcome, Sink};
+    use onethread::client::{Outcome, RequestId, Sink};
     #[derive(Default)]
     struct Bodies {
         pieces: Vec<(u64, Vec<u8>)>,
@@ -285,11 +285,11 @@ fn body_pieces_reach_the_sink_before_the_outcome() {
     }
     impl Sink for Bodies {
         fn outcome(&mut self, o: &Outcome<'_>) {
-            self.finished.push(o.index);
+            self.finished.push(o.index.0);
         }
-        fn body(&mut self, index: u64, chunk: &[u8]) {
-            assert!(!self.finished.contains(&index), "body after outcome");
-            self.pieces.push((index, chunk.to_vec()));
+        fn body(&mut self, index: RequestId, chunk: &[u8]) {
+            assert!(!self.finished.contains(&index.0), "body after outcome");
+            self.pieces.push((index.0, chunk.to_vec()));
         }
     }
     let (addr, _) = scripted_server(|s, _| {

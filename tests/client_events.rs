@@ -12,7 +12,9 @@ use std::time::Duration;
 use common::*;
 use mio::Token;
 use mio::event::Event;
-use onethread::client::{self, Client, Config, ErrorKind, Hold, Outcome, Request, Sink, Submitter, Template};
+use onethread::client::{
+    self, Client, Config, ErrorKind, Hold, Outcome, Request, RequestId, Sink, Submitter, Template,
+};
 use onethread::http1::Head;
 use onethread::reactor::{Context, Handler, Reactor};
 use onethread::server::ServerConfig;
@@ -35,17 +37,17 @@ struct Log {
 }
 
 impl Sink for Log {
-    fn head(&mut self, index: u64, head: &Head<'_>) {
-        self.heard.entry(index).or_default().push(Heard::Head(head.status));
+    fn head(&mut self, index: RequestId, head: &Head<'_>) {
+        self.heard.entry(index.0).or_default().push(Heard::Head(head.status));
     }
-    fn body(&mut self, index: u64, piece: &[u8]) {
-        self.heard.entry(index).or_default().push(Heard::Body(piece.to_vec()));
+    fn body(&mut self, index: RequestId, piece: &[u8]) {
+        self.heard.entry(index.0).or_default().push(Heard::Body(piece.to_vec()));
     }
     fn outcome(&mut self, o: &Outcome<'_>) {
         let end = o.result.as_ref().map(|r| r.status).map_err(|e| e.kind);
-        self.heard.entry(o.index).or_default().push(Heard::End(end));
+        self.heard.entry(o.index.0).or_default().push(Heard::End(end));
         if let (Some(submitter), Some(follow)) = (&self.submitter, &mut self.follow)
-            && let Some(url) = follow(o.index)
+            && let Some(url) = follow(o.index.0)
         {
             submitter.submit(url);
         }

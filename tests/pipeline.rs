@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use onethread::client::{self, Config, Outcome, Sink, Stats, Template};
+use onethread::client::{self, Config, Outcome, RequestId, Sink, Stats, Template};
 
 /// What the server did: `(connection, "read" | "answered", path)`, in order.
 type Log = Arc<Mutex<Vec<(usize, &'static str, String)>>>;
@@ -114,8 +114,8 @@ fn server(depth: usize, k: usize, end: End) -> (SocketAddr, Log) {
 /// Every outcome, with the body it got, in input order.
 #[derive(Default)]
 struct Bodies {
-    ends: Vec<(u64, String, Result<String, String>)>,
-    bodies: HashMap<u64, Vec<u8>>,
+    ends: Vec<(RequestId, String, Result<String, String>)>,
+    bodies: HashMap<RequestId, Vec<u8>>,
 }
 
 impl Sink for Bodies {
@@ -127,7 +127,7 @@ impl Sink for Bodies {
         };
         self.ends.push((o.index, o.url.to_owned(), result));
     }
-    fn body(&mut self, index: u64, chunk: &[u8]) {
+    fn body(&mut self, index: RequestId, chunk: &[u8]) {
         self.bodies.entry(index).or_default().extend_from_slice(chunk);
     }
 }

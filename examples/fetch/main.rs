@@ -50,7 +50,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use mio::{Interest, Token};
-use onethread::client::{self, Client, Error, ErrorKind, Outcome, Sink};
+use onethread::client::{self, Client, Error, ErrorKind, Outcome, RequestId, Sink};
 use onethread::proof::{self, Census};
 use onethread::reactor::{Context, Handler, Reactor};
 use onethread::server::{self, Server, ServerConfig};
@@ -240,11 +240,11 @@ struct Report {
 
 impl Sink for Report {
     fn outcome(&mut self, o: &Outcome<'_>) {
-        let origin = self.origins.as_ref().and_then(|origins| origins.borrow_mut().remove(&o.index));
+        let origin = self.origins.as_ref().and_then(|origins| origins.borrow_mut().remove(&o.index.0));
         let relocated;
         let o = match origin {
             Some(origin) => {
-                relocated = Outcome { index: origin.index, ..*o };
+                relocated = Outcome { index: RequestId(origin.index), ..*o };
                 &relocated
             }
             None => o,
@@ -264,10 +264,10 @@ impl Sink for Report {
         self.output.write(o, origin.and_then(|origin| origin.line));
     }
 
-    fn body(&mut self, index: u64, piece: &[u8]) {
+    fn body(&mut self, index: RequestId, piece: &[u8]) {
         if let Some(saver) = &mut self.saver {
-            let origin = self.origins.as_ref().and_then(|origins| origins.borrow().get(&index).copied());
-            let index = origin.map_or(index, |origin| origin.index);
+            let origin = self.origins.as_ref().and_then(|origins| origins.borrow().get(&index.0).copied());
+            let index = origin.map_or(index.0, |origin| origin.index);
             saver.body(index, piece);
         }
     }

@@ -40,7 +40,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::decode::Decoding;
-use super::outcome::{Error, ErrorKind, Sink};
+use super::outcome::{Error, ErrorKind, RequestId, Sink};
 use super::tls;
 use crate::http1::{self, Event as Http, ResponseDecoder, Version};
 use crate::timer::TimerId;
@@ -101,8 +101,8 @@ pub(super) enum Progress {
 /// What the response has shown so far; owned by the request, filled by the connection.
 #[derive(Default)]
 pub(super) struct Received {
-    /// The request's index, for the sink.
-    pub index: u64,
+    /// The request's id, for the sink.
+    pub index: RequestId,
     pub version: Option<Version>,
     pub status: u16,
     /// Copy of the response's header block, so headers outlive the read buffer.
@@ -632,7 +632,7 @@ mod tests {
     struct Pieces(Vec<Vec<u8>>);
     impl Sink for Pieces {
         fn outcome(&mut self, _: &Outcome<'_>) {}
-        fn body(&mut self, _: u64, piece: &[u8]) {
+        fn body(&mut self, _: RequestId, piece: &[u8]) {
             self.0.push(piece.to_vec());
         }
     }

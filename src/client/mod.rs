@@ -25,7 +25,7 @@
 //!
 //! impl Sink for Statuses {
 //!     fn outcome(&mut self, o: &Outcome<'_>) {
-//!         self.0.push((o.index, o.result.as_ref().map_or(0, |r| r.status)));
+//!         self.0.push((o.index.0, o.result.as_ref().map_or(0, |r| r.status)));
 //!     }
 //! }
 //!
@@ -69,7 +69,7 @@
 //! // …and requests of any shape, added at any time (here, before the run).
 //! let post = Template::new("POST", &[("Content-Type", "text/plain")], b"hello")?;
 //! let index = client.submitter().submit(post.request(format!("{base}/form")));
-//! assert_eq!(index, 0, "the first index: submitted requests go before the list");
+//! assert_eq!(index.0, 0, "the first id: submitted requests go before the list");
 //! let mut app = App { server, client };
 //! reactor.run(&mut app)?;
 //! let mut statuses = app.client.sink().0.clone();
@@ -165,7 +165,7 @@ use crate::timer::TimerId;
 use crate::url::Url;
 use conn::Received;
 use origin::Origins;
-pub use outcome::{Error, ErrorKind, Outcome, Response, Sink};
+pub use outcome::{Error, ErrorKind, Outcome, RequestId, Response, Sink};
 pub use proxy::Proxies;
 use race::Race;
 pub use request::{Request, Template};
@@ -410,7 +410,7 @@ enum Place {
 
 /// A request between admission and outcome.
 struct Active {
-    index: u64,
+    index: RequestId,
     url: Url,
     origin: usize,
     started: Instant,
@@ -700,7 +700,7 @@ impl<I: Source, S: Sink> Client<I, S> {
 
     /// The outcome of a request that never took a slot (an invalid URL, or one still
     /// waiting when the run was cancelled).
-    fn end_unadmitted(&mut self, index: u64, url: &str, error: &Error, attempts: u32) {
+    fn end_unadmitted(&mut self, index: RequestId, url: &str, error: &Error, attempts: u32) {
         let outcome = Outcome {
             index,
             url,

@@ -13,6 +13,21 @@ use std::time::Duration;
 
 use crate::http1::{Head, Headers, Version};
 
+/// A request's identity within its client: its place in the order requests were taken
+/// (submitted, or pulled from the source), from 0. [`Submitter::submit`] returns it, and
+/// every [`Sink`] call about the request carries it — the key for whatever the caller
+/// keeps per request, as curl's `CURLOPT_PRIVATE`. It is never reused by one client.
+///
+/// [`Submitter::submit`]: super::Submitter::submit
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// The class of a failure, stable enough to count and to print as a short word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ErrorKind {
@@ -219,8 +234,8 @@ pub struct Response<'a> {
 /// The one result of one request.
 #[derive(Debug)]
 pub struct Outcome<'a> {
-    /// Position of the request in the input, from 0.
-    pub index: u64,
+    /// Which request this is (its position in the input, from 0).
+    pub index: RequestId,
     /// The URL the request was made for.
     pub url: &'a str,
     /// The complete response, or why there is none.
@@ -260,13 +275,13 @@ pub trait Sink {
     /// followed, and of responses that will be retried, are withheld, as their bodies
     /// are. A request that fails before a usable head arrives never has it called. The
     /// default ignores it.
-    fn head(&mut self, _index: u64, _head: &Head<'_>) {}
+    fn head(&mut self, _index: RequestId, _head: &Head<'_>) {}
 
     /// A piece of the body of request `index`, as it arrives (chunked framing already
     /// removed). Called after its [`Sink::head`] and before its outcome; the default ignores it, since
     /// the body is always counted anyway. A request that later fails may have had some
     /// body delivered.
-    fn body(&mut self, _index: u64, _chunk: &[u8]) {}
+    fn body(&mut self, _index: RequestId, _chunk: &[u8]) {}
 
     /// Back-pressure. While this is `false` the client admits no new request; those
     /// already in flight go on, and their outcomes still arrive. A sink that writes to

@@ -12,12 +12,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::Template;
+use super::{RequestId, Template};
 use crate::url::Url;
 
 /// A request waiting for its host.
 pub(super) struct Parked {
-    pub index: u64,
+    pub index: RequestId,
     pub url: Url,
     pub template: Template,
 }
@@ -174,7 +174,7 @@ mod tests {
     }
 
     fn parked(index: u64, url: Url) -> Parked {
-        Parked { index, url, template: Template::default() }
+        Parked { index: RequestId(index), url, template: Template::default() }
     }
 
     #[test]
@@ -211,10 +211,10 @@ mod tests {
         assert_eq!(h.parked(), 2);
         assert!(h.next_ready(now).is_none(), "nothing freed yet");
         h.finished("a", now);
-        assert_eq!(h.next_ready(now).map(|p| p.index), Some(2), "oldest first");
+        assert_eq!(h.next_ready(now).map(|p| p.index.0), Some(2), "oldest first");
         assert!(h.next_ready(now).is_none(), "at the limit again");
         h.finished("a", now);
-        assert_eq!(h.next_ready(now).map(|p| p.index), Some(4));
+        assert_eq!(h.next_ready(now).map(|p| p.index.0), Some(4));
         assert_eq!(h.parked(), 0);
     }
 
@@ -228,7 +228,7 @@ mod tests {
         assert_eq!(h.wake(t0 + Duration::from_millis(50)), Some(t0 + Duration::from_millis(100)));
         assert!(h.next_ready(t0 + Duration::from_millis(50)).is_none());
         assert_eq!(h.wake(t0 + Duration::from_millis(100)), None);
-        assert_eq!(h.next_ready(t0 + Duration::from_millis(100)).map(|p| p.index), Some(1));
+        assert_eq!(h.next_ready(t0 + Duration::from_millis(100)).map(|p| p.index.0), Some(1));
     }
 
     #[test]
@@ -240,7 +240,7 @@ mod tests {
         assert!(!h.full());
         h.start_or_park(parked(2, url("http://a/")), now);
         assert!(h.full(), "stop reading input");
-        let drained: Vec<u64> = h.drain().iter().map(|p| p.index).collect();
+        let drained: Vec<u64> = h.drain().iter().map(|p| p.index.0).collect();
         assert_eq!(drained, [1, 2]);
         assert_eq!(h.parked(), 0);
     }

@@ -13,7 +13,7 @@ use mio::Token;
 use super::conn::{Deadline, Received};
 use super::politeness::Parked;
 use super::race::Race;
-use super::{Active, Client, Error, ErrorKind, Next, Place, REQUEST_TIMERS, Request, Sink, Source};
+use super::{Active, Client, Error, ErrorKind, Next, Place, REQUEST_TIMERS, Request, RequestId, Sink, Source};
 use crate::dns::{Lookup, Reason};
 use crate::reactor::Context;
 use crate::url::{Url, UrlError};
@@ -95,7 +95,7 @@ impl<I: Source, S: Sink> Client<I, S> {
 
     /// A request from the input or a submitter, with its index: admitted now, or parked
     /// for its host.
-    fn take(&mut self, cx: &mut Context<'_>, index: u64, request: Request) {
+    fn take(&mut self, cx: &mut Context<'_>, index: RequestId, request: Request) {
         self.stats.requests += 1;
         let (text, template) = request.into_parts();
         let url = match Url::from_string(text) {

@@ -30,13 +30,13 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use super::Request;
+use super::{Request, RequestId};
 
 /// What the client and every handle share.
 #[derive(Debug, Default)]
 pub(super) struct Inbox {
     /// Submitted and not yet admitted, oldest first, with their indexes.
-    pub queue: VecDeque<(u64, Request)>,
+    pub queue: VecDeque<(RequestId, Request)>,
     /// The next request's index, shared with the source's URLs.
     pub next_index: u64,
     /// Live [`Hold`]s.
@@ -46,8 +46,8 @@ pub(super) struct Inbox {
 }
 
 impl Inbox {
-    pub fn take_index(&mut self) -> u64 {
-        let index = self.next_index;
+    pub fn take_index(&mut self) -> RequestId {
+        let index = RequestId(self.next_index);
         self.next_index += 1;
         index
     }
@@ -57,11 +57,11 @@ impl Inbox {
 /// cheap; every clone feeds the same client.
 ///
 /// ```
-/// # use onethread::client::Submitter;
+/// # use onethread::client::{RequestId, Submitter};
 /// let submitter = Submitter::new();
 /// let first = submitter.submit("http://127.0.0.1:8080/");
 /// let second = submitter.submit("http://127.0.0.1:8080/about");
-/// assert_eq!((first, second), (0, 1)); // the indexes the outcomes will carry
+/// assert_eq!((first, second), (RequestId(0), RequestId(1))); // what the outcomes will carry
 /// assert_eq!(submitter.pending(), 2);
 /// ```
 #[derive(Clone, Debug, Default)]
@@ -80,7 +80,7 @@ impl Submitter {
     /// will carry. It is admitted at the end of the current turn, or later if every
     /// slot is taken. A URL that does not parse still gets its index and ends in an
     /// `invalid-url` outcome.
-    pub fn submit(&self, request: impl Into<Request>) -> u64 {
+    pub fn submit(&self, request: impl Into<Request>) -> RequestId {
         let mut inbox = self.0.borrow_mut();
         let index = inbox.take_index();
         inbox.queue.push_back((index, request.into()));
@@ -89,7 +89,7 @@ impl Submitter {
 
     /// The oldest request waiting, for the client. The queue is borrowed only for the
     /// pop, never while the request is admitted: the sink may submit meanwhile.
-    pub(super) fn pop(&self) -> Option<(u64, Request)> {
+    pub(super) fn pop(&self) -> Option<(RequestId, Request)> {
         self.0.borrow_mut().queue.pop_front()
     }
 

@@ -52,7 +52,7 @@ pub fn keep(o: &Outcome<'_>) -> Got {
         o.result.as_ref().ok().and_then(|r| r.headers.get(name)).map(|v| String::from_utf8_lossy(v).into_owned())
     };
     Got {
-        index: o.index,
+        index: o.index.0,
         url: o.url.to_owned(),
         status: o.result.as_ref().ok().map(|r| r.status),
         body_len: o.result.as_ref().map_or(0, |r| r.body_len),
