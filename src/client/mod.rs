@@ -779,7 +779,7 @@ impl<I: Source, S: Sink> Handler for Client<I, S> {
             && self.requests.is_empty()
             && self.hosts.as_ref().is_none_or(|h| h.parked() == 0)
             && inbox.queue.is_empty()
-            && inbox.holds == 0
+            && (inbox.holds == 0 || self.stopped.is_some()) // a stop outranks a hold
     }
 
     fn has_work_left(&self) -> bool {

@@ -99,7 +99,9 @@ impl Submitter {
     }
 
     /// Keeps the client running, even with nothing to do, until the returned [`Hold`]
-    /// is dropped: for a producer that will submit later.
+    /// is dropped: for a producer that will submit later. A
+    /// [`Client::cancel`](super::Client::cancel) outranks it: the client is then done
+    /// once what it had ends, holds or not.
     pub fn hold(&self) -> Hold {
         self.0.borrow_mut().holds += 1;
         Hold(Rc::clone(&self.0))
