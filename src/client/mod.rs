@@ -623,8 +623,9 @@ impl<I: Source, S: Sink> Client<I, S> {
         })
     }
 
-    /// Whether `token` is one of the client's (all below [`TOKENS_END`]).
-    pub fn owns(token: Token) -> bool {
+    /// Whether `token` is one of the client's (all below [`TOKENS_END`]), as
+    /// [`Server::owns`](crate::server::Server::owns) says for the server's.
+    pub fn owns(&self, token: Token) -> bool {
         token.0 < TOKENS_END
     }
 
