@@ -75,10 +75,10 @@ impl Template {
 /// One request: a URL and the [`Template`] it is sent with. Anything that becomes a
 /// `String` becomes a GET request: `Request::from("http://…")`.
 ///
-/// Its identity is the index the client gives it (returned by
+/// Its identity is the [`RequestId`](super::RequestId) the client gives it (returned by
 /// [`Submitter::submit`](super::Submitter::submit), or its position in a
 /// [`Source`](super::Source)), which every [`Sink`](super::Sink) call about it carries:
-/// keep what you need per request in a map by that index, as curl's `CURLOPT_PRIVATE`.
+/// keep what you need per request in a map by that id, as curl's `CURLOPT_PRIVATE`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
     url: String,

@@ -1,12 +1,12 @@
 //! Adding requests while the client runs: curl's `curl_multi_add_handle`, for a
 //! reactor that has one thread and no locks.
 //!
-//! A [`Source`](super::Source) is pulled: the client asks it for the next URL when a slot
+//! A [`Source`](super::Source) is pulled: the client asks it for the next request when a slot
 //! is free, which keeps memory flat for a list of a million URLs. Some work is not a
 //! list known up front: a crawler learns its next URLs from the pages it fetches. For
 //! that, a [`Submitter`] is pushed: whoever holds one (the sink, a timer, another
 //! handler on the same reactor) calls [`Submitter::submit`] at any time, and the
-//! request is queued, given its index at once, and admitted at the end of the turn,
+//! request is queued, given its [`RequestId`] at once, and admitted at the end of the turn,
 //! before anything new is pulled from the source, as slots allow.
 //!
 //! The handle is an `Rc<RefCell<…>>`: cheap to clone, and not `Send`, which is the
@@ -75,10 +75,10 @@ impl Submitter {
         Submitter::default()
     }
 
-    /// Queues `request` (a [`Request`], or a URL to GET) and returns the index its outcome (and its
-    /// [`Sink::head`](super::Sink::head) and [`Sink::body`](super::Sink::body) calls)
-    /// will carry. It is admitted at the end of the current turn, or later if every
-    /// slot is taken. A URL that does not parse still gets its index and ends in an
+    /// Queues `request` (a [`Request`], or a URL to GET) and returns the id its outcome
+    /// (and its [`Sink::head`](super::Sink::head) and [`Sink::body`](super::Sink::body)
+    /// calls) will carry. It is admitted at the end of the current turn, or later if
+    /// every slot is taken. A URL that does not parse still gets its id and ends in an
     /// `invalid-url` outcome.
     pub fn submit(&self, request: impl Into<Request>) -> RequestId {
         let mut inbox = self.0.borrow_mut();
