@@ -150,7 +150,8 @@ struct Crawler {
     broken: Vec<(String, String, Option<String>)>,
     links: usize,
     other_origin: usize,
-    not_fetched: usize,
+    /// Same-origin URLs left out by `--max-pages`.
+    not_fetched: HashSet<String>,
 }
 
 #[derive(Default)]
@@ -176,7 +177,7 @@ impl Crawler {
             broken: Vec::new(),
             links: 0,
             other_origin: 0,
-            not_fetched: 0,
+            not_fetched: HashSet::new(),
         }
     }
 
@@ -186,7 +187,7 @@ impl Crawler {
             return;
         }
         if self.seen.len() >= self.max_pages {
-            self.not_fetched += 1;
+            self.not_fetched.insert(url.to_owned());
             return;
         }
         self.seen.insert(url.to_owned());
@@ -226,8 +227,8 @@ impl Crawler {
             let _ = writeln!(s, "  error {kind}: {n}");
         }
         let _ = writeln!(s, "links seen: {} ({} to other origins, not fetched)", self.links, self.other_origin);
-        if self.not_fetched > 0 {
-            let _ = writeln!(s, "not fetched (--max-pages {}): {}", self.max_pages, self.not_fetched);
+        if !self.not_fetched.is_empty() {
+            let _ = writeln!(s, "not fetched (--max-pages {}): {}", self.max_pages, self.not_fetched.len());
         }
         let mut broken = self.broken.clone();
         broken.sort();
