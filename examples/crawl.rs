@@ -32,7 +32,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use onethread::client::{Client, Config, ErrorKind, Outcome, RequestId, Resolve, Sink, Submitter};
+use onethread::client::{Client, Config, ErrorKind, Options, Outcome, RequestId, Resolve, Sink, Submitter};
 use onethread::dns::DnsConfig;
 use onethread::http1::Head;
 use onethread::proof::{self, Census};
@@ -111,7 +111,8 @@ fn run(args: &Args, start: Url) -> Result<ExitCode, Box<dyn std::error::Error>> 
     let mut reactor = Reactor::new(1024)?;
     // No list of URLs up front: every request comes through the submitter.
     let urls = std::iter::empty::<String>();
-    let mut client = Client::with_submitter(&mut reactor.context(), config, urls, crawler, submitter)?;
+    let options = Options { submitter: Some(submitter), ..Options::default() };
+    let mut client = Client::with_options(&mut reactor.context(), config, urls, crawler, options)?;
     reactor.run(&mut client)?;
     let stats = client.stats();
     let mut crawler = client.into_sink();

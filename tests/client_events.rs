@@ -13,7 +13,7 @@ use common::*;
 use mio::Token;
 use mio::event::Event;
 use onethread::client::{
-    self, Client, Config, ErrorKind, Hold, Outcome, Request, RequestId, Sink, Submitter, Template,
+    self, Client, Config, ErrorKind, Hold, Options, Outcome, Request, RequestId, Sink, Submitter, Template,
 };
 use onethread::http1::Head;
 use onethread::reactor::{Context, Handler, Reactor};
@@ -98,7 +98,8 @@ fn a_sink_submits_follow_ups_while_the_client_runs_and_each_ends_once() {
     let follow = move |index: u64| (index < 300).then(|| format!("http://{addr}/{}", index + 1000));
     let log = Log { submitter: Some(next), follow: Some(Box::new(follow)), ..Log::default() };
     let urls = (0..10).map(|i| format!("http://{addr}/{i}")).collect::<Vec<_>>().into_iter();
-    let mut client = Client::with_submitter(&mut reactor.context(), config(), urls, log, submitter.clone()).unwrap();
+    let options = Options { submitter: Some(submitter.clone()), ..Options::default() };
+    let mut client = Client::with_options(&mut reactor.context(), config(), urls, log, options).unwrap();
     reactor.run(&mut client).unwrap();
     let heard = &client.sink().heard;
     // 10 from the source, and one follow-up for each of the indexes 0..300 (indexes
@@ -119,20 +120,21 @@ fn a_sink_submits_follow_ups_while_the_client_runs_and_each_ends_once() {
 fn a_submitter_feeds_one_client_only() {
     let mut reactor = Reactor::new(16).unwrap();
     let submitter = Submitter::new();
-    let first = Client::with_submitter(
+    let options = || Options { submitter: Some(submitter.clone()), ..Options::default() };
+    let first = Client::with_options(
         &mut reactor.context(),
         config(),
         Vec::<String>::new().into_iter(),
         Log::default(),
-        submitter.clone(),
+        options(),
     );
     assert!(first.is_ok());
-    let second = Client::with_submitter(
+    let second = Client::with_options(
         &mut reactor.context(),
         config(),
         Vec::<String>::new().into_iter(),
         Log::default(),
-        submitter,
+        options(),
     );
     assert!(
         matches!(second, Err(client::ClientError::SubmitterInUse)),

@@ -66,7 +66,7 @@ use stdio::{Outbox, Stream};
 use summary::{Summary, Tally};
 
 /// Token layout on the shared reactor: the client's range, then the server's, then ours.
-const SERVER_BASE: usize = client::TOKENS_END;
+const SERVER_BASE: usize = client::TOKEN_SPAN;
 const TICK: Token = Token(SERVER_BASE + server::TOKEN_SPAN);
 const INPUT: Token = Token(TICK.0 + 1);
 const STDOUT: Token = Token(TICK.0 + 2);

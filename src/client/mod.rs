@@ -15,7 +15,7 @@
 //! | `curl_multi_socket_action` | the client is a reactor [`Handler`]: `ready`, `timer`, `end_of_turn` |
 //!
 //! ```
-//! use onethread::client::{Client, Config, Outcome, Sink, Template};
+//! use onethread::client::{Client, Config, Options, Outcome, Sink, Template};
 //! use onethread::reactor::{Context, Handler, Reactor};
 //! use onethread::server::{Server, ServerConfig};
 //!
@@ -61,11 +61,14 @@
 //!
 //! let mut reactor = Reactor::new(256)?;
 //! let mut cx = reactor.context();
-//! let server = Server::bind(&mut cx, &["127.0.0.1:0".parse()?], ServerConfig::default(), onethread::client::TOKENS_END)?;
+//! // Each component takes its range of tokens from a base: the server 0.., the client after it.
+//! let server = Server::bind(&mut cx, &["127.0.0.1:0".parse()?], ServerConfig::default(), 0)?;
 //! let base = format!("http://{}", server.local_addrs()[0]);
 //! // A list, pulled lazily as slots free up…
 //! let list: Vec<String> = (0..3).map(|i| format!("{base}/{i}")).collect();
-//! let client = Client::new(&mut cx, Config { concurrency: 2, ..Config::default() }, list.into_iter(), Statuses::default())?;
+//! let options = Options { token_base: onethread::server::TOKEN_SPAN, ..Options::default() };
+//! let config = Config { concurrency: 2, ..Config::default() };
+//! let client = Client::with_options(&mut cx, config, list.into_iter(), Statuses::default(), options)?;
 //! // …and requests of any shape, added at any time (here, before the run).
 //! let post = Template::new("POST", &[("Content-Type", "text/plain")], b"hello")?;
 //! let index = client.submitter().submit(post.request(format!("{base}/form")));
@@ -125,10 +128,11 @@
 //!   it. If a reused connection fails before any byte of the response arrives, an
 //!   idempotent request is retried once, on a fresh connection (RFC 9112 §9.3.1).
 //!
-//! Tokens: connections use their slab key; request timers, c-ares's timer and sockets,
-//! and the back-off timer live in disjoint ranges above (see the constants below), and
-//! everything below [`TOKENS_END`] belongs to the client, so it can share a reactor
-//! with other components such as the built-in server.
+//! Tokens: a client owns [`TOKEN_SPAN`] tokens from its base (`Options::token_base`,
+//! 0 by default), as a server owns `server::TOKEN_SPAN` from the base it is bound with,
+//! so both can share a reactor with each other and with the program's own. Within the
+//! range, connections use base + their slab key; request timers, c-ares's timer and
+//! sockets, and the back-off timer live in disjoint ranges above (the constants below).
 
 mod conn;
 mod decode;
@@ -174,6 +178,8 @@ pub use submit::{Hold, Submitter};
 pub use tls::Trust;
 use transport::Link;
 
+// The client's tokens, from its base (`Options::token_base`): connections (and their
+// timers) at `base + key`, then these.
 /// Request timers: `REQUEST_TIMERS + request key`.
 const REQUEST_TIMERS: usize = 1 << 32;
 const DNS_TIMER: usize = 2 << 32;
@@ -182,8 +188,22 @@ const SOCKET_RETRY_TIMER: usize = DNS_TIMER + 1;
 const POLITE_TIMER: usize = DNS_TIMER + 2;
 /// c-ares sockets: `DNS_SOCKETS + fd`.
 const DNS_SOCKETS: usize = 3 << 32;
-/// Tokens below this belong to the client.
-pub const TOKENS_END: usize = 4 << 32;
+/// How many tokens a client uses, from its base: `base..base + TOKEN_SPAN` are its
+/// own, as `server::TOKEN_SPAN` are a server's from its base.
+pub const TOKEN_SPAN: usize = 4 << 32;
+
+/// How a client fits into a program: where its requests may also come from, and where
+/// its tokens are on the shared reactor. `Options::default()` is what
+/// [`Client::new`] uses.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// Take requests from this handle too (made beforehand, say, so that the sink can
+    /// hold it: a crawler). `None`: the client makes its own ([`Client::submitter`]).
+    pub submitter: Option<Submitter>,
+    /// The client's tokens are `token_base..token_base + TOKEN_SPAN`, as a server's
+    /// are from the base it is bound with; other components take other ranges.
+    pub token_base: usize,
+}
 
 /// Size of the one read buffer shared by all connections.
 const READ_BUFFER: usize = 64 * 1024;
@@ -454,6 +474,8 @@ pub struct Client<I, S> {
     plain: request::Shape,
     /// For retry jitter (xorshift64*).
     rng: u64,
+    /// The client's first token (`Options::token_base`).
+    base: usize,
     /// Per-host limits, if any, and the timer for hosts held back by a delay.
     hosts: Option<politeness::Hosts>,
     polite_timer: TimerId,
@@ -564,28 +586,32 @@ where
 }
 
 impl<I: Source, S: Sink> Client<I, S> {
-    /// Fails only for a bad configuration or if c-ares cannot start.
+    /// A client taking requests from `urls` and its own [`Submitter`], with tokens from
+    /// 0. Fails only for a bad configuration or if c-ares cannot start.
     pub fn new(cx: &mut Context<'_>, config: Config, urls: I, sink: S) -> Result<Self, ClientError> {
-        Self::with_submitter(cx, config, urls, sink, Submitter::new())
+        Self::with_options(cx, config, urls, sink, Options::default())
     }
 
-    /// [`Client::new`], taking its requests from `submitter` as well as from `urls`:
-    /// for a sink that submits (a crawler), which must hold the handle before the
-    /// client exists. A submitter feeds one client only; a second is refused.
-    pub fn with_submitter(
+    /// [`Client::new`], fitted in as `options` say: with a submitter made beforehand
+    /// (for a sink that submits, which must hold the handle before the client exists;
+    /// a submitter feeds one client only, a second is refused), and with its tokens
+    /// from a base of its own.
+    pub fn with_options(
         cx: &mut Context<'_>,
         config: Config,
         urls: I,
         sink: S,
-        submitter: Submitter,
+        options: Options,
     ) -> Result<Self, ClientError> {
         if config.concurrency == 0 {
             return Err(ClientError::NoConcurrency);
         }
+        let submitter = options.submitter.unwrap_or_default();
         if std::mem::replace(&mut submitter.0.borrow_mut().bound, true) {
             return Err(ClientError::SubmitterInUse);
         }
-        let dns = Dns::new(cx, &config.dns, DNS_SOCKETS, Token(DNS_TIMER))?;
+        let base = options.token_base;
+        let dns = Dns::new(cx, &config.dns, base + DNS_SOCKETS, Token(base + DNS_TIMER))?;
         let origins = Origins::new(&config.resolve, config.proxies.clone());
         let depth = config.pipeline.max(1);
         Ok(Client {
@@ -597,7 +623,8 @@ impl<I: Source, S: Sink> Client<I, S> {
             tls: None,
             rng: 0x9E37_79B9_7F4A_7C15,
             hosts: politeness::Hosts::new(config.per_host, config.host_delay, config.concurrency),
-            polite_timer: cx.timers.insert(Token(POLITE_TIMER)),
+            polite_timer: cx.timers.insert(Token(base + POLITE_TIMER)),
+            base,
             config,
             urls,
             urls_done: false,
@@ -613,7 +640,7 @@ impl<I: Source, S: Sink> Client<I, S> {
             request_buf: Vec::new(),
             spare_heads: Vec::new(),
             backlog: VecDeque::new(),
-            socket_retry: cx.timers.insert(Token(SOCKET_RETRY_TIMER)),
+            socket_retry: cx.timers.insert(Token(base + SOCKET_RETRY_TIMER)),
             backoff: schedule::MIN_BACKOFF,
             socket_freed: false,
             paused: VecDeque::new(),
@@ -623,10 +650,10 @@ impl<I: Source, S: Sink> Client<I, S> {
         })
     }
 
-    /// Whether `token` is one of the client's (all below [`TOKENS_END`]), as
+    /// Whether `token` is one of the client's (`base..base + TOKEN_SPAN`), as
     /// [`Server::owns`](crate::server::Server::owns) says for the server's.
     pub fn owns(&self, token: Token) -> bool {
-        token.0 < TOKENS_END
+        (self.base..self.base + TOKEN_SPAN).contains(&token.0)
     }
 
     /// The counters so far.
@@ -728,10 +755,10 @@ impl<I: Source, S: Sink> Client<I, S> {
 
 impl<I: Source, S: Sink> Handler for Client<I, S> {
     fn ready(&mut self, cx: &mut Context<'_>, token: Token, event: &Event) {
-        if token.0 >= DNS_SOCKETS {
+        if token.0 - self.base >= DNS_SOCKETS {
             self.dns.ready(token, event);
         } else {
-            self.on_conn_event(cx, token.0, event);
+            self.on_conn_event(cx, token.0 - self.base, event);
             // A finished response frees a slot: fill it now, usually on the connection
             // that just went idle, rather than after every other event of this turn.
             // The server then sees a steady stream of requests, not one burst per turn.
@@ -742,7 +769,7 @@ impl<I: Source, S: Sink> Handler for Client<I, S> {
     }
 
     fn timer(&mut self, cx: &mut Context<'_>, token: Token) {
-        match token.0 {
+        match token.0 - self.base {
             DNS_TIMER => self.dns.timer_fired(),
             SOCKET_RETRY_TIMER => self.retry_backlog(cx),
             POLITE_TIMER => self.on_polite_timer(cx),

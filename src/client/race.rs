@@ -148,10 +148,10 @@ impl<I: Source, S: Sink> Client<I, S> {
             _ => None,
         };
         let mut io = Transport::connect(addr, session, tunnel)?;
-        io.register(cx.registry, Token(key))?;
+        io.register(cx.registry, Token(self.base + key))?;
         self.origins.hold_again(o);
         self.origins[o].links += 1;
-        let timer = cx.timers.insert(Token(key));
+        let timer = cx.timers.insert(Token(self.base + key));
         let race = &mut self.requests[req].race;
         race.next += 1;
         race.attempts.push(key);

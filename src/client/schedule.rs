@@ -128,7 +128,7 @@ impl<I: Source, S: Sink> Client<I, S> {
         let origin = self.origins.hold(&url);
         let entry = self.requests.vacant_entry();
         let key = entry.key();
-        let timer = cx.timers.insert(Token(REQUEST_TIMERS + key));
+        let timer = cx.timers.insert(Token(self.base + REQUEST_TIMERS + key));
         // The clock is read here, not at the start of the turn: admitting a batch means
         // a connect per request, and the last one's deadline must not be shortened by
         // the time the others took (the rule is in `reactor.rs`).

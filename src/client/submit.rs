@@ -68,7 +68,7 @@ impl Inbox {
 pub struct Submitter(pub(super) Rc<RefCell<Inbox>>);
 
 impl Submitter {
-    /// A handle with an empty queue, for [`Client::with_submitter`](super::Client::with_submitter)
+    /// A handle with an empty queue, for [`Options::submitter`](super::Options::submitter)
     /// (when the sink must hold it before the client exists). A client made with
     /// [`Client::new`](super::Client::new) has one of its own: [`Client::submitter`](super::Client::submitter).
     pub fn new() -> Self {
