@@ -25,6 +25,8 @@
 //! reactor in [`server`], and URL parsing in [`url`]. `NOTES.md` §6 walks the same
 //! order file by file, and the rest of `NOTES.md` tells the story.
 
+#![warn(missing_docs)]
+
 pub mod client;
 pub mod dns;
 pub mod http1;

@@ -18,8 +18,9 @@
 //!
 //! ## The server and the client on one reactor
 //! Neither needs a thread, so both run on one [`Reactor`](crate::reactor::Reactor):
-//! the client owns every token below [`client::TOKENS_END`](crate::client::TOKENS_END),
-//! the server [`TOKEN_SPAN`] tokens from the base it is given, and a small handler
+//! each owns a span of tokens from the base it is given (the client
+//! [`client::TOKEN_SPAN`](crate::client::TOKEN_SPAN) of them, from 0 by default; the
+//! server [`TOKEN_SPAN`] of them, here right after the client's), and a small handler
 //! routes each event to its owner. `examples/fetch/` runs its seed workload this way
 //! (given no URLs), and [`client::fetch`](crate::client::fetch) is the same loop
 //! without the server.
@@ -66,7 +67,7 @@
 //! let mut reactor = Reactor::new(1024)?;
 //! let mut cx = reactor.context();
 //! let slow = ServerConfig { max_delay: Duration::from_millis(20), ..ServerConfig::default() };
-//! let server = Server::bind(&mut cx, &["127.0.0.1:0".parse().unwrap()], slow, client::TOKENS_END)?;
+//! let server = Server::bind(&mut cx, &["127.0.0.1:0".parse().unwrap()], slow, client::TOKEN_SPAN)?;
 //! let addr = server.local_addrs()[0];
 //!
 //! let urls: Vec<String> = (0..20).map(|i| format!("http://{addr}/{i}")).collect();
@@ -84,7 +85,7 @@
 //! assert!(stats.connections_opened <= 5, "at most `concurrency` sockets, reused");
 //! drop(both);
 //! assert_eq!(statuses, vec![Ok(200); 20]);
-//! # Ok::<(), std::io::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! Next: [`crate::proof`], which checks that all of the above ran on one thread.

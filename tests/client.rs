@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
-use onethread::client::{Config, Outcome};
+use onethread::client::{Config, Outcome, Template};
 use onethread::dns::DnsConfig;
 use onethread::http1::Version;
 use onethread::server::ServerConfig;
@@ -60,8 +60,8 @@ fn stale_pooled_connection_is_retried_once_for_idempotent_requests() {
 #[test]
 fn non_idempotent_requests_are_not_retried() {
     let (addr, _) = scripted_server(answer_once_then_drop_the_next);
-    let config = Config { method: "POST".into(), body: b"x=1".to_vec(), ..config(1) };
-    let (got, stats) = fetch_all(config, urls(addr, 2));
+    let post = Template::new("POST", &[] as &[(&str, &str)], b"x=1").unwrap();
+    let (got, stats) = fetch_all(config(1), urls(addr, 2).into_iter().map(|url| post.request(url)).collect());
     assert_eq!(got[0].status, Some(200));
     assert_eq!(got[1].error.as_ref().map(|e| e.0), Some("reset"), "{got:?}");
     assert_eq!(stats.retries, 0);
@@ -93,7 +93,7 @@ fn folded_fields_and_newer_minor_versions_are_read_as_http_1_1() {
     let sink = |o: &Outcome<'_>| {
         let r = o.result.as_ref().unwrap_or_else(|e| panic!("{}: {e}", o.url));
         let folded = r.headers.get("x-folded").map(|v| String::from_utf8_lossy(v).into_owned());
-        got.push((o.index, r.version, r.status, r.body_len, folded));
+        got.push((o.index.0, r.version, r.status, r.body_len, folded));
     };
     let (_, stats) = onethread::client::fetch(config(1), urls, sink).expect("client runs");
     got.sort_by_key(|g| g.0);
@@ -277,7 +277,7 @@ fn names_resolve_through_c_ares_and_lookups_are_shared() {
 
 #[test]
 fn body_pieces_reach_the_sink_before_the_outcome() {
-    use onethread::client::{Outcome, Sink};
+    use onethread::client::{Outcome, RequestId, Sink};
     #[derive(Default)]
     struct Bodies {
         pieces: Vec<(u64, Vec<u8>)>,
@@ -285,11 +285,11 @@ fn body_pieces_reach_the_sink_before_the_outcome() {
     }
     impl Sink for Bodies {
         fn outcome(&mut self, o: &Outcome<'_>) {
-            self.finished.push(o.index);
+            self.finished.push(o.index.0);
         }
-        fn body(&mut self, index: u64, chunk: &[u8]) {
-            assert!(!self.finished.contains(&index), "body after outcome");
-            self.pieces.push((index, chunk.to_vec()));
+        fn body(&mut self, index: RequestId, chunk: &[u8]) {
+            assert!(!self.finished.contains(&index.0), "body after outcome");
+            self.pieces.push((index.0, chunk.to_vec()));
         }
     }
     let (addr, _) = scripted_server(|s, _| {

@@ -32,10 +32,10 @@ struct Queue {
 struct Shared(Rc<RefCell<Queue>>);
 
 impl Source for Shared {
-    fn next_url(&mut self) -> Next {
+    fn next_request(&mut self) -> Next {
         let mut q = self.0.borrow_mut();
         match q.urls.pop_front() {
-            Some(url) => Next::Url(url),
+            Some(url) => Next::Request(url.into()),
             None if q.closed => Next::End,
             None => {
                 q.later += 1;

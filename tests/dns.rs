@@ -10,8 +10,8 @@ use std::net::{Ipv6Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use common::dns::{DnsBuilder, Fallback, QueryType, dns_responder, dnsmasq};
-use common::{Got, Scratch, builtin_server, fetch_all, keep};
-use onethread::client::{Client, Config, Outcome};
+use common::{Got, Scratch, builtin_server, closing, fetch_all, keep};
+use onethread::client::{Client, Config, Outcome, Request};
 use onethread::dns::DnsConfig;
 use onethread::reactor::Reactor;
 use onethread::server::{Server, ServerConfig};
@@ -22,26 +22,33 @@ fn config(dns: SocketAddr, concurrency: usize) -> Config {
 
 /// Runs one client over several batches of URLs, one after the other, so later
 /// batches meet what earlier ones left in the cache and the pool.
-fn fetch_batches(config: Config, batches: Vec<Vec<String>>) -> Vec<Vec<Got>> {
+fn fetch_batches<R: Into<Request>>(config: Config, batches: Vec<Vec<R>>) -> Vec<Vec<Got>> {
     fetch_batches_with(config, batches, |_| {})
 }
 
 /// [`fetch_batches`], calling `between(n)` before batch `n` (from 1) starts.
-fn fetch_batches_with(config: Config, batches: Vec<Vec<String>>, mut between: impl FnMut(usize)) -> Vec<Vec<Got>> {
+fn fetch_batches_with<R: Into<Request>>(
+    config: Config,
+    batches: Vec<Vec<R>>,
+    mut between: impl FnMut(usize),
+) -> Vec<Vec<Got>> {
     let mut reactor = Reactor::new(1024).unwrap();
     let mut got: Vec<Got> = Vec::new();
     let mut per_batch = Vec::new();
     {
         let sink = |o: &Outcome<'_>| got.push(keep(o));
         let mut batches = batches.into_iter();
-        let first = batches.next().unwrap_or_default();
+        let first: Vec<Request> = batches.next().unwrap_or_default().into_iter().map(Into::into).collect();
         let mut sizes = vec![first.len()];
         let mut client = Client::new(&mut reactor.context(), config, first.into_iter(), sink).unwrap();
         reactor.run(&mut client).unwrap();
         for (n, batch) in batches.enumerate() {
             between(n + 1);
             sizes.push(batch.len());
-            client.feed(batch.into_iter());
+            let submitter = client.submitter();
+            for url in batch {
+                submitter.submit(url);
+            }
             reactor.run(&mut client).unwrap();
         }
         per_batch.push(sizes);
@@ -87,12 +94,11 @@ fn a_ttl_of_zero_is_not_cached_and_a_long_one_is() {
     let server = builtin_server(ServerConfig::default());
     let dns = DnsBuilder::new().a("brief.test", [127, 0, 0, 1], 0).a("long.test", [127, 0, 0, 1], 600).build();
     // `Connection: close` makes every request open a new connection, and so look again.
-    let close = vec![("connection".to_owned(), "close".to_owned())];
-    let config = Config { headers: close, ..config(dns.addr, 1) };
+    let config = config(dns.addr, 1);
     let urls = |host: &str| (0..5).map(|i| format!("http://{host}:{}/{i}", server.port())).collect::<Vec<_>>();
     let mut all = urls("brief.test");
     all.extend(urls("long.test"));
-    let (got, _) = fetch_all(config, all);
+    let (got, _) = fetch_all(config, closing(all));
     all_ok(&got);
     assert_eq!(dns.queries_of("brief.test", QueryType::A), 5, "TTL 0: every new connection asks again");
     assert_eq!(dns.queries_of("long.test", QueryType::A), 1, "TTL 600: asked once");
@@ -121,7 +127,7 @@ fn nxdomain_and_servfail_are_clear_errors_and_are_remembered_briefly() {
     let dns = DnsBuilder::new().nxdomain("gone.test").build();
     let mut config = config(dns.addr, 10);
     config.dns.negative_ttl = Duration::ZERO;
-    fetch_batches(config, vec![vec!["http://gone.test/".into()], vec!["http://gone.test/".into()]]);
+    fetch_batches(config, vec![vec!["http://gone.test/"], vec!["http://gone.test/"]]);
     assert_eq!(dns.queries_of("gone.test", QueryType::A), 2);
 }
 
@@ -226,12 +232,6 @@ fn a_blackholed_ipv6_address_races_an_ipv4_address_that_arrives_later() {
     assert!(got[0].elapsed < Duration::from_secs(5), "{:?}: IPv4 did not join the race", got[0].elapsed);
 }
 
-/// `Connection: close`: every request opens a connection of its own, and so looks its
-/// name up again once the answer has expired (hosts-file answers expire at once).
-fn closing(config: Config) -> Config {
-    Config { headers: vec![("connection".to_owned(), "close".to_owned())], ..config }
-}
-
 #[test]
 fn localhost_comes_from_the_hosts_file_not_the_server() {
     let server = builtin_server(ServerConfig::default());
@@ -242,10 +242,12 @@ fn localhost_comes_from_the_hosts_file_not_the_server() {
     let files = [None, Some(scratch.write("v4", "127.0.0.1 localhost\n")), Some(scratch.write("none", "# empty\n"))];
     for hosts_file in files {
         let dns = dns_responder();
-        let mut config = closing(config(dns.addr, 1));
+        // `Connection: close` (`closing`): each request opens a connection of its own, and
+        // so looks its name up again (hosts-file answers expire at once).
+        let mut config = config(dns.addr, 1);
         config.dns.hosts_file = hosts_file.clone().map(Into::into);
         let urls = (0..3).map(|i| format!("http://localhost:{}/{i}", server.port())).collect();
-        let (got, stats) = fetch_all(config, urls);
+        let (got, stats) = fetch_all(config, closing(urls));
         all_ok(&got);
         assert_eq!((stats.dns_lookups, stats.hosts_lookups), (0, 3), "{hosts_file:?}: one per connection");
         assert_eq!(dns.total(), 0, "{hosts_file:?}: no query for localhost, of either family");
@@ -264,7 +266,7 @@ fn names_in_the_hosts_file_are_answered_from_it_for_both_families() {
     let v4_server = builtin_server(ServerConfig::default());
     let v6_server = ipv6_server();
     let dns = dns_responder(); // would answer A 127.0.0.1 for anything asked
-    let mut config = closing(config(dns.addr, 1));
+    let mut config = config(dns.addr, 1);
     config.dns.hosts_file = Some(hosts.into());
     let batch = |b: usize| {
         let mut urls = Vec::new();
@@ -278,7 +280,7 @@ fn names_in_the_hosts_file_are_answered_from_it_for_both_families() {
             // Not in the file: asked of the server as always.
             urls.push(format!("http://elsewhere.test:{}/{b}/{i}", v4_server.port()));
         }
-        urls
+        closing(urls)
     };
     let got = fetch_batches(config.clone(), vec![batch(0), batch(1)]);
     all_ok(&got[0]);
@@ -293,7 +295,7 @@ fn names_in_the_hosts_file_are_answered_from_it_for_both_families() {
     // Every request above looked its name up (one per connection); a fresh client
     // does too, and still asks nothing.
     let urls = (0..4).map(|i| format!("http://v4only.test:{}/fresh/{i}", v4_server.port())).collect();
-    let (got, stats) = fetch_all(config, urls);
+    let (got, stats) = fetch_all(config, closing(urls));
     all_ok(&got);
     assert_eq!((stats.dns_lookups, stats.hosts_lookups), (0, 4));
     assert_eq!(dns.total(), 2);
@@ -309,12 +311,12 @@ fn an_edited_hosts_file_is_seen_by_the_next_lookup() {
     let server = builtin_server(ServerConfig::default());
     // TTL 0, so that the server's answers are not what keeps a name from being asked.
     let dns = DnsBuilder::new().fallback(Fallback::Loopback { ttl: 0 }).build();
-    let mut config = closing(config(dns.addr, 1));
+    let mut config = config(dns.addr, 1);
     config.dns.hosts_file = Some(hosts.clone().into());
     let url = |host: &str, b: usize| format!("http://{host}:{}/{b}", server.port());
     let batches = vec![
-        vec![url("moving.test", 0), url("arriving.test", 0)],
-        vec![url("moving.test", 1), url("arriving.test", 1)],
+        closing(vec![url("moving.test", 0), url("arriving.test", 0)]),
+        closing(vec![url("moving.test", 1), url("arriving.test", 1)]),
     ];
     let got = fetch_batches_with(config, batches, |_| {
         std::fs::write(&hosts, "127.0.0.1 arriving.test\n").unwrap();
@@ -432,7 +434,6 @@ fn nothing_is_left_behind_after_every_kind_of_ending() {
         .nxdomain("gone.test")
         .build();
     let mut config = config(dns.addr, 8);
-    config.headers = vec![("connection".to_owned(), "close".to_owned())];
     config.timeout = Some(Duration::from_millis(400));
     let mut urls = Vec::new();
     for i in 0..10 {
@@ -448,7 +449,7 @@ fn nothing_is_left_behind_after_every_kind_of_ending() {
         let kind = o.result.as_ref().err().map_or("ok", |e| e.kind.as_str());
         *kinds.entry(kind).or_insert(0) += 1;
     };
-    let mut client = Client::new(&mut reactor.context(), config, urls.into_iter(), sink).unwrap();
+    let mut client = Client::new(&mut reactor.context(), config, closing(urls).into_iter(), sink).unwrap();
     reactor.run(&mut client).unwrap();
     assert_eq!((client.connections(), client.origins(), client.in_flight()), (0, 0, 0));
     drop(client);

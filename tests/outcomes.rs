@@ -191,13 +191,13 @@ fn connections_take_turns_reading_large_bodies() {
     }
     impl onethread::client::Sink for Sink {
         fn outcome(&mut self, _: &onethread::client::Outcome<'_>) {}
-        fn body(&mut self, index: u64, _: &[u8]) {
+        fn body(&mut self, index: onethread::client::RequestId, _: &[u8]) {
             if self.pieces.is_empty() {
                 for _ in 0..2 {
                     self.written.recv_timeout(Duration::from_secs(10)).expect("both bodies written");
                 }
             }
-            self.pieces.push(index);
+            self.pieces.push(index.0);
         }
     }
     let config = onethread::client::Config { concurrency: 2, ..Default::default() };

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use onethread::client::{self, Config, Outcome, Sink, Stats};
+use onethread::client::{self, Config, Outcome, RequestId, Sink, Stats, Template};
 
 /// What the server did: `(connection, "read" | "answered", path)`, in order.
 type Log = Arc<Mutex<Vec<(usize, &'static str, String)>>>;
@@ -114,8 +114,8 @@ fn server(depth: usize, k: usize, end: End) -> (SocketAddr, Log) {
 /// Every outcome, with the body it got, in input order.
 #[derive(Default)]
 struct Bodies {
-    ends: Vec<(u64, String, Result<String, String>)>,
-    bodies: HashMap<u64, Vec<u8>>,
+    ends: Vec<(RequestId, String, Result<String, String>)>,
+    bodies: HashMap<RequestId, Vec<u8>>,
 }
 
 impl Sink for Bodies {
@@ -127,7 +127,7 @@ impl Sink for Bodies {
         };
         self.ends.push((o.index, o.url.to_owned(), result));
     }
-    fn body(&mut self, index: u64, chunk: &[u8]) {
+    fn body(&mut self, index: RequestId, chunk: &[u8]) {
         self.bodies.entry(index).or_default().extend_from_slice(chunk);
     }
 }
@@ -136,7 +136,12 @@ impl Sink for Bodies {
 type Ends = Vec<(String, Result<String, String>)>;
 
 fn run(config: Config, addr: SocketAddr, paths: &[&str]) -> (Ends, Stats) {
-    let urls: Vec<String> = paths.iter().map(|p| format!("http://{addr}{p}")).collect();
+    run_with(config, addr, paths, &Template::default())
+}
+
+/// [`run`], each request sent with `template`.
+fn run_with(config: Config, addr: SocketAddr, paths: &[&str], template: &Template) -> (Ends, Stats) {
+    let urls = paths.iter().map(|p| template.request(format!("http://{addr}{p}")));
     let (sink, stats) = client::fetch(config, urls, Bodies::default()).expect("client runs");
     let mut ends = sink.ends;
     assert_eq!(ends.len(), paths.len(), "one outcome per request");
@@ -282,8 +287,8 @@ fn an_http10_server_gets_one_request_at_a_time() {
 #[test]
 fn non_idempotent_requests_are_never_pipelined() {
     let (addr, log) = server(1, 0, End::Never);
-    let config = Config { method: "POST".into(), body: b"x".to_vec(), ..config(4, 4) };
-    let (ends, stats) = run(config, addr, &PATHS);
+    let post = Template::new("POST", &[] as &[(&str, &str)], b"x").unwrap();
+    let (ends, stats) = run_with(config(4, 4), addr, &PATHS, &post);
     all_answered_in_order(&ends);
     assert_eq!(stats.pipelined, 0);
     assert_eq!(counts(&log, "read").values().sum::<usize>(), 5);

@@ -38,7 +38,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use onethread::client::{Client, Config, Outcome, Sink};
+use onethread::client::{Client, Config, Outcome, Sink, Template};
 use onethread::reactor::Reactor;
 use onethread::server::{Server, ServerConfig};
 
@@ -179,11 +179,12 @@ struct Run {
 
 /// With `close`, every request asks the server to close its connection afterwards.
 fn fetch(addr: SocketAddr, n: usize, close: bool) -> io::Result<Run> {
-    let headers = if close { vec![("Connection".into(), "close".into())] } else { Vec::new() };
-    let config = Config { concurrency: n, idle_timeout: Duration::from_secs(600), headers, ..Config::default() };
-    let urls = (0..n).map(move |i| format!("http://{addr}/{i}"));
+    let fields: &[(&str, &str)] = if close { &[("Connection", "close")] } else { &[] };
+    let template = Template::new("GET", fields, b"").map_err(io::Error::other)?;
+    let config = Config { concurrency: n, idle_timeout: Duration::from_secs(600), ..Config::default() };
+    let urls = (0..n).map(move |i| template.request(format!("http://{addr}/{i}")));
     let mut reactor = Reactor::new(1024)?;
-    let mut client = Client::new(&mut reactor.context(), config, urls, Tally::default())?;
+    let mut client = Client::new(&mut reactor.context(), config, urls, Tally::default()).map_err(io::Error::other)?;
     let (heap_before, rss_before, start) = (live_bytes(), rss_bytes(), Instant::now());
     reactor.run(&mut client)?;
     let took = start.elapsed();

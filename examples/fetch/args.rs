@@ -219,8 +219,9 @@ pub fn parse() -> Args {
 }
 
 impl Args {
-    /// The client's configuration. Fails (a bad argument) only if --data-file cannot be read.
-    pub fn client_config(&self) -> Result<client::Config, String> {
+    /// The client's configuration, and the request every URL is sent with. Fails (a bad
+    /// argument) if --data-file or --cacert cannot be read or the request is not one.
+    pub fn client_config(&self) -> Result<(client::Config, client::Template), String> {
         let body = match (&self.data, &self.data_file) {
             (Some(text), _) => text.clone().into_bytes(),
             (None, Some(path)) => fs::read(path).map_err(|e| format!("--data-file {}: {e}", path.display()))?,
@@ -251,15 +252,15 @@ impl Args {
             headers.push(("Accept-Encoding".to_owned(), "gzip, deflate, br, zstd".to_owned()));
         }
         headers.extend(self.headers.iter().filter(|(_, value)| !value.is_empty()).cloned());
-        Ok(client::Config {
+        let method = self.method.as_deref().unwrap_or(if has_body { "POST" } else { "GET" });
+        let template = client::Template::new(method, &headers, &body).map_err(|e| format!("bad request: {e}"))?;
+        let config = client::Config {
             concurrency: self.concurrency as usize,
             timeout: secs(self.timeout),
             dns_timeout: secs(self.dns_timeout),
             connect_timeout: secs(self.connect_timeout),
             head_timeout: secs(self.head_timeout),
             read_timeout: secs(self.read_timeout),
-            method: self.method.clone().unwrap_or_else(|| if has_body { "POST" } else { "GET" }.into()),
-            headers,
             resolve: self.resolve.clone(),
             max_redirects: self.location.then_some(self.max_redirs),
             decompress: self.compressed,
@@ -274,11 +275,11 @@ impl Args {
                 (Some(path), false) => client::Trust::Bundle(path.clone()),
                 (None, false) => client::Trust::System,
             },
-            body,
             dns: DnsConfig { servers: self.dns_servers.clone(), ..DnsConfig::default() },
             limits: Limits { max_body: self.max_body, ..Limits::default() },
             ..client::Config::default()
-        })
+        };
+        Ok((config, template))
     }
 }
 

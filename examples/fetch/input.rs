@@ -7,7 +7,7 @@
 //!
 //! **A list on a pipe, FIFO, socket or terminal** (stdin included) is read on the
 //! reactor (`stdio.rs`): a read that would block makes the source answer
-//! [`Next::Later`], and `main` tells it when the poll reports the stream readable. Each
+//! [`Pull::Later`], and `main` tells it when the poll reports the stream readable. Each
 //! complete line is admitted as soon as it arrives and a slot is free, so
 //! `tail -f list | fetch --urls -` starts at the first line, and a slow writer never
 //! holds up requests already in flight or their deadlines. A **regular file** cannot
@@ -36,7 +36,7 @@ use std::path::Path;
 use std::rc::Rc;
 
 use mio::event::Event;
-use onethread::client::{Next, Source};
+use onethread::client::{self, Next, Source};
 use onethread::url;
 
 use crate::shard::Shard;
@@ -96,22 +96,45 @@ impl Total {
     }
 }
 
+/// What the input has next: the client's [`Next`], before a URL becomes a request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pull {
+    Url(String),
+    Later,
+    End,
+}
+
+/// The run's requests: each URL of the input, sent with the run's one request
+/// template (`-X`, `-H`, `-d`), which is prepared once and shared by all of them.
+pub struct Requests {
+    pub urls: Urls,
+    pub template: client::Template,
+}
+
+impl Source for Requests {
+    fn next_request(&mut self) -> Next {
+        match self.urls.next_url() {
+            Pull::Url(url) => Next::Request(self.template.request(url)),
+            Pull::Later => Next::Later,
+            Pull::End => Next::End,
+        }
+    }
+}
+
 /// The run's URLs: a template or a list.
 pub enum Urls {
     Template(Template),
     Lines(Lines),
 }
 
-impl Source for Urls {
-    fn next_url(&mut self) -> Next {
+impl Urls {
+    fn next_url(&mut self) -> Pull {
         match self {
             Urls::Template(t) => t.next(),
             Urls::Lines(l) => l.next(),
         }
     }
-}
 
-impl Urls {
     /// The poll has news for the list's stream.
     pub fn ready(&mut self, event: &Event) {
         if let Urls::Lines(lines) = self {
@@ -152,7 +175,7 @@ pub struct Template {
 }
 
 impl Template {
-    fn next(&mut self) -> Next {
+    fn next(&mut self) -> Pull {
         while self.next < self.n {
             let mut url = String::with_capacity(self.len);
             let index = std::str::from_utf8(&self.digits).expect("ASCII digits");
@@ -171,9 +194,9 @@ impl Template {
                 self.origins.borrow_mut().insert(self.handed, Origin { index: self.next - 1, line: None });
                 self.handed += 1;
             }
-            return Next::Url(url);
+            return Pull::Url(url);
         }
-        Next::End
+        Pull::End
     }
 }
 
@@ -263,7 +286,7 @@ impl Lines {
         }
     }
 
-    fn next(&mut self) -> Next {
+    fn next(&mut self) -> Pull {
         while self.left > 0 {
             let unread = self.buf.len() - self.start;
             let (from, to) = match self.buf[self.start..].iter().position(|&b| b == b'\n') {
@@ -307,23 +330,23 @@ impl Lines {
                     let origin = Origin { index: self.seen - 1, line: Some(self.line) };
                     self.origins.borrow_mut().insert(self.handed, origin);
                     self.handed += 1;
-                    return Next::Url(url.to_owned());
+                    return Pull::Url(url.to_owned());
                 }
             }
             if self.eof && self.start == self.buf.len() {
-                return Next::End;
+                return Pull::End;
             }
         }
-        Next::End
+        Pull::End
     }
 
     /// Reads more into the buffer; `Some(Later)` if nothing can be read now.
-    fn fill(&mut self) -> Option<Next> {
+    fn fill(&mut self) -> Option<Pull> {
         if self.eof {
-            return Some(Next::End);
+            return Some(Pull::End);
         }
         if self.stream.blocked {
-            return Some(Next::Later);
+            return Some(Pull::Later);
         }
         self.buf.drain(..self.start);
         self.start = 0;
@@ -336,11 +359,11 @@ impl Lines {
             // gone; the poll's hang-up tells the real end from "no writer yet".
             Ok(0) if self.stream.awaits_writer && !self.stream.hung_up => {
                 self.stream.blocked = true;
-                return Some(Next::Later);
+                return Some(Pull::Later);
             }
             Ok(0) => self.eof = true,
             Ok(n) => self.bytes_read.set(self.bytes_read.get() + n as u64),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(Next::Later),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(Pull::Later),
             Err(e) => {
                 self.error = Some(format!("stopped reading URLs: {e}"));
                 self.eof = true;
@@ -368,8 +391,8 @@ mod tests {
         Lines::new(Stream::own(read).unwrap(), limit)
     }
 
-    fn url(s: &str) -> Next {
-        Next::Url(s.to_owned())
+    fn url(s: &str) -> Pull {
+        Pull::Url(s.to_owned())
     }
 
     /// A plain pipe (not a FIFO opened by path): an empty read is the end.
@@ -398,11 +421,11 @@ mod tests {
     #[test]
     fn each_complete_line_is_handed_out_as_it_arrives() {
         let (mut lines, mut writer) = pipe_lines(None);
-        assert_eq!(lines.next(), Next::Later, "nothing written yet");
+        assert_eq!(lines.next(), Pull::Later, "nothing written yet");
         writer.write_all(b"http://a/1\nhttp://a/").unwrap();
         lines.stream.blocked = false; // what the poll's readable event does
         assert_eq!(lines.next(), url("http://a/1"));
-        assert_eq!(lines.next(), Next::Later, "half a line is not a URL yet");
+        assert_eq!(lines.next(), Pull::Later, "half a line is not a URL yet");
         writer.write_all(b"2\r\n").unwrap();
         lines.stream.blocked = false;
         assert_eq!(lines.next(), url("http://a/2"));
@@ -410,7 +433,7 @@ mod tests {
         drop(writer);
         lines.stream.blocked = false;
         assert_eq!(lines.next(), url("http://a/3"), "a last line without a newline counts");
-        assert_eq!(lines.next(), Next::End);
+        assert_eq!(lines.next(), Pull::End);
         assert_eq!(lines.bytes_read.get(), 33);
     }
 
@@ -420,7 +443,7 @@ mod tests {
         writer.write_all(b"\n  # a comment\n\t\nhttp://a/1  \n\n http://a/2\nhttp://a/3\n").unwrap();
         assert_eq!(lines.next(), url("http://a/1"));
         assert_eq!(lines.next(), url("http://a/2"));
-        assert_eq!(lines.next(), Next::End, "-n 2");
+        assert_eq!(lines.next(), Pull::End, "-n 2");
     }
 
     #[test]
@@ -435,9 +458,9 @@ mod tests {
         let mut got = Vec::new();
         while got.len() < 2 {
             match lines.next() {
-                Next::Url(u) => got.push(u),
-                Next::Later => lines.stream.blocked = false, // spin: the test is the poll
-                Next::End => panic!("ended early"),
+                Pull::Url(u) => got.push(u),
+                Pull::Later => lines.stream.blocked = false, // spin: the test is the poll
+                Pull::End => panic!("ended early"),
             }
         }
         producer.join().unwrap();
@@ -453,17 +476,17 @@ mod tests {
         let mut lines = over(read, None);
         assert!(lines.stream.awaits_writer, "a pipe read through its own description waits for a writer");
         drop(write); // reads as empty at once…
-        assert_eq!(lines.next(), Next::Later, "…but no hang-up was seen yet");
+        assert_eq!(lines.next(), Pull::Later, "…but no hang-up was seen yet");
         lines.stream.blocked = false;
         lines.stream.hung_up = true; // the poll reports that a writer came and went
-        assert_eq!(lines.next(), Next::End);
+        assert_eq!(lines.next(), Pull::End);
     }
 
     #[test]
     fn a_template_counts_up_to_n() {
         let mut input = template("http://h/{}/x{}".into(), 3, None);
-        let got: Vec<Next> = (0..4).map(|_| input.urls.next_url()).collect();
-        assert_eq!(got, [url("http://h/0/x0"), url("http://h/1/x1"), url("http://h/2/x2"), Next::End]);
+        let got: Vec<Pull> = (0..4).map(|_| input.urls.next_url()).collect();
+        assert_eq!(got, [url("http://h/0/x0"), url("http://h/1/x1"), url("http://h/2/x2"), Pull::End]);
     }
 
     #[test]
@@ -472,7 +495,7 @@ mod tests {
         let mut input = template("http://h{}.test/".into(), 40, Some(shard));
         let origins = input.origins.clone().expect("a shard records origins");
         let mut handed = 0;
-        while let Next::Url(u) = input.urls.next_url() {
+        while let Pull::Url(u) = input.urls.next_url() {
             let origin = origins.borrow()[&handed];
             assert_eq!(u, format!("http://h{}.test/", origin.index), "the template's own counter");
             handed += 1;
@@ -485,7 +508,7 @@ mod tests {
         writer.write_all(list.as_bytes()).unwrap();
         drop(writer);
         let mut handed = 0;
-        while let Next::Url(u) = lines.next() {
+        while let Pull::Url(u) = lines.next() {
             let origin = lines.origins.borrow()[&handed];
             assert_eq!(u, format!("http://h{}.test/", origin.index));
             assert_eq!(origin.line, Some(2 * origin.index + 2), "comments count as lines, not as URLs");

@@ -50,14 +50,14 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use mio::{Interest, Token};
-use onethread::client::{self, Client, Error, ErrorKind, Outcome, Sink};
+use onethread::client::{self, Client, Error, ErrorKind, Outcome, RequestId, Sink};
 use onethread::proof::{self, Census};
 use onethread::reactor::{Context, Handler, Reactor};
 use onethread::server::{self, Server, ServerConfig};
 use onethread::timer::TimerId;
 
 use args::Args;
-use input::{Origins, Total, Urls};
+use input::{Origins, Requests, Total};
 use output::{Mode, Output};
 use progress::{Progress, Snapshot, Style};
 use save::Saver;
@@ -66,7 +66,7 @@ use stdio::{Outbox, Stream};
 use summary::{Summary, Tally};
 
 /// Token layout on the shared reactor: the client's range, then the server's, then ours.
-const SERVER_BASE: usize = client::TOKENS_END;
+const SERVER_BASE: usize = client::TOKEN_SPAN;
 const TICK: Token = Token(SERVER_BASE + server::TOKEN_SPAN);
 const INPUT: Token = Token(TICK.0 + 1);
 const STDOUT: Token = Token(TICK.0 + 2);
@@ -121,7 +121,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
     census.sample()?;
 
     // Everything an argument names is checked before the first request.
-    let mut config = args.client_config().map_err(Failure::Usage)?;
+    let (mut config, template) = args.client_config().map_err(Failure::Usage)?;
     let summary_file = match &args.summary_json {
         Some(path) => Some(File::create(path).map_err(|e| usage("--summary-json", path, e))?),
         None => None,
@@ -194,9 +194,10 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         output.pin_status();
     }
     let report = Report { output, tally: Tally::new(), saver, fail: args.fail, origins: input.origins };
-    let client = Client::new(&mut cx, config, input.urls, report).map_err(|e| match e.kind() {
-        io::ErrorKind::InvalidInput => Failure::Usage(format!("bad request: {e}")),
-        _ => Failure::Fatal(e),
+    let requests = Requests { urls: input.urls, template };
+    let client = Client::new(&mut cx, config, requests, report).map_err(|e| match e {
+        client::ClientError::Io(e) => Failure::Fatal(e),
+        e => Failure::Usage(e.to_string()),
     })?;
     let tick = cx.timers.insert(TICK);
     cx.timers.arm(tick, started + TICK_EVERY); // `started` is the fresher clock
@@ -239,11 +240,11 @@ struct Report {
 
 impl Sink for Report {
     fn outcome(&mut self, o: &Outcome<'_>) {
-        let origin = self.origins.as_ref().and_then(|origins| origins.borrow_mut().remove(&o.index));
+        let origin = self.origins.as_ref().and_then(|origins| origins.borrow_mut().remove(&o.index.0));
         let relocated;
         let o = match origin {
             Some(origin) => {
-                relocated = Outcome { index: origin.index, ..*o };
+                relocated = Outcome { index: RequestId(origin.index), ..*o };
                 &relocated
             }
             None => o,
@@ -263,10 +264,10 @@ impl Sink for Report {
         self.output.write(o, origin.and_then(|origin| origin.line));
     }
 
-    fn body(&mut self, index: u64, piece: &[u8]) {
+    fn body(&mut self, index: RequestId, piece: &[u8]) {
         if let Some(saver) = &mut self.saver {
-            let origin = self.origins.as_ref().and_then(|origins| origins.borrow().get(&index).copied());
-            let index = origin.map_or(index, |origin| origin.index);
+            let origin = self.origins.as_ref().and_then(|origins| origins.borrow().get(&index.0).copied());
+            let index = origin.map_or(index.0, |origin| origin.index);
             saver.body(index, piece);
         }
     }
@@ -287,7 +288,7 @@ enum Stop {
 
 /// Everything on the one reactor: the client, maybe the server, the tick, the streams.
 struct App {
-    client: Client<Urls, Report>,
+    client: Client<Requests, Report>,
     server: Option<Server>,
     census: Census,
     tick: TimerId,
@@ -348,7 +349,7 @@ impl App {
             .buf()
             .extend_from_slice(format!("\nfetch: {} again: exiting at once\n", signals::name(signal)).as_bytes());
         self.stderr.flush();
-        for stream in [Some(&mut self.stderr.stream), self.client.source_mut().stream()].into_iter().flatten() {
+        for stream in [Some(&mut self.stderr.stream), self.client.source_mut().urls.stream()].into_iter().flatten() {
             stream.restore();
         }
         self.output().outbox().stream.restore();
@@ -459,7 +460,7 @@ impl App {
 impl Handler for App {
     fn ready(&mut self, cx: &mut Context<'_>, token: Token, event: &mio::event::Event) {
         match token {
-            INPUT => self.client.source_mut().ready(event),
+            INPUT => self.client.source_mut().urls.ready(event),
             STDOUT => {
                 self.output().outbox().stream.ready(event);
                 self.flush_stdout(cx);
@@ -498,7 +499,7 @@ impl Handler for App {
 
     fn end_of_turn(&mut self, cx: &mut Context<'_>) {
         self.client.end_of_turn(cx);
-        if let Some(e) = self.client.source_mut().take_error() {
+        if let Some(e) = self.client.source_mut().urls.take_error() {
             self.stderr.buf().extend_from_slice(format!("fetch: {e}\n").as_bytes());
         }
         self.flush_stdout(cx); // one write per turn, not per line

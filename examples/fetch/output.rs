@@ -272,14 +272,14 @@ mod tests {
     use std::io::Read;
     use std::time::Duration;
 
-    use onethread::client::{Error, ErrorKind};
+    use onethread::client::{Error, ErrorKind, RequestId};
 
     use super::*;
     use crate::stdio::{Stream, test_pipe};
 
     fn failed(index: u64, error: &Error) -> Outcome<'_> {
         Outcome {
-            index,
+            index: RequestId(index),
             url: "http://h/",
             result: Err(error),
             partial: None,

@@ -54,7 +54,7 @@ impl Saver {
     /// Completes the file of a successful request, or removes a failed one's.
     pub fn finish(&mut self, o: &Outcome<'_>) {
         let path = self.dir.join(o.index.to_string());
-        let written = match (self.open.remove(&o.index), &o.result) {
+        let written = match (self.open.remove(&o.index.0), &o.result) {
             (Some(Some(mut writer)), Ok(_)) => writer.flush(),
             (None, Ok(_)) => File::create(&path).map(drop),
             (Some(None), Ok(_)) => Err(io::Error::other("an earlier write failed")),

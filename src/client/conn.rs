@@ -40,7 +40,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::decode::Decoding;
-use super::outcome::{Error, ErrorKind, Sink};
+use super::outcome::{Error, ErrorKind, RequestId, Sink};
 use super::tls;
 use crate::http1::{self, Event as Http, ResponseDecoder, Version};
 use crate::timer::TimerId;
@@ -101,8 +101,8 @@ pub(super) enum Progress {
 /// What the response has shown so far; owned by the request, filled by the connection.
 #[derive(Default)]
 pub(super) struct Received {
-    /// The request's index, for the sink.
-    pub index: u64,
+    /// The request's id, for the sink.
+    pub index: RequestId,
     pub version: Option<Version>,
     pub status: u16,
     /// Copy of the response's header block, so headers outlive the read buffer.
@@ -172,6 +172,9 @@ pub(super) struct Conn {
     /// sent requests before earlier ones are answered. Nothing is pipelined to a
     /// server before it has shown that (HTTP/1.0 servers never do).
     proven: bool,
+    /// A request whose method is not idempotent is on it: nothing is sent behind it
+    /// until it is answered (RFC 9112 §9.3.2).
+    alone: bool,
 }
 
 /// A request on the connection, waiting for its response.
@@ -209,6 +212,7 @@ impl Conn {
             queue: VecDeque::new(),
             drained: false,
             proven: false,
+            alone: false,
         }
     }
 
@@ -241,7 +245,7 @@ impl Conn {
     pub fn can_take(&self, depth: usize) -> bool {
         match self.state {
             State::Idle => true,
-            State::Sending | State::Receiving => self.proven && self.queue.len() < depth,
+            State::Sending | State::Receiving => self.proven && !self.alone && self.queue.len() < depth,
             State::Connecting { .. } => false,
         }
     }
@@ -317,9 +321,11 @@ impl Conn {
                 self.partial.clear();
                 self.queue.clear();
                 self.start_response(method == "HEAD");
+                self.alone = false;
             }
             State::Sending | State::Receiving => {}
         }
+        self.alone |= !http1::is_idempotent(method);
         self.unsent.extend_from_slice(request);
         let pipelined = !self.queue.is_empty();
         self.queue.push_back(Sent { req: Some(req), pipelined, head: method == "HEAD" });
@@ -469,7 +475,7 @@ impl Conn {
             State::Sending | State::Receiving => {
                 let what = if writing { "sending request" } else { "reading response" };
                 let kind = tls::error_kind(e).unwrap_or(ErrorKind::Reset);
-                let error = Error::new(kind, format!("{what}: {e}"));
+                let error = Error::new(kind, format!("{what}: {e}")).with_io(e);
                 Progress::Failed { error, unanswered: !self.decoder.has_begun() }
             }
         }
@@ -556,6 +562,9 @@ fn feed(
                 };
                 received.head.clear();
                 received.head.extend_from_slice(head.headers.as_bytes());
+                if !received.withheld && !received.dropped {
+                    sink.head(received.index, &head);
+                }
             }
             Http::Body(bytes) => {
                 received.wire_len += bytes.len() as u64;
@@ -623,7 +632,7 @@ mod tests {
     struct Pieces(Vec<Vec<u8>>);
     impl Sink for Pieces {
         fn outcome(&mut self, _: &Outcome<'_>) {}
-        fn body(&mut self, _: u64, piece: &[u8]) {
+        fn body(&mut self, _: RequestId, piece: &[u8]) {
             self.0.push(piece.to_vec());
         }
     }
@@ -820,6 +829,20 @@ mod tests {
             }
         }
         (ends, sink.0.concat())
+    }
+
+    #[test]
+    fn nothing_is_sent_behind_a_request_that_is_not_idempotent() {
+        let mut c = pipelined(1);
+        assert_eq!(feed_pipeline(&mut c, OK).0, [(Some(1), true)]);
+        assert!(c.can_take(4), "idle, on a server that keeps connections: room");
+        c.send(2, "POST", b"POST /2 HTTP/1.1\r\nContent-Length: 1\r\n\r\nx");
+        assert!(!c.can_take(4), "a POST goes alone (RFC 9112 §9.3.2)");
+        c.sent(c.to_send().len());
+        assert_eq!(feed_pipeline(&mut c, OK).0, [(Some(2), true)]);
+        assert!(c.can_take(4), "answered: the connection takes requests again");
+        c.send(3, "GET", b"GET /3 HTTP/1.1\r\n\r\n");
+        assert!(c.can_take(4), "a GET leaves room behind it");
     }
 
     #[test]

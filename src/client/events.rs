@@ -15,9 +15,10 @@ use crate::reactor::Context;
 
 impl<I: Source, S: Sink> Client<I, S> {
     pub(super) fn on_conn_event(&mut self, cx: &mut Context<'_>, key: usize, event: &Event) {
-        // An event may name a connection closed earlier in this turn, whose key a new
-        // one may have taken since (see `stale.rs`).
-        if self.closed.is_stale(key) {
+        // An event may name a connection closed earlier in this turn, and a new one may
+        // have its key by now: that event was about the old socket (`Born`).
+        if self.born.this_turn(key) {
+            self.stale_events += 1;
             return;
         }
         let Some(link) = self.conns.get_mut(key) else { return };
@@ -78,7 +79,7 @@ impl<I: Source, S: Sink> Client<I, S> {
                     return self.send_again(req);
                 }
                 let active = &mut self.requests[req];
-                if unanswered && reused && (self.idempotent || active.as_get) && !active.retried {
+                if unanswered && reused && active.may_retry() && !active.retried {
                     active.retried = true;
                     self.stats.retries += 1;
                     self.dispatch(cx, req);
@@ -250,7 +251,6 @@ impl<I: Source, S: Sink> Client<I, S> {
     pub(super) fn close(&mut self, cx: &mut Context<'_>, key: usize) {
         let Link { mut io, conn, .. } = self.conns.remove(key);
         io.close();
-        self.closed.mark(key);
         cx.timers.remove(conn.timer);
         let o = conn.origin;
         if conn.outstanding() > 1 {

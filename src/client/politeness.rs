@@ -12,12 +12,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use super::{RequestId, Template};
 use crate::url::Url;
 
-/// A URL waiting for its host.
+/// A request waiting for its host.
 pub(super) struct Parked {
-    pub index: u64,
+    pub index: RequestId,
     pub url: Url,
+    pub template: Template,
 }
 
 #[derive(Default)]
@@ -70,18 +72,18 @@ impl Hosts {
         self.parked
     }
 
-    /// `url` may start now: it is counted as started. Otherwise it is parked.
-    pub fn start_or_park(&mut self, index: u64, url: Url, now: Instant) -> Option<(u64, Url)> {
+    /// The request may start now (it is given back, counted as started), or it is parked.
+    pub fn start_or_park(&mut self, request: Parked, now: Instant) -> Option<Parked> {
         if self.hosts.len() >= self.sweep_at {
             self.sweep(now);
         }
-        let key = Hosts::key(&url);
+        let key = Hosts::key(&request.url);
         let host = self.hosts.entry(key).or_default();
         if host.parked.is_empty() && may_start(host, self.per_host, now) {
             start(host, self.delay, now);
-            return Some((index, url));
+            return Some(request);
         }
-        host.parked.push_back(Parked { index, url });
+        host.parked.push_back(request);
         self.parked += 1;
         None
     }
@@ -171,6 +173,10 @@ mod tests {
         Url::parse(s).unwrap()
     }
 
+    fn parked(index: u64, url: Url) -> Parked {
+        Parked { index: RequestId(index), url, template: Template::default() }
+    }
+
     #[test]
     fn hosts_whose_delay_has_passed_are_not_kept() {
         // Five rounds, two seconds apart, of 10,000 new hosts each, every request ending
@@ -182,12 +188,12 @@ mod tests {
             let now = start + Duration::from_secs(2 * round);
             for i in 0..10_000 {
                 let host = format!("r{round}h{i}.test");
-                assert!(h.start_or_park(i, url(&format!("http://{host}/")), now).is_some());
+                assert!(h.start_or_park(parked(i, url(&format!("http://{host}/"))), now).is_some());
                 h.finished(&host, now);
                 most = most.max(h.hosts.len());
             }
             let again = url(&format!("http://r{round}h0.test/"));
-            assert!(h.start_or_park(0, again, now).is_none(), "a live delay is kept");
+            assert!(h.start_or_park(parked(0, again), now).is_none(), "a live delay is kept");
             h.drain();
         }
         assert!(most <= 25_000, "{most} hosts listed at once, of 50,000 seen");
@@ -197,18 +203,18 @@ mod tests {
     fn a_host_at_its_limit_parks_and_others_pass() {
         let mut h = Hosts::new(Some(2), None, 10).unwrap();
         let now = Instant::now();
-        assert!(h.start_or_park(0, url("http://a/0"), now).is_some());
-        assert!(h.start_or_park(1, url("http://A/1"), now).is_some(), "host names match without case");
-        assert!(h.start_or_park(2, url("http://a/2"), now).is_none(), "parked");
-        assert!(h.start_or_park(3, url("http://b/3"), now).is_some(), "another host passes");
-        assert!(h.start_or_park(4, url("http://a/4"), now).is_none());
+        assert!(h.start_or_park(parked(0, url("http://a/0")), now).is_some());
+        assert!(h.start_or_park(parked(1, url("http://A/1")), now).is_some(), "host names match without case");
+        assert!(h.start_or_park(parked(2, url("http://a/2")), now).is_none(), "parked");
+        assert!(h.start_or_park(parked(3, url("http://b/3")), now).is_some(), "another host passes");
+        assert!(h.start_or_park(parked(4, url("http://a/4")), now).is_none());
         assert_eq!(h.parked(), 2);
         assert!(h.next_ready(now).is_none(), "nothing freed yet");
         h.finished("a", now);
-        assert_eq!(h.next_ready(now).map(|p| p.index), Some(2), "oldest first");
+        assert_eq!(h.next_ready(now).map(|p| p.index.0), Some(2), "oldest first");
         assert!(h.next_ready(now).is_none(), "at the limit again");
         h.finished("a", now);
-        assert_eq!(h.next_ready(now).map(|p| p.index), Some(4));
+        assert_eq!(h.next_ready(now).map(|p| p.index.0), Some(4));
         assert_eq!(h.parked(), 0);
     }
 
@@ -216,25 +222,25 @@ mod tests {
     fn starts_to_one_host_are_spaced_by_the_delay() {
         let mut h = Hosts::new(None, Some(Duration::from_millis(100)), 10).unwrap();
         let t0 = Instant::now();
-        assert!(h.start_or_park(0, url("http://a/0"), t0).is_some());
-        assert!(h.start_or_park(1, url("http://a/1"), t0).is_none(), "too soon");
-        assert!(h.start_or_park(2, url("http://b/2"), t0).is_some(), "another host is not held up");
+        assert!(h.start_or_park(parked(0, url("http://a/0")), t0).is_some());
+        assert!(h.start_or_park(parked(1, url("http://a/1")), t0).is_none(), "too soon");
+        assert!(h.start_or_park(parked(2, url("http://b/2")), t0).is_some(), "another host is not held up");
         assert_eq!(h.wake(t0 + Duration::from_millis(50)), Some(t0 + Duration::from_millis(100)));
         assert!(h.next_ready(t0 + Duration::from_millis(50)).is_none());
         assert_eq!(h.wake(t0 + Duration::from_millis(100)), None);
-        assert_eq!(h.next_ready(t0 + Duration::from_millis(100)).map(|p| p.index), Some(1));
+        assert_eq!(h.next_ready(t0 + Duration::from_millis(100)).map(|p| p.index.0), Some(1));
     }
 
     #[test]
     fn the_parking_is_bounded_and_drains_for_a_stop() {
         let mut h = Hosts::new(Some(1), None, 2).unwrap();
         let now = Instant::now();
-        h.start_or_park(0, url("http://a/"), now);
-        h.start_or_park(1, url("http://a/"), now);
+        h.start_or_park(parked(0, url("http://a/")), now);
+        h.start_or_park(parked(1, url("http://a/")), now);
         assert!(!h.full());
-        h.start_or_park(2, url("http://a/"), now);
+        h.start_or_park(parked(2, url("http://a/")), now);
         assert!(h.full(), "stop reading input");
-        let drained: Vec<u64> = h.drain().iter().map(|p| p.index).collect();
+        let drained: Vec<u64> = h.drain().iter().map(|p| p.index.0).collect();
         assert_eq!(drained, [1, 2]);
         assert_eq!(h.parked(), 0);
     }

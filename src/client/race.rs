@@ -148,10 +148,10 @@ impl<I: Source, S: Sink> Client<I, S> {
             _ => None,
         };
         let mut io = Transport::connect(addr, session, tunnel)?;
-        io.register(cx.registry, Token(key))?;
+        io.register(cx.registry, Token(self.base + key))?;
         self.origins.hold_again(o);
         self.origins[o].links += 1;
-        let timer = cx.timers.insert(Token(key));
+        let timer = cx.timers.insert(Token(self.base + key));
         let race = &mut self.requests[req].race;
         race.next += 1;
         race.attempts.push(key);
@@ -169,6 +169,7 @@ impl<I: Source, S: Sink> Client<I, S> {
             cx.timers.arm(timer, at);
         }
         self.conns.insert(Link::new(io, conn));
+        self.born.note(key);
         self.stats.connect_attempts += 1;
         Ok(())
     }
@@ -221,7 +222,7 @@ impl<I: Source, S: Sink> Client<I, S> {
             return self.close(cx, key);
         }
         let link = &mut self.conns[key];
-        link.conn.send(req, self.shape.method(&self.requests[req]), &self.request_buf);
+        link.conn.send(req, self.requests[req].method(&self.plain), &self.request_buf);
         let progress = link.flush();
         self.on_progress(cx, key, progress);
     }
@@ -272,7 +273,8 @@ impl<I: Source, S: Sink> Client<I, S> {
         let addr = if proxied { format!("proxy {addr}") } else { addr.to_string() };
         let n = race.addrs.len();
         let all = if n > 1 { format!(" (all {n} addresses failed)") } else { String::new() };
-        self.complete(cx, req, Err(Error::new(kind, format!("connect to {addr}: {e}{all}"))));
+        let error = Error::new(kind, format!("connect to {addr}: {e}{all}")).with_source(e);
+        self.complete(cx, req, Err(error));
     }
 
     /// Gives up an idle connection (of any origin) to make room; false if none.

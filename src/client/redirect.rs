@@ -52,7 +52,7 @@ impl<I: Source, S: Sink> Client<I, S> {
                 return Next::Failed(Error::new(ErrorKind::Redirect, why));
             }
         };
-        let method = self.shape.method(active);
+        let method = active.method(&self.plain);
         active.as_get |= (status == 303 && method != "HEAD") || (matches!(status, 301 | 302) && method == "POST");
         let same_origin = next.is_https() == active.url.is_https()
             && next.port() == active.url.port()

@@ -11,11 +11,10 @@ use std::time::Duration;
 use mio::Token;
 
 use super::conn::{Deadline, Received};
-use super::proxy::Route;
+use super::politeness::Parked;
 use super::race::Race;
-use super::{Active, Client, Config, Error, ErrorKind, Next, Outcome, Place, REQUEST_TIMERS, Sink, Source};
+use super::{Active, Client, Error, ErrorKind, Next, Place, REQUEST_TIMERS, Request, RequestId, Sink, Source};
 use crate::dns::{Lookup, Reason};
-use crate::http1;
 use crate::reactor::Context;
 use crate::url::{Url, UrlError};
 
@@ -45,7 +44,20 @@ impl<I: Source, S: Sink> Client<I, S> {
             && let Some(parked) = hosts.next_ready(cx.now)
         {
             budget -= 1;
-            self.admit(cx, parked.index, parked.url);
+            self.admit(cx, parked);
+        }
+        if self.stopped.is_some() {
+            return self.end_submitted();
+        }
+        // Then what was submitted, in order, before anything new from the source.
+        while self.requests.len() < self.config.concurrency
+            && budget > 0
+            && self.sink.wants_more()
+            && !self.hosts.as_ref().is_some_and(|h| h.full())
+        {
+            let Some((index, request)) = self.inbox.pop() else { break };
+            budget -= 1;
+            self.take(cx, index, request);
         }
         while !self.urls_done
             && self.requests.len() < self.config.concurrency
@@ -54,8 +66,11 @@ impl<I: Source, S: Sink> Client<I, S> {
             && !self.hosts.as_ref().is_some_and(|h| h.full())
         {
             budget -= 1;
-            match self.urls.next_url() {
-                Next::Url(url) => self.take(cx, url),
+            match self.urls.next_request() {
+                Next::Request(request) => {
+                    let index = self.inbox.0.borrow_mut().take_index();
+                    self.take(cx, index, request);
+                }
                 Next::Later => break,
                 Next::End => self.urls_done = true,
             }
@@ -78,11 +93,11 @@ impl<I: Source, S: Sink> Client<I, S> {
         self.admit_more(cx);
     }
 
-    /// A URL from the input: its index, then a request now, or parked for its host.
-    fn take(&mut self, cx: &mut Context<'_>, text: String) {
-        let index = self.next_index;
-        self.next_index += 1;
+    /// A request from the input or a submitter, with its index: admitted now, or parked
+    /// for its host.
+    fn take(&mut self, cx: &mut Context<'_>, index: RequestId, request: Request) {
         self.stats.requests += 1;
+        let (text, template) = request.into_parts();
         let url = match Url::from_string(text) {
             Ok(url) => url,
             Err((e, text)) => {
@@ -90,38 +105,30 @@ impl<I: Source, S: Sink> Client<I, S> {
                     UrlError::Invalid(_) => ErrorKind::InvalidUrl,
                     UrlError::UnsupportedScheme(_) => ErrorKind::UnsupportedScheme,
                 };
-                let error = Error::new(kind, e.to_string());
-                let outcome = Outcome {
-                    index,
-                    url: &text,
-                    result: Err(&error),
-                    partial: None,
-                    elapsed: Duration::ZERO,
-                    redirects: 0,
-                    final_url: None,
-                    attempts: 1,
-                };
-                self.sink.outcome(&outcome);
-                return;
+                return self.end_unadmitted(index, &text, &Error::new(kind, e.to_string()), 1);
             }
         };
+        let request = Parked { index, url, template };
         match &mut self.hosts {
             Some(hosts) => {
-                if let Some((index, url)) = hosts.start_or_park(index, url, cx.now) {
-                    self.admit(cx, index, url);
+                if let Some(request) = hosts.start_or_park(request, cx.now) {
+                    self.admit(cx, request);
                 }
             }
-            None => self.admit(cx, index, url),
+            None => self.admit(cx, request),
         }
     }
 
-    /// `url` (request `index`) takes a slot and is on its way.
-    fn admit(&mut self, cx: &mut Context<'_>, index: u64, url: Url) {
+    /// A request takes a slot and is on its way.
+    fn admit(&mut self, cx: &mut Context<'_>, request: Parked) {
+        let Parked { index, url, template } = request;
+        let shape = template.0.as_deref().unwrap_or(&self.plain);
+        let idempotent = shape.idempotent();
         let host_key = self.hosts.as_ref().map(|_| super::politeness::Hosts::key(&url));
         let origin = self.origins.hold(&url);
         let entry = self.requests.vacant_entry();
         let key = entry.key();
-        let timer = cx.timers.insert(Token(REQUEST_TIMERS + key));
+        let timer = cx.timers.insert(Token(self.base + REQUEST_TIMERS + key));
         // The clock is read here, not at the start of the turn: admitting a batch means
         // a connect per request, and the last one's deadline must not be shortened by
         // the time the others took (the rule is in `reactor.rs`).
@@ -146,7 +153,7 @@ impl<I: Source, S: Sink> Client<I, S> {
                 index,
                 head,
                 follow: self.config.max_redirects.is_some(),
-                retry_on_status: self.config.retry > 0 && self.idempotent,
+                retry_on_status: self.config.retry > 0 && idempotent,
                 decompress: self.config.decompress,
                 max_decoded: self.config.limits.max_body,
                 ..Received::default()
@@ -155,7 +162,8 @@ impl<I: Source, S: Sink> Client<I, S> {
             first_url: None,
             as_get: false,
             elsewhere: false,
-            idempotent: self.idempotent,
+            template,
+            idempotent,
             attempts: 1,
             first_started: started,
             host_key,
@@ -188,7 +196,7 @@ impl<I: Source, S: Sink> Client<I, S> {
             self.stats.connections_reused += 1;
             self.requests[req].place = Place::On(conn);
             let link = &mut self.conns[conn];
-            link.conn.send(req, self.shape.method(&self.requests[req]), &self.request_buf);
+            link.conn.send(req, self.requests[req].method(&self.plain), &self.request_buf);
             let progress = link.flush();
             self.on_progress(cx, conn, progress);
             return;
@@ -276,6 +284,9 @@ impl<I: Source, S: Sink> Client<I, S> {
     /// Sends `req` behind the requests of a busy connection of its origin that has room;
     /// false if none has.
     fn pipeline(&mut self, cx: &mut Context<'_>, req: usize) -> bool {
+        if !self.requests[req].idempotent {
+            return false; // never behind others (RFC 9112 §9.3.2)
+        }
         let o = self.requests[req].origin;
         while let Some(&key) = self.origins[o].open.last() {
             let room =
@@ -305,9 +316,13 @@ impl<I: Source, S: Sink> Client<I, S> {
         if self.conns[key].conn.outstanding() > self.depth / 2 {
             return;
         }
-        while self.conns.get(key).is_some_and(|l| l.conn.can_take(self.depth))
-            && let Some(req) = self.origins[o].queue.pop_front()
+        while let Some(link) = self.conns.get(key)
+            && link.conn.can_take(self.depth)
+            && let Some(&req) = self.origins[o].queue.front()
+            // A request that is not idempotent goes on an idle connection only.
+            && (self.requests[req].idempotent || !link.conn.busy())
         {
+            self.origins[o].queue.pop_front();
             if self.encode(cx, req) {
                 self.send_on(key, req);
             }
@@ -331,7 +346,7 @@ impl<I: Source, S: Sink> Client<I, S> {
         } else {
             self.stats.connections_reused += 1;
         }
-        conn.send(req, self.shape.method(&self.requests[req]), &self.request_buf);
+        conn.send(req, self.requests[req].method(&self.plain), &self.request_buf);
         if self.to_flush.last() != Some(&key) {
             self.to_flush.push(key);
         }
@@ -372,7 +387,8 @@ impl<I: Source, S: Sink> Client<I, S> {
     pub(super) fn encode(&mut self, cx: &mut Context<'_>, req: usize) -> bool {
         self.request_buf.clear();
         let via = self.origins[self.requests[req].origin].via.as_deref();
-        match self.shape.encode(&mut self.request_buf, &self.requests[req], via) {
+        let active = &self.requests[req];
+        match active.shape(&self.plain).encode(&mut self.request_buf, active, via) {
             Ok(()) => true,
             Err(e) => {
                 // Unreachable for URLs that parsed, but a bad request is that request's error.
@@ -444,71 +460,4 @@ impl<I: Source, S: Sink> Client<I, S> {
 /// (EADDRNOTAVAIL).
 pub(super) fn out_of_sockets(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EADDRNOTAVAIL))
-}
-
-/// What every request of a run shares, checked once: the method, the configured fields
-/// (less a `Host`, which replaces the URL's authority as the Host value: virtual hosts
-/// on an address, as curl's `-H 'Host: …'`) and the body. A redirect may need a
-/// variant: a GET without the body (after a 303, say), or no `Authorization` (on
-/// another origin); all four are made once, up front.
-pub(super) struct Shape {
-    /// By `[as_get][elsewhere]`.
-    templates: [[http1::RequestTemplate; 2]; 2],
-    host: Option<String>,
-    /// The configured fields have an `Authorization`: URL credentials are not added.
-    authorization: bool,
-}
-
-impl Shape {
-    pub fn new(config: &Config) -> Result<Shape, http1::EncodeError> {
-        let is = |name: &str, wanted: &str| name.eq_ignore_ascii_case(wanted);
-        let host = config.headers.iter().rev().find(|(n, _)| is(n, "host")).map(|(_, v)| v.clone());
-        let fields: Vec<(&str, &str)> =
-            config.headers.iter().filter(|(n, _)| !is(n, "host")).map(|(n, v)| (n.as_str(), v.as_str())).collect();
-        let authorization = fields.iter().any(|(n, _)| is(n, "authorization"));
-        let anonymous: Vec<(&str, &str)> = fields.iter().copied().filter(|(n, _)| !is(n, "authorization")).collect();
-        let make =
-            |method: &str, fields: &[(&str, &str)], body: &[u8]| http1::RequestTemplate::new(method, fields, body);
-        let templates = [
-            [make(&config.method, &fields, &config.body)?, make(&config.method, &anonymous, &config.body)?],
-            [make("GET", &fields, b"")?, make("GET", &anonymous, b"")?],
-        ];
-        if let Some(host) = &host {
-            templates[0][0].encode(&mut Vec::new(), "/", host, &[])?; // a Host value must be one
-        }
-        Ok(Shape { templates, host, authorization })
-    }
-
-    /// The method of the request for `active`.
-    pub fn method(&self, active: &Active) -> &str {
-        self.templates[active.as_get as usize][0].method()
-    }
-
-    /// The request for `active`, appended to `buf`. Credentials from its URL become
-    /// `Authorization` unless the configured fields have one (and it has not left the
-    /// origin it started at, for the configured one).
-    ///
-    /// Through a plain-HTTP proxy the target is in absolute form (RFC 9112 §3.2.2) and
-    /// the proxy's credentials go along; through a tunnel the request is the origin's.
-    pub fn encode(&self, buf: &mut Vec<u8>, active: &Active, via: Option<&Route>) -> Result<(), http1::EncodeError> {
-        let url = &active.url;
-        let template = &self.templates[active.as_get as usize][active.elsewhere as usize];
-        let host = self.host.as_deref().unwrap_or(url.authority());
-        let configured = self.authorization && !active.elsewhere;
-        let mut extra: [(&str, &str); 2] = [("", ""); 2];
-        let mut n = 0;
-        if let Some(basic) = url.basic_auth().filter(|_| !configured) {
-            extra[n] = ("Authorization", basic);
-            n += 1;
-        }
-        let proxied = via.filter(|_| !url.is_https());
-        if let Some(basic) = proxied.and_then(|route| route.basic.as_deref()) {
-            extra[n] = ("Proxy-Authorization", basic);
-            n += 1;
-        }
-        match proxied {
-            Some(_) => template.encode(buf, &format!("http://{}{}", url.authority(), url.target()), host, &extra[..n]),
-            None => template.encode(buf, &url.target(), host, &extra[..n]),
-        }
-    }
 }

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use onethread::client::{self, Config, Outcome, Stats};
+use onethread::client::{self, Config, Outcome, Request, Stats, Template};
 use onethread::reactor::Reactor;
 use onethread::server::{Server, ServerConfig};
 
@@ -35,8 +35,9 @@ pub struct Got {
     pub elapsed: Duration,
 }
 
-/// Runs the client over `urls` and returns the outcomes in input order.
-pub fn fetch_all(config: Config, urls: Vec<String>) -> (Vec<Got>, Stats) {
+/// Runs the client over `urls` (requests, or URLs to GET) and returns the outcomes in
+/// input order.
+pub fn fetch_all<R: Into<Request>>(config: Config, urls: Vec<R>) -> (Vec<Got>, Stats) {
     let n = urls.len();
     let mut got: Vec<Got> = Vec::new();
     let sink = |o: &Outcome<'_>| got.push(keep(o));
@@ -51,7 +52,7 @@ pub fn keep(o: &Outcome<'_>) -> Got {
         o.result.as_ref().ok().and_then(|r| r.headers.get(name)).map(|v| String::from_utf8_lossy(v).into_owned())
     };
     Got {
-        index: o.index,
+        index: o.index.0,
         url: o.url.to_owned(),
         status: o.result.as_ref().ok().map(|r| r.status),
         body_len: o.result.as_ref().map_or(0, |r| r.body_len),
@@ -60,6 +61,12 @@ pub fn keep(o: &Outcome<'_>) -> Got {
         date: header("date"),
         elapsed: o.elapsed,
     }
+}
+
+/// `urls` sent with `Connection: close`, so each request opens a connection of its own.
+pub fn closing(urls: Vec<String>) -> Vec<Request> {
+    let close = Template::new("GET", &[("Connection", "close")], b"").unwrap();
+    urls.into_iter().map(|url| close.request(url)).collect()
 }
 
 /// The built-in server on a thread of its own (fine in a test process).
@@ -139,7 +146,11 @@ pub fn example(name: &str) -> PathBuf {
         .unwrap_or_else(|_| panic!("{} is missing: {hint}", path.display()));
     // `cargo test --test X` does not rebuild examples; refuse to test a stale binary.
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let newest = newest_mtime(&root.join("src")).max(newest_mtime(&root.join("examples")));
+    // Its own sources only: editing another example does not relink this one.
+    let own = root.join("examples").join(name);
+    let own =
+        std::fs::metadata(own.with_extension("rs")).and_then(|m| m.modified()).unwrap_or_else(|_| newest_mtime(&own));
+    let newest = newest_mtime(&root.join("src")).max(own);
     assert!(built >= newest, "{} is older than the sources: {hint}", path.display());
     path
 }
@@ -197,25 +208,31 @@ pub struct FetchRun {
 /// Runs `fetch` with `args` (stdout and stderr are pipes, not a terminal), sampling
 /// its `/proc/<pid>/status` every 2 ms until it exits.
 pub fn run_fetch(args: &[&str], stdin: Option<String>) -> FetchRun {
-    let (mut child, stdout, stderr) = spawn_fetch(args, stdin);
+    run_example("fetch", args, stdin)
+}
+
+/// [`run_fetch`] for any example.
+pub fn run_example(name: &str, args: &[&str], stdin: Option<String>) -> FetchRun {
+    let (mut child, stdout, stderr) = spawn_example(name, args, stdin);
     let watched = watch_until_exit(&mut child, Duration::from_millis(2), Duration::from_secs(300));
     let code = child.wait().unwrap().code();
     FetchRun { code, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap(), watched }
 }
 
-/// Starts `fetch` with `args`, `stdin` written to it by a thread of its own, and its
-/// stdout and stderr read to their ends by two more.
-fn spawn_fetch(
+/// Starts example `name` with `args`, `stdin` written to it by a thread of its own, and
+/// its stdout and stderr read to their ends by two more.
+fn spawn_example(
+    name: &str,
     args: &[&str],
     stdin: Option<String>,
 ) -> (Child, thread::JoinHandle<String>, thread::JoinHandle<String>) {
-    let mut child = Command::new(example("fetch"))
+    let mut child = Command::new(example(name))
         .args(args)
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start fetch");
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().unwrap();
         thread::spawn(move || pipe.write_all(input.as_bytes()));
@@ -289,7 +306,7 @@ pub fn run_fetch_and_children(
     args: &[&str],
     stdin: Option<String>,
 ) -> (FetchRun, std::collections::BTreeMap<u32, Watched>) {
-    let (mut child, stdout, stderr) = spawn_fetch(args, stdin);
+    let (mut child, stdout, stderr) = spawn_example("fetch", args, stdin);
     let pid = child.id();
     let started = Instant::now();
     let mut watched = Watched::default();
