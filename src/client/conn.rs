@@ -40,6 +40,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::decode::Decoding;
+use super::keys::{OriginKey, ReqKey};
 use super::outcome::{Error, ErrorKind, RequestId, Sink};
 use super::tls;
 use crate::http1::{self, Event as Http, ResponseDecoder, Version};
@@ -49,7 +50,7 @@ use crate::timer::TimerId;
 pub(super) enum State {
     /// Handshake in progress to `addr`, one of `req`'s attempts (see `race.rs`). While
     /// `racing`, the next attempt starts beside this one when the timer fires.
-    Connecting { req: usize, addr: SocketAddr, racing: bool },
+    Connecting { req: ReqKey, addr: SocketAddr, racing: bool },
     /// Request bytes are waiting to be written; responses may be arriving already.
     Sending,
     /// Every request is out; responses are being read.
@@ -82,7 +83,7 @@ pub(super) enum Progress {
     /// response was dropped). With `keep_alive`, the connection goes on: idle, to be
     /// pooled, or with the next queued request's response to read. Otherwise it must
     /// be closed, and any requests queued behind `req` were not answered.
-    Done { req: Option<usize>, keep_alive: bool },
+    Done { req: Option<ReqKey>, keep_alive: bool },
     /// The handshake completed: the connection may take its request.
     Connected,
     /// The handshake failed.
@@ -143,7 +144,7 @@ pub(super) fn is_redirect(status: u16) -> bool {
 }
 
 pub(super) struct Conn {
-    pub origin: usize,
+    pub origin: OriginKey,
     state: State,
     /// The deadline of the current phase (connect, head, body read, idle expiry).
     pub timer: TimerId,
@@ -180,7 +181,7 @@ pub(super) struct Conn {
 /// A request on the connection, waiting for its response.
 #[derive(Clone, Copy, Debug)]
 struct Sent {
-    req: Option<usize>,
+    req: Option<ReqKey>,
     /// Sent while an earlier request was unanswered.
     pipelined: bool,
     /// A `HEAD`: its response has no body, whatever its head says.
@@ -190,9 +191,9 @@ struct Sent {
 impl Conn {
     /// A connection attempt to `addr` for `req`.
     pub fn new(
-        origin: usize,
+        origin: OriginKey,
         timer: TimerId,
-        req: usize,
+        req: ReqKey,
         addr: SocketAddr,
         racing: bool,
         decoder: ResponseDecoder,
@@ -221,7 +222,7 @@ impl Conn {
     }
 
     /// The request this connection is connecting for, or whose response it reads now.
-    pub fn request(&self) -> Option<usize> {
+    pub fn request(&self) -> Option<ReqKey> {
         match self.state {
             State::Connecting { req, .. } => Some(req),
             State::Sending | State::Receiving => self.queue.front().and_then(|sent| sent.req),
@@ -252,7 +253,7 @@ impl Conn {
 
     /// The requests queued behind the one being answered: never answered, if the
     /// connection ends now. Gaps (requests that ended already) are skipped.
-    pub fn behind(&self) -> impl Iterator<Item = usize> + '_ {
+    pub fn behind(&self) -> impl Iterator<Item = ReqKey> + '_ {
         self.queue.iter().skip(1).filter_map(|sent| sent.req)
     }
 
@@ -265,7 +266,7 @@ impl Conn {
 
     /// `req`, queued behind the one being answered, has ended (its own deadline): its
     /// response will be read and dropped. False if `req` is not behind on this connection.
-    pub fn forget(&mut self, req: usize) -> bool {
+    pub fn forget(&mut self, req: ReqKey) -> bool {
         match self.queue.iter_mut().skip(1).find(|sent| sent.req == Some(req)) {
             Some(sent) => {
                 sent.req = None;
@@ -314,7 +315,7 @@ impl Conn {
     /// Takes `request` (already encoded) for `req`: a connection that just connected,
     /// one from the pool, or — pipelining — a busy one, behind its other requests. The
     /// response decoder is told the method (a HEAD response has no body).
-    pub fn send(&mut self, req: usize, method: &str, request: &[u8]) {
+    pub fn send(&mut self, req: ReqKey, method: &str, request: &[u8]) {
         match self.state {
             State::Connecting { .. } | State::Idle => {
                 self.unsent.clear();
@@ -621,6 +622,12 @@ fn decode_error(e: http1::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::keys::Key;
+
+    /// Request key `i`.
+    fn rq(i: usize) -> ReqKey {
+        ReqKey::from_index(i)
+    }
     use crate::client::outcome::Outcome;
     use crate::http1::Limits;
     use crate::timer::Timers;
@@ -639,14 +646,21 @@ mod tests {
 
     fn attempt(racing: bool) -> Conn {
         let timer = Timers::new().insert(mio::Token(0));
-        Conn::new(7, timer, 1, ADDR.parse().unwrap(), racing, ResponseDecoder::new(Limits::default()))
+        Conn::new(
+            OriginKey::from_index(7),
+            timer,
+            rq(1),
+            ADDR.parse().unwrap(),
+            racing,
+            ResponseDecoder::new(Limits::default()),
+        )
     }
 
     /// A connected connection that has sent `GET /` for request 1.
     fn sending() -> Conn {
         let mut c = attempt(false);
         assert!(matches!(c.connected(), Progress::Connected));
-        c.send(1, "GET", b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+        c.send(rq(1), "GET", b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
         c
     }
 
@@ -662,7 +676,7 @@ mod tests {
     fn connecting_follows_the_race_and_the_handshake() {
         let mut c = attempt(true);
         assert_eq!(c.deadline(), Deadline::Attempt);
-        assert_eq!(c.request(), Some(1));
+        assert_eq!(c.request(), Some(rq(1)));
         c.stop_racing();
         assert_eq!(c.deadline(), Deadline::Connect);
         assert!(matches!(c.connect_failed(io::ErrorKind::ConnectionRefused.into()), Progress::ConnectFailed(_)));
@@ -675,14 +689,14 @@ mod tests {
     #[test]
     fn the_request_goes_out_in_pieces_and_then_the_head_is_awaited() {
         let mut c = sending();
-        assert_eq!((c.state(), c.request()), (State::Sending, Some(1)));
+        assert_eq!((c.state(), c.request()), (State::Sending, Some(rq(1))));
         assert_eq!(c.deadline(), Deadline::Head);
         assert_eq!(c.to_send(), b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
         c.sent(4);
         assert_eq!(c.to_send(), b"/ HTTP/1.1\r\nHost: h\r\n\r\n");
         assert_eq!(c.state(), State::Sending);
         c.sent(c.to_send().len());
-        assert_eq!((c.state(), c.request()), (State::Receiving, Some(1)));
+        assert_eq!((c.state(), c.request()), (State::Receiving, Some(rq(1))));
         assert!(c.to_send().is_empty());
     }
 
@@ -697,7 +711,7 @@ mod tests {
                 Progress::Wait => assert!(!last, "ended early at byte {i}"),
                 Progress::Done { req, keep_alive } => {
                     assert!(last, "ended at byte {i}");
-                    assert_eq!((req, keep_alive), (Some(1), true));
+                    assert_eq!((req, keep_alive), (Some(rq(1)), true));
                 }
                 other => panic!("byte {i}: {other:?}"),
             }
@@ -709,8 +723,8 @@ mod tests {
         assert_eq!(sink.0.concat(), b"hello");
         assert_eq!((c.state(), c.served, c.deadline()), (State::Idle, 1, Deadline::Idle));
         // The pool hands it the next request.
-        c.send(2, "GET", b"GET /2 HTTP/1.1\r\n\r\n");
-        assert_eq!((c.state(), c.request(), c.deadline()), (State::Sending, Some(2), Deadline::Head));
+        c.send(rq(2), "GET", b"GET /2 HTTP/1.1\r\n\r\n");
+        assert_eq!((c.state(), c.request(), c.deadline()), (State::Sending, Some(rq(2)), Deadline::Head));
     }
 
     #[test]
@@ -765,7 +779,7 @@ mod tests {
         let (p, r, _) = feed_all(&mut c, b"HTTP/1.1 200 OK\r\n\r\nall of it", true);
         assert!(matches!(p, Progress::Wait));
         assert_eq!(r.body_len, 9);
-        assert!(matches!(c.closed(), Progress::Done { req: Some(1), keep_alive: false }));
+        assert!(matches!(c.closed(), Progress::Done { req: Some(k), keep_alive: false } if k == rq(1)));
     }
 
     #[test]
@@ -792,13 +806,15 @@ mod tests {
     fn pipelined(n: usize) -> Conn {
         let mut c = attempt(false);
         c.connected();
-        c.send(0, "GET", b"GET /0 HTTP/1.1\r\n\r\n");
+        c.send(rq(0), "GET", b"GET /0 HTTP/1.1\r\n\r\n");
         c.sent(c.to_send().len());
         assert!(!c.can_take(4), "nothing is pipelined before the server has shown keep-alive");
-        assert!(matches!(feed_all(&mut c, OK, true).0, Progress::Done { req: Some(0), keep_alive: true }));
+        assert!(
+            matches!(feed_all(&mut c, OK, true).0, Progress::Done { req: Some(k), keep_alive: true } if k == rq(0))
+        );
         for req in 1..=n {
             assert!(c.can_take(n), "room for request {req}");
-            c.send(req, "GET", format!("GET /{req} HTTP/1.1\r\n\r\n").as_bytes());
+            c.send(rq(req), "GET", format!("GET /{req} HTTP/1.1\r\n\r\n").as_bytes());
         }
         assert!(!c.can_take(n));
         let all: String = (1..=n).map(|req| format!("GET /{req} HTTP/1.1\r\n\r\n")).collect();
@@ -809,7 +825,7 @@ mod tests {
 
     /// Feeds `bytes` then whatever each completed response left buffered, as the client
     /// does; returns every verdict and the bodies the sink saw.
-    fn feed_pipeline(c: &mut Conn, bytes: &[u8]) -> (Vec<(Option<usize>, bool)>, Vec<u8>) {
+    fn feed_pipeline(c: &mut Conn, bytes: &[u8]) -> (Vec<(Option<ReqKey>, bool)>, Vec<u8>) {
         let mut sink = Pieces::default();
         let mut ends = Vec::new();
         let mut received = Received::default();
@@ -834,14 +850,14 @@ mod tests {
     #[test]
     fn nothing_is_sent_behind_a_request_that_is_not_idempotent() {
         let mut c = pipelined(1);
-        assert_eq!(feed_pipeline(&mut c, OK).0, [(Some(1), true)]);
+        assert_eq!(feed_pipeline(&mut c, OK).0, [(Some(rq(1)), true)]);
         assert!(c.can_take(4), "idle, on a server that keeps connections: room");
-        c.send(2, "POST", b"POST /2 HTTP/1.1\r\nContent-Length: 1\r\n\r\nx");
+        c.send(rq(2), "POST", b"POST /2 HTTP/1.1\r\nContent-Length: 1\r\n\r\nx");
         assert!(!c.can_take(4), "a POST goes alone (RFC 9112 §9.3.2)");
         c.sent(c.to_send().len());
-        assert_eq!(feed_pipeline(&mut c, OK).0, [(Some(2), true)]);
+        assert_eq!(feed_pipeline(&mut c, OK).0, [(Some(rq(2)), true)]);
         assert!(c.can_take(4), "answered: the connection takes requests again");
-        c.send(3, "GET", b"GET /3 HTTP/1.1\r\n\r\n");
+        c.send(rq(3), "GET", b"GET /3 HTTP/1.1\r\n\r\n");
         assert!(c.can_take(4), "a GET leaves room behind it");
     }
 
@@ -850,7 +866,7 @@ mod tests {
         let mut c = pipelined(3);
         let three = [OK, OK, OK].concat();
         let (ends, bodies) = feed_pipeline(&mut c, &three);
-        assert_eq!(ends, [(Some(1), true), (Some(2), true), (Some(3), true)]);
+        assert_eq!(ends, [(Some(rq(1)), true), (Some(rq(2)), true), (Some(rq(3)), true)]);
         assert_eq!(bodies, b"hellohellohello");
         assert_eq!((c.state(), c.outstanding(), c.served), (State::Idle, 0, 4));
     }
@@ -863,7 +879,7 @@ mod tests {
         for byte in &three {
             ends.extend(feed_pipeline(&mut c, std::slice::from_ref(byte)).0);
         }
-        assert_eq!(ends, [(Some(1), true), (Some(2), true), (Some(3), true)]);
+        assert_eq!(ends, [(Some(rq(1)), true), (Some(rq(2)), true), (Some(rq(3)), true)]);
         assert_eq!(c.state(), State::Idle);
     }
 
@@ -874,10 +890,10 @@ mod tests {
         // One and a half responses, then the rest.
         let cut = OK.len() + 20;
         let (ends, _) = feed_pipeline(&mut c, &three[..cut]);
-        assert_eq!(ends, [(Some(1), true)]);
-        assert_eq!((c.request(), c.outstanding(), c.deadline()), (Some(2), 2, Deadline::Head));
+        assert_eq!(ends, [(Some(rq(1)), true)]);
+        assert_eq!((c.request(), c.outstanding(), c.deadline()), (Some(rq(2)), 2, Deadline::Head));
         let (ends, _) = feed_pipeline(&mut c, &three[cut..]);
-        assert_eq!(ends, [(Some(2), true), (Some(3), true)]);
+        assert_eq!(ends, [(Some(rq(2)), true), (Some(rq(3)), true)]);
     }
 
     #[test]
@@ -885,22 +901,22 @@ mod tests {
         let mut c = pipelined(3);
         let close = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
         let (ends, _) = feed_pipeline(&mut c, &[OK, close, OK].concat());
-        assert_eq!(ends, [(Some(1), true), (Some(2), false)], "nothing after the close is believed");
-        assert_eq!(c.behind().collect::<Vec<_>>(), [3]);
+        assert_eq!(ends, [(Some(rq(1)), true), (Some(rq(2)), false)], "nothing after the close is believed");
+        assert_eq!(c.behind().collect::<Vec<_>>(), [rq(3)]);
     }
 
     #[test]
     fn a_close_after_k_responses_fails_the_next_unanswered_and_the_rest_are_behind() {
         let mut c = pipelined(3);
-        assert_eq!(feed_pipeline(&mut c, OK).0, [(Some(1), true)]);
+        assert_eq!(feed_pipeline(&mut c, OK).0, [(Some(rq(1)), true)]);
         assert!(matches!(c.closed(), Progress::Failed { unanswered: true, .. }));
-        assert_eq!((c.request(), c.behind().collect::<Vec<_>>()), (Some(2), vec![3]));
+        assert_eq!((c.request(), c.behind().collect::<Vec<_>>()), (Some(rq(2)), vec![rq(3)]));
         // A reset instead of a FIN, after part of response 2: answered, so not behind.
         let mut c = pipelined(3);
         feed_pipeline(&mut c, &[OK, &OK[..10]].concat());
         let reset = io::Error::from(io::ErrorKind::ConnectionReset);
         assert!(matches!(c.io_failed(false, &reset), Progress::Failed { unanswered: false, .. }));
-        assert_eq!(c.behind().collect::<Vec<_>>(), [3]);
+        assert_eq!(c.behind().collect::<Vec<_>>(), [rq(3)]);
     }
 
     #[test]
@@ -910,41 +926,41 @@ mod tests {
         let http10 = b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n";
         let (p, _, _) = feed_all(&mut c, http10, true);
         assert!(matches!(p, Progress::Done { keep_alive: true, .. }), "{p:?}");
-        c.send(2, "GET", b"GET /2 HTTP/1.0\r\n\r\n");
+        c.send(rq(2), "GET", b"GET /2 HTTP/1.0\r\n\r\n");
         assert!(!c.can_take(16), "HTTP/1.0 keep-alive is not an invitation to pipeline");
     }
 
     #[test]
     fn a_forgotten_request_leaves_a_gap_whose_response_is_dropped() {
         let mut c = pipelined(3);
-        assert!(!c.forget(1), "the request being answered cannot be forgotten");
-        assert!(c.forget(2));
-        assert_eq!(c.behind().collect::<Vec<_>>(), [3]);
+        assert!(!c.forget(rq(1)), "the request being answered cannot be forgotten");
+        assert!(c.forget(rq(2)));
+        assert_eq!(c.behind().collect::<Vec<_>>(), [rq(3)]);
         let two = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nTWO";
         let (ends, bodies) = feed_pipeline(&mut c, &[OK, two, OK].concat());
-        assert_eq!(ends, [(Some(1), true), (None, true), (Some(3), true)]);
+        assert_eq!(ends, [(Some(rq(1)), true), (None, true), (Some(rq(3)), true)]);
         assert_eq!(bodies, b"hellohello", "the gap's body reaches no one");
     }
 
     #[test]
     fn a_pipelined_head_response_has_no_body() {
         let mut c = pipelined(1);
-        c.send(2, "HEAD", b"HEAD /2 HTTP/1.1\r\n\r\n");
-        c.send(3, "GET", b"GET /3 HTTP/1.1\r\n\r\n");
+        c.send(rq(2), "HEAD", b"HEAD /2 HTTP/1.1\r\n\r\n");
+        c.send(rq(3), "GET", b"GET /3 HTTP/1.1\r\n\r\n");
         c.sent(c.to_send().len());
         let head = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
         let (ends, bodies) = feed_pipeline(&mut c, &[OK, head, OK].concat());
-        assert_eq!(ends, [(Some(1), true), (Some(2), true), (Some(3), true)]);
+        assert_eq!(ends, [(Some(rq(1)), true), (Some(rq(2)), true), (Some(rq(3)), true)]);
         assert_eq!(bodies, b"hellohello");
     }
 
     #[test]
     fn responses_are_read_while_requests_are_still_being_written() {
         let mut c = pipelined(1);
-        c.send(2, "GET", b"GET /2 HTTP/1.1\r\n\r\n");
+        c.send(rq(2), "GET", b"GET /2 HTTP/1.1\r\n\r\n");
         assert_eq!(c.state(), State::Sending);
         let (ends, _) = feed_pipeline(&mut c, OK);
-        assert_eq!(ends, [(Some(1), true)]);
-        assert_eq!((c.state(), c.request()), (State::Sending, Some(2)));
+        assert_eq!(ends, [(Some(rq(1)), true)]);
+        assert_eq!((c.state(), c.request()), (State::Sending, Some(rq(2))));
     }
 }

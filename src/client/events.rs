@@ -7,6 +7,7 @@ use std::time::Instant;
 use mio::event::Event;
 
 use super::conn::{Deadline, Progress, Received, State};
+use super::keys::{ConnKey, Key, ReqKey};
 use super::redirect::Next;
 use super::transport::Link;
 use super::{Client, Error, ErrorKind, Outcome, Place, Response, Sink, Source};
@@ -14,7 +15,7 @@ use crate::http1::Headers;
 use crate::reactor::Context;
 
 impl<I: Source, S: Sink> Client<I, S> {
-    pub(super) fn on_conn_event(&mut self, cx: &mut Context<'_>, key: usize, event: &Event) {
+    pub(super) fn on_conn_event(&mut self, cx: &mut Context<'_>, key: ConnKey, event: &Event) {
         // An event may name a connection closed earlier in this turn, and a new one may
         // have its key by now: that event was about the old socket (`Born`).
         if self.born.this_turn(key) {
@@ -28,7 +29,7 @@ impl<I: Source, S: Sink> Client<I, S> {
     }
 
     /// Acts on what a connection reported: the client's half of the state machine.
-    pub(super) fn on_progress(&mut self, cx: &mut Context<'_>, key: usize, progress: Progress) {
+    pub(super) fn on_progress(&mut self, cx: &mut Context<'_>, key: ConnKey, progress: Progress) {
         match progress {
             Progress::Wait => self.follow_phase(cx, key),
             Progress::Done { req, keep_alive } => {
@@ -103,7 +104,7 @@ impl<I: Source, S: Sink> Client<I, S> {
 
     /// Bytes read after a pipelined response are the next response's start: decode them
     /// now, since the kernel will not announce them again.
-    fn read_buffered(&mut self, cx: &mut Context<'_>, key: usize) {
+    fn read_buffered(&mut self, cx: &mut Context<'_>, key: ConnKey) {
         let Some(link) = self.conns.get_mut(key).filter(|l| l.conn.has_buffered()) else { return };
         let mut gap = Received::dropped();
         let received = match link.conn.request() {
@@ -135,7 +136,8 @@ impl<I: Source, S: Sink> Client<I, S> {
     /// need, or they wait on for the other family).
     pub(super) fn on_dns_news(&mut self, cx: &mut Context<'_>) {
         let mut woken = std::mem::take(&mut self.woken);
-        for req in woken.drain(..) {
+        // The resolver knows its waiters by index only (it is below the client).
+        for req in woken.drain(..).map(ReqKey::from_index) {
             match self.requests.get(req).map(|r| r.place) {
                 Some(Place::Resolving(_)) => self.dispatch(cx, req),
                 Some(Place::Connecting) => self.more_addresses(cx, req),
@@ -146,7 +148,7 @@ impl<I: Source, S: Sink> Client<I, S> {
     }
 
     /// The overall deadline passed, or the DNS wait did.
-    pub(super) fn on_request_timeout(&mut self, cx: &mut Context<'_>, req: usize) {
+    pub(super) fn on_request_timeout(&mut self, cx: &mut Context<'_>, req: ReqKey) {
         let Some(active) = self.requests.get(req) else { return };
         if active.place == Place::Waiting {
             return self.start_again(cx, req); // the wait before a retry is over
@@ -157,7 +159,7 @@ impl<I: Source, S: Sink> Client<I, S> {
             && active.dns_deadline.is_none_or(|at| cx.now < at)
         {
             // The resolution delay is over: go with the IPv4 answer (RFC 8305 §3).
-            self.dns.leave(entry, req);
+            self.dns.leave(entry, req.index());
             return self.dispatch(cx, req);
         }
         let error = match active.place {
@@ -183,9 +185,9 @@ impl<I: Source, S: Sink> Client<I, S> {
     /// Takes a request out of wherever it waits, before it ends early: its lookup, the
     /// socket queue, its connection attempts, or its connection (which is closed: a
     /// response cut short leaves it unusable).
-    pub(super) fn detach(&mut self, cx: &mut Context<'_>, req: usize) {
+    pub(super) fn detach(&mut self, cx: &mut Context<'_>, req: ReqKey) {
         match self.requests[req].place {
-            Place::Resolving(entry) => self.dns.leave(entry, req),
+            Place::Resolving(entry) => self.dns.leave(entry, req.index()),
             Place::NeedsSocket => self.backlog.retain(|&r| r != req),
             Place::Connecting => {
                 let race = std::mem::take(&mut self.requests[req].race);
@@ -193,7 +195,7 @@ impl<I: Source, S: Sink> Client<I, S> {
                     self.close(cx, *attempt);
                 }
                 if let Some(entry) = race.pending {
-                    self.dns.leave(entry, req);
+                    self.dns.leave(entry, req.index());
                 }
             }
             // Behind others on a pipelined connection, it leaves a gap there; else its
@@ -212,7 +214,7 @@ impl<I: Source, S: Sink> Client<I, S> {
     }
 
     /// A connection's phase deadline passed.
-    pub(super) fn on_conn_timeout(&mut self, cx: &mut Context<'_>, key: usize) {
+    pub(super) fn on_conn_timeout(&mut self, cx: &mut Context<'_>, key: ConnKey) {
         let Some(link) = self.conns.get(key) else { return };
         let (armed, state) = (link.conn.armed, link.conn.state());
         match (armed, state) {
@@ -248,13 +250,13 @@ impl<I: Source, S: Sink> Client<I, S> {
     /// `deregister` call is needed. Pipelined requests behind the one being answered
     /// were never answered: they go back to the front of their origin's queue, in
     /// order, to be sent again on another connection.
-    pub(super) fn close(&mut self, cx: &mut Context<'_>, key: usize) {
+    pub(super) fn close(&mut self, cx: &mut Context<'_>, key: ConnKey) {
         let Link { mut io, conn, .. } = self.conns.remove(key);
         io.close();
         cx.timers.remove(conn.timer);
         let o = conn.origin;
         if conn.outstanding() > 1 {
-            let behind: Vec<usize> = conn.behind().collect();
+            let behind: Vec<ReqKey> = conn.behind().collect();
             for &req in behind.iter().rev() {
                 self.send_again(req);
             }
@@ -269,7 +271,7 @@ impl<I: Source, S: Sink> Client<I, S> {
 
     /// A pipelined request its connection never answered goes to the front of its
     /// origin's queue, to be sent on another connection (at the end of the turn).
-    fn send_again(&mut self, req: usize) {
+    fn send_again(&mut self, req: ReqKey) {
         self.requests[req].place = Place::Queued;
         let o = self.requests[req].origin;
         self.origins[o].queue.push_front(req);
@@ -280,7 +282,7 @@ impl<I: Source, S: Sink> Client<I, S> {
     }
 
     /// The one place a request ends.
-    pub(super) fn complete(&mut self, cx: &mut Context<'_>, req: usize, result: Result<(), Error>) {
+    pub(super) fn complete(&mut self, cx: &mut Context<'_>, req: ReqKey, result: Result<(), Error>) {
         if let Some(wait) = self.retry_wait(cx.now, req, &result) {
             return self.retry_later(cx, req, wait);
         }

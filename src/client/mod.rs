@@ -98,7 +98,8 @@
 //!   failing in a burst.
 //! * **Connections** live in a slab whose key is the mio token. A key freed and given
 //!   to a new connection within one turn never receives the old socket's events from
-//!   that turn's poll (`Born`). Each is a sans-I/O
+//!   that turn's poll (`Born`). Requests, connections and origins each have a key type
+//!   of their own (`keys.rs`), so one cannot index another's slab. Each is a sans-I/O
 //!   state machine (`conn.rs`: facts in, `Progress` out, no socket, no clock) joined
 //!   to its socket (`transport.rs`, which moves the bytes). What each `Progress` means
 //!   is acted on in one place (`events.rs`, `on_progress`).
@@ -137,6 +138,7 @@
 mod conn;
 mod decode;
 mod events;
+mod keys;
 mod origin;
 mod outcome;
 mod politeness;
@@ -158,11 +160,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use keys::{ConnKey, Key, Keyed, OriginKey, ReqKey};
 use mio::Token;
 use mio::event::Event;
-use slab::Slab;
 
-use crate::dns::{Dns, DnsConfig};
+use crate::dns::{Dns, DnsConfig, EntryId};
 use crate::http1::Limits;
 use crate::reactor::{Context, Handler, Reactor};
 use crate::timer::TimerId;
@@ -393,7 +395,8 @@ struct Born {
 
 impl Born {
     /// Connection `key` was opened now.
-    fn note(&mut self, key: usize) {
+    fn note(&mut self, key: ConnKey) {
+        let key = key.index();
         if self.turn_of.len() <= key {
             self.turn_of.resize(key + 1, u64::MAX);
         }
@@ -401,8 +404,8 @@ impl Born {
     }
 
     /// Whether `key`'s connection was opened during this turn, after its poll.
-    fn this_turn(&self, key: usize) -> bool {
-        self.turn_of.get(key) == Some(&self.now)
+    fn this_turn(&self, key: ConnKey) -> bool {
+        self.turn_of.get(key.index()) == Some(&self.now)
     }
 
     fn next_turn(&mut self) {
@@ -414,13 +417,13 @@ impl Born {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Place {
     /// For an answer about its host (the resolver's entry for the name).
-    Resolving(usize),
+    Resolving(EntryId),
     /// For a free descriptor or port (see `schedule.rs`).
     NeedsSocket,
     /// For one of its connection attempts to connect (see `race`).
     Connecting,
     /// On this connection.
-    On(usize),
+    On(ConnKey),
     /// In its origin's queue, for a connection: the origin has as many as pipelining
     /// allows, or the connection it was on ended before answering it.
     Queued,
@@ -432,7 +435,7 @@ enum Place {
 struct Active {
     index: RequestId,
     url: Url,
-    origin: usize,
+    origin: OriginKey,
     started: Instant,
     /// The overall deadline, if any.
     deadline: Option<Instant>,
@@ -492,19 +495,20 @@ pub struct Client<I, S> {
     /// ends as `cancelled` with this message.
     stopped: Option<String>,
     sink: S,
-    requests: Slab<Active>,
-    conns: Slab<Link>,
+    requests: Keyed<ReqKey, Active>,
+    conns: Keyed<ConnKey, Link>,
     origins: Origins,
     dns: Dns,
     read_buf: Box<[u8]>,
-    /// Requests whose lookup has news, to dispatch again.
+    /// Requests whose lookup has news, to dispatch again (by index: the resolver's
+    /// waiters are plain numbers).
     woken: Vec<usize>,
     /// The request being encoded; copied into the connection that sends it.
     request_buf: Vec<u8>,
     /// Header buffers of finished requests, kept so the next ones need not allocate.
     spare_heads: Vec<Vec<u8>>,
     /// Requests waiting for a socket, oldest first.
-    backlog: VecDeque<usize>,
+    backlog: VecDeque<ReqKey>,
     socket_retry: TimerId,
     backoff: Duration,
     /// A connection closed or went idle this turn, so a parked request may proceed.
@@ -516,9 +520,9 @@ pub struct Client<I, S> {
     per_origin: usize,
     /// Connections with pipelined requests to write, written together at the end of
     /// the turn: one write for every request that joined them this turn.
-    to_flush: Vec<usize>,
+    to_flush: Vec<ConnKey>,
     /// Origins whose queue may move: one of their connections closed.
-    stirred: Vec<usize>,
+    stirred: Vec<OriginKey>,
     /// Which connections were opened after this turn's poll (see [`Born`]).
     born: Born,
     /// Events dropped because they named a key that a newer connection took.
@@ -526,7 +530,7 @@ pub struct Client<I, S> {
     /// Connections that used their share of reads with a response still arriving,
     /// oldest first; each reads on at the end of the next turn, after the poll has
     /// given every other socket its chance (see `transport::READS_PER_TURN`).
-    paused: VecDeque<usize>,
+    paused: VecDeque<ConnKey>,
 
     stats: Stats,
 }
@@ -631,8 +635,8 @@ impl<I: Source, S: Sink> Client<I, S> {
             inbox: submitter,
             stopped: None,
             sink,
-            requests: Slab::new(),
-            conns: Slab::new(),
+            requests: Keyed::default(),
+            conns: Keyed::default(),
             origins,
             dns,
             read_buf: vec![0; READ_BUFFER].into_boxed_slice(),
@@ -702,7 +706,7 @@ impl<I: Source, S: Sink> Client<I, S> {
         self.urls_done = true;
         self.stopped = Some(why.to_owned());
         self.backlog.clear();
-        let keys: Vec<usize> = self.requests.iter().map(|(key, _)| key).collect();
+        let keys: Vec<ReqKey> = self.requests.keys().collect();
         for req in keys {
             self.detach(cx, req);
             self.complete(cx, req, Err(Error::new(ErrorKind::Cancelled, why)));
@@ -758,7 +762,7 @@ impl<I: Source, S: Sink> Handler for Client<I, S> {
         if token.0 - self.base >= DNS_SOCKETS {
             self.dns.ready(token, event);
         } else {
-            self.on_conn_event(cx, token.0 - self.base, event);
+            self.on_conn_event(cx, ConnKey::from_index(token.0 - self.base), event);
             // A finished response frees a slot: fill it now, usually on the connection
             // that just went idle, rather than after every other event of this turn.
             // The server then sees a steady stream of requests, not one burst per turn.
@@ -773,8 +777,8 @@ impl<I: Source, S: Sink> Handler for Client<I, S> {
             DNS_TIMER => self.dns.timer_fired(),
             SOCKET_RETRY_TIMER => self.retry_backlog(cx),
             POLITE_TIMER => self.on_polite_timer(cx),
-            t if t >= REQUEST_TIMERS => self.on_request_timeout(cx, t - REQUEST_TIMERS),
-            t => self.on_conn_timeout(cx, t),
+            t if t >= REQUEST_TIMERS => self.on_request_timeout(cx, ReqKey::from_index(t - REQUEST_TIMERS)),
+            t => self.on_conn_timeout(cx, ConnKey::from_index(t)),
         }
     }
 
@@ -836,7 +840,7 @@ mod tests {
         let mut client = Client::new(&mut cx, config, std::iter::empty::<String>(), |_: &Outcome<'_>| {}).unwrap();
         client.submitter().submit(format!("http://{addr}/old"));
         client.end_of_turn(&mut cx); // admitted: connection 0 opens
-        assert!(client.conns.contains(0));
+        assert!(client.conns.get(ConnKey::from_index(0)).is_some());
 
         // A real readiness event for token 0, as this turn's poll might have reported
         // about the old socket (made on a socket pair of the test's own).
@@ -850,11 +854,12 @@ mod tests {
 
         // While an earlier event of the same turn is handled, the old request ends, its
         // connection closes, and the next request's connection takes key 0…
-        client.detach(&mut cx, 0);
-        client.complete(&mut cx, 0, Err(Error::new(ErrorKind::Cancelled, "by the test")));
+        let old = ReqKey::from_index(0);
+        client.detach(&mut cx, old);
+        client.complete(&mut cx, old, Err(Error::new(ErrorKind::Cancelled, "by the test")));
         client.submitter().submit(format!("http://{addr}/new"));
         client.admit_more(&mut cx);
-        assert!(client.conns.contains(0), "the key was reused");
+        assert!(client.conns.get(ConnKey::from_index(0)).is_some(), "the key was reused");
         // …then the turn's event for the old socket is dispatched: not to the new one.
         client.ready(&mut cx, Token(0), event);
         assert_eq!(client.stale_events, 1);

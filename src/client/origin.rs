@@ -15,8 +15,8 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use super::keys::{ConnKey, Key, Keyed, OriginKey, ReqKey};
 use rustls::pki_types::ServerName;
-use slab::Slab;
 
 use super::proxy::{Proxies, Route};
 use super::tls;
@@ -45,12 +45,12 @@ pub(super) struct Origin {
     /// The address that last accepted a connection.
     pub preferred: Option<IpAddr>,
     /// Idle connections, most recently used last (reused first: warmest).
-    pub idle: Vec<usize>,
+    pub idle: Vec<ConnKey>,
     /// Pipelining: busy connections that may take another request (entries may be
     /// stale; each is checked when taken), requests waiting for a connection, and the
     /// connections (attempts included) open to this origin now.
-    pub open: Vec<usize>,
-    pub queue: std::collections::VecDeque<usize>,
+    pub open: Vec<ConnKey>,
+    pub queue: std::collections::VecDeque<ReqKey>,
     pub links: usize,
     /// Requests and connections that refer to this origin.
     users: usize,
@@ -62,7 +62,7 @@ impl Origin {
         if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.to_string() }
     }
 
-    pub fn remove_idle(&mut self, conn: usize) {
+    pub fn remove_idle(&mut self, conn: ConnKey) {
         if let Some(i) = self.idle.iter().position(|&c| c == conn) {
             self.idle.remove(i);
         }
@@ -74,22 +74,28 @@ pub(super) struct Origins {
     /// `--resolve` pins, by lower-cased host and port.
     pins: HashMap<(Box<str>, u16), Box<[IpAddr]>>,
     proxies: Proxies,
-    list: Slab<Origin>,
+    list: Keyed<OriginKey, Origin>,
     /// Lower-cased host → its origins, one per port and scheme (almost always just one).
     /// Keyed by host alone so a lookup borrows the URL's text instead of building a key.
-    index: HashMap<Box<str>, Vec<(u16, bool, usize)>>,
+    index: HashMap<Box<str>, Vec<(u16, bool, OriginKey)>>,
     /// Most URL lists hit one origin many times in a row: check it before hashing.
-    last: usize,
+    last: OriginKey,
 }
 
 impl Origins {
     pub fn new(resolve: &[super::Resolve], proxies: Proxies) -> Self {
         let pins = resolve.iter().map(|r| ((r.host.to_ascii_lowercase().into(), r.port), r.addrs.clone().into()));
-        Origins { pins: pins.collect(), proxies, list: Slab::new(), index: HashMap::new(), last: 0 }
+        Origins {
+            pins: pins.collect(),
+            proxies,
+            list: Keyed::default(),
+            index: HashMap::new(),
+            last: OriginKey::from_index(0),
+        }
     }
 
     /// The origin of `url`, with one more user.
-    pub fn hold(&mut self, url: &Url) -> usize {
+    pub fn hold(&mut self, url: &Url) -> OriginKey {
         let (port, https) = (url.port(), url.is_https());
         let id = match self.list.get(self.last) {
             Some(o) if o.port == port && o.https == https && o.host.eq_ignore_ascii_case(url.host()) => self.last,
@@ -147,12 +153,12 @@ impl Origins {
     }
 
     /// One more user of an origin already held (a new connection).
-    pub fn hold_again(&mut self, id: usize) {
+    pub fn hold_again(&mut self, id: OriginKey) {
         self.list[id].users += 1;
     }
 
     /// One user fewer; the last one out forgets the origin.
-    pub fn release(&mut self, id: usize) {
+    pub fn release(&mut self, id: OriginKey) {
         let origin = &mut self.list[id];
         origin.users -= 1;
         if origin.users == 0 {
@@ -166,12 +172,12 @@ impl Origins {
     }
 
     /// Some origin with an idle connection, for closing one to make room.
-    pub fn any_with_idle(&self) -> Option<usize> {
+    pub fn any_with_idle(&self) -> Option<OriginKey> {
         self.list.iter().find(|(_, o)| !o.idle.is_empty()).map(|(id, _)| id)
     }
 
     /// Origins in use.
-    pub fn get(&self, id: usize) -> Option<&Origin> {
+    pub fn get(&self, id: OriginKey) -> Option<&Origin> {
         self.list.get(id)
     }
 
@@ -180,15 +186,15 @@ impl Origins {
     }
 }
 
-impl std::ops::Index<usize> for Origins {
+impl std::ops::Index<OriginKey> for Origins {
     type Output = Origin;
-    fn index(&self, i: usize) -> &Origin {
+    fn index(&self, i: OriginKey) -> &Origin {
         &self.list[i]
     }
 }
 
-impl std::ops::IndexMut<usize> for Origins {
-    fn index_mut(&mut self, i: usize) -> &mut Origin {
+impl std::ops::IndexMut<OriginKey> for Origins {
+    fn index_mut(&mut self, i: OriginKey) -> &mut Origin {
         &mut self.list[i]
     }
 }

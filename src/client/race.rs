@@ -29,6 +29,7 @@ use std::time::Duration;
 use mio::Token;
 
 use super::conn::{Conn, Deadline, State};
+use super::keys::{ConnKey, Key, OriginKey, ReqKey};
 use super::proxy::connect_request;
 use super::schedule::out_of_sockets;
 use super::tls;
@@ -49,12 +50,12 @@ pub(super) struct Race {
     /// The next address to try.
     next: usize,
     /// Attempts still connecting (connection keys).
-    attempts: Vec<usize>,
+    attempts: Vec<ConnKey>,
     /// The most recent failure, for the error if all fail.
     last_error: Option<(SocketAddr, io::Error)>,
     /// The DNS entry whose other family is still to be answered; its addresses join
     /// the race when they arrive.
-    pub pending: Option<usize>,
+    pub pending: Option<crate::dns::EntryId>,
 }
 
 impl Race {
@@ -66,7 +67,7 @@ impl Race {
     }
 
     /// Connections still trying.
-    pub fn attempts(&self) -> &[usize] {
+    pub fn attempts(&self) -> &[ConnKey] {
         &self.attempts
     }
 }
@@ -91,7 +92,7 @@ fn order(ips: &[IpAddr], preferred: Option<IpAddr>, port: u16, out: &mut Vec<Soc
 
 impl<I: Source, S: Sink> Client<I, S> {
     /// Starts connecting `req` to the addresses `dispatch` put in its race.
-    pub(super) fn race(&mut self, cx: &mut Context<'_>, req: usize) {
+    pub(super) fn race(&mut self, cx: &mut Context<'_>, req: ReqKey) {
         // Races often start in a batch (every waiter of a lookup at once), each with a
         // `connect`: read the clock for this one's deadlines (see `reactor.rs`).
         cx.refresh();
@@ -101,7 +102,7 @@ impl<I: Source, S: Sink> Client<I, S> {
 
     /// Starts the next attempt, skipping addresses that fail at once; gives up when
     /// none is left and none is still trying.
-    fn next_attempt(&mut self, cx: &mut Context<'_>, req: usize) {
+    fn next_attempt(&mut self, cx: &mut Context<'_>, req: ReqKey) {
         loop {
             let race = &self.requests[req].race;
             let Some(&addr) = race.addrs.get(race.next) else {
@@ -135,7 +136,7 @@ impl<I: Source, S: Sink> Client<I, S> {
     }
 
     /// Opens a socket to `addr` for `req` and arms its timer.
-    fn attempt(&mut self, cx: &mut Context<'_>, req: usize, addr: SocketAddr) -> io::Result<()> {
+    fn attempt(&mut self, cx: &mut Context<'_>, req: ReqKey, addr: SocketAddr) -> io::Result<()> {
         let key = self.conns.vacant_key();
         let o = self.requests[req].origin;
         let session = if self.origins[o].https { Some(self.tls_session(o)?) } else { None };
@@ -148,10 +149,10 @@ impl<I: Source, S: Sink> Client<I, S> {
             _ => None,
         };
         let mut io = Transport::connect(addr, session, tunnel)?;
-        io.register(cx.registry, Token(self.base + key))?;
+        io.register(cx.registry, Token(self.base + key.index()))?;
         self.origins.hold_again(o);
         self.origins[o].links += 1;
-        let timer = cx.timers.insert(Token(self.base + key));
+        let timer = cx.timers.insert(Token(self.base + key.index()));
         let race = &mut self.requests[req].race;
         race.next += 1;
         race.attempts.push(key);
@@ -176,7 +177,7 @@ impl<I: Source, S: Sink> Client<I, S> {
 
     /// A new TLS session for origin `o`: its server name, the client's configuration
     /// (and so its ticket store, for resumption).
-    fn tls_session(&mut self, o: usize) -> io::Result<rustls::ClientConnection> {
+    fn tls_session(&mut self, o: OriginKey) -> io::Result<rustls::ClientConnection> {
         let tls_error = |why: String| io::Error::other(rustls::Error::General(why));
         let trust = &self.config.trust;
         let config = self.tls.get_or_insert_with(|| tls::client_config(trust).map_err(|e| e.to_string()));
@@ -186,7 +187,7 @@ impl<I: Source, S: Sink> Client<I, S> {
     }
 
     /// An attempt has run alone for [`ATTEMPT_DELAY`]: let the next one start beside it.
-    pub(super) fn attempt_delay_passed(&mut self, cx: &mut Context<'_>, key: usize, req: usize) {
+    pub(super) fn attempt_delay_passed(&mut self, cx: &mut Context<'_>, key: ConnKey, req: ReqKey) {
         let conn = &mut self.conns[key].conn;
         conn.stop_racing();
         conn.armed = Some(conn.deadline());
@@ -198,7 +199,7 @@ impl<I: Source, S: Sink> Client<I, S> {
     }
 
     /// Attempt `key` connected: it carries the request; the others are closed.
-    pub(super) fn won(&mut self, cx: &mut Context<'_>, key: usize) {
+    pub(super) fn won(&mut self, cx: &mut Context<'_>, key: ConnKey) {
         let State::Connecting { req, addr, .. } = self.conns[key].conn.state() else {
             unreachable!("only a connecting socket connects")
         };
@@ -207,7 +208,7 @@ impl<I: Source, S: Sink> Client<I, S> {
             self.close(cx, other);
         }
         if let Some(entry) = race.pending {
-            self.dns.leave(entry, req);
+            self.dns.leave(entry, req.index());
         }
         self.stats.connections_opened += 1;
         match self.conns[key].io.resumed() {
@@ -228,7 +229,7 @@ impl<I: Source, S: Sink> Client<I, S> {
     }
 
     /// Attempt `key` failed (refused, unreachable, timed out): try the next address.
-    pub(super) fn attempt_failed(&mut self, cx: &mut Context<'_>, key: usize, e: io::Error) {
+    pub(super) fn attempt_failed(&mut self, cx: &mut Context<'_>, key: ConnKey, e: io::Error) {
         let State::Connecting { req, addr, .. } = self.conns[key].conn.state() else {
             unreachable!("only a connecting socket fails to connect")
         };
@@ -241,10 +242,10 @@ impl<I: Source, S: Sink> Client<I, S> {
 
     /// The lookup behind `req`'s race has news: new addresses join the race, and the
     /// next attempt starts at once unless one is still within its attempt delay.
-    pub(super) fn more_addresses(&mut self, cx: &mut Context<'_>, req: usize) {
+    pub(super) fn more_addresses(&mut self, cx: &mut Context<'_>, req: ReqKey) {
         let Some(entry) = self.requests[req].race.pending else { return };
         let (ips, more) = self.dns.known(entry);
-        let more = more && self.dns.follow(entry, req);
+        let more = more && self.dns.follow(entry, req.index());
         let port = self.origins[self.requests[req].origin].dial_port;
         let race = &mut self.requests[req].race;
         race.pending = more.then_some(entry);
@@ -259,7 +260,7 @@ impl<I: Source, S: Sink> Client<I, S> {
     }
 
     /// Every address failed.
-    fn give_up(&mut self, cx: &mut Context<'_>, req: usize) {
+    fn give_up(&mut self, cx: &mut Context<'_>, req: ReqKey) {
         let race = std::mem::take(&mut self.requests[req].race);
         let (addr, e) = race.last_error.expect("a race that ran out of addresses saw a failure");
         let proxied = self.origins[self.requests[req].origin].via.is_some();

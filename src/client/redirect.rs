@@ -15,6 +15,7 @@
 //! * the request then goes back through `dispatch`, so each hop uses the pools and the
 //!   DNS cache like any request.
 
+use super::keys::ReqKey;
 use super::{Client, Error, ErrorKind, Sink, Source};
 use crate::http1::Headers;
 use crate::reactor::Context;
@@ -31,7 +32,7 @@ pub(super) enum Next {
 
 impl<I: Source, S: Sink> Client<I, S> {
     /// Follows `req`'s response if it is a redirect to follow.
-    pub(super) fn follow(&mut self, cx: &mut Context<'_>, req: usize) -> Next {
+    pub(super) fn follow(&mut self, cx: &mut Context<'_>, req: ReqKey) -> Next {
         let active = &mut self.requests[req];
         let (Some(max), true) = (self.config.max_redirects, active.received.redirecting) else {
             return Next::Done;

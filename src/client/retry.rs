@@ -15,6 +15,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use super::keys::ReqKey;
 use super::{Active, Client, Error, ErrorKind, Place, Sink, Source};
 use crate::http1::Headers;
 use crate::reactor::Context;
@@ -31,7 +32,7 @@ pub(super) fn is_retry_status(status: u16) -> bool {
 
 impl<I: Source, S: Sink> Client<I, S> {
     /// Whether `req`, ending with `result`, should wait and start again; if so, how long.
-    pub(super) fn retry_wait(&mut self, now: Instant, req: usize, result: &Result<(), Error>) -> Option<Duration> {
+    pub(super) fn retry_wait(&mut self, now: Instant, req: ReqKey, result: &Result<(), Error>) -> Option<Duration> {
         let active = &self.requests[req];
         let r = &active.received;
         if !active.may_retry() || self.config.retry < active.attempts {
@@ -66,7 +67,7 @@ impl<I: Source, S: Sink> Client<I, S> {
     }
 
     /// `req` waits `wait`, without a socket, then starts again (`start_again`).
-    pub(super) fn retry_later(&mut self, cx: &mut Context<'_>, req: usize, wait: Duration) {
+    pub(super) fn retry_later(&mut self, cx: &mut Context<'_>, req: ReqKey, wait: Duration) {
         let active = &mut self.requests[req];
         active.attempts += 1;
         active.start_over();
@@ -79,7 +80,7 @@ impl<I: Source, S: Sink> Client<I, S> {
     }
 
     /// The wait is over: the next attempt, with a deadline of its own.
-    pub(super) fn start_again(&mut self, cx: &mut Context<'_>, req: usize) {
+    pub(super) fn start_again(&mut self, cx: &mut Context<'_>, req: ReqKey) {
         let now = cx.refresh();
         let active = &mut self.requests[req];
         active.started = now;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use mio::Token;
 
 use super::conn::{Deadline, Received};
+use super::keys::{ConnKey, Key, OriginKey, ReqKey};
 use super::politeness::Parked;
 use super::race::Race;
 use super::{Active, Client, Error, ErrorKind, Next, Place, REQUEST_TIMERS, Request, RequestId, Sink, Source};
@@ -126,9 +127,8 @@ impl<I: Source, S: Sink> Client<I, S> {
         let idempotent = shape.idempotent();
         let host_key = self.hosts.as_ref().map(|_| super::politeness::Hosts::key(&url));
         let origin = self.origins.hold(&url);
-        let entry = self.requests.vacant_entry();
-        let key = entry.key();
-        let timer = cx.timers.insert(Token(self.base + REQUEST_TIMERS + key));
+        let key = self.requests.vacant_key();
+        let timer = cx.timers.insert(Token(self.base + REQUEST_TIMERS + key.index()));
         // The clock is read here, not at the start of the turn: admitting a batch means
         // a connect per request, and the last one's deadline must not be shortened by
         // the time the others took (the rule is in `reactor.rs`).
@@ -138,7 +138,7 @@ impl<I: Source, S: Sink> Client<I, S> {
             cx.timers.arm(timer, deadline);
         }
         let head = self.spare_heads.pop().unwrap_or_default();
-        entry.insert(Active {
+        self.requests.insert(Active {
             index,
             url,
             origin,
@@ -173,7 +173,7 @@ impl<I: Source, S: Sink> Client<I, S> {
 
     /// Puts a request on an idle connection, behind its host's lookup, on a new
     /// connection race, or in the back-off queue.
-    pub(super) fn dispatch(&mut self, cx: &mut Context<'_>, req: usize) {
+    pub(super) fn dispatch(&mut self, cx: &mut Context<'_>, req: ReqKey) {
         let o = self.requests[req].origin;
         while !self.requests[req].retried
             && let Some(conn) = self.origins[o].idle.pop()
@@ -217,7 +217,7 @@ impl<I: Source, S: Sink> Client<I, S> {
             return self.race(cx, req);
         }
         let full = self.at_origin_cap(o);
-        let (entry, lookup) = self.dns.resolve(cx, &origin.dial_host, req);
+        let (entry, lookup) = self.dns.resolve(cx, &origin.dial_host, req.index());
         let active = &mut self.requests[req];
         let was_waiting = matches!(active.place, Place::Resolving(_));
         match lookup {
@@ -260,7 +260,7 @@ impl<I: Source, S: Sink> Client<I, S> {
                     self.stats.dns_cache_hits += 1;
                 }
                 active.race = Race::to(ips, origin.preferred, origin.dial_port);
-                if self.dns.follow(entry, req) {
+                if self.dns.follow(entry, req.index()) {
                     self.requests[req].race.pending = Some(entry); // one family still to come
                 }
                 self.race(cx, req);
@@ -272,18 +272,18 @@ impl<I: Source, S: Sink> Client<I, S> {
 
     /// With pipelining, an origin has at most `per_origin` connections (attempts
     /// included); a request that would open one more waits in the origin's queue.
-    fn at_origin_cap(&self, o: usize) -> bool {
+    fn at_origin_cap(&self, o: OriginKey) -> bool {
         self.depth > 1 && self.origins[o].links >= self.per_origin
     }
 
-    fn enqueue(&mut self, req: usize) {
+    fn enqueue(&mut self, req: ReqKey) {
         self.requests[req].place = Place::Queued;
         self.origins[self.requests[req].origin].queue.push_back(req);
     }
 
     /// Sends `req` behind the requests of a busy connection of its origin that has room;
     /// false if none has.
-    fn pipeline(&mut self, cx: &mut Context<'_>, req: usize) -> bool {
+    fn pipeline(&mut self, cx: &mut Context<'_>, req: ReqKey) -> bool {
         if !self.requests[req].idempotent {
             return false; // never behind others (RFC 9112 §9.3.2)
         }
@@ -309,7 +309,7 @@ impl<I: Source, S: Sink> Client<I, S> {
     /// A connection that just finished a response takes the requests waiting in its
     /// origin's queue, as many as it has room for; if room is left, later requests of
     /// the origin may join it (`Origin::open`).
-    pub(super) fn fill(&mut self, cx: &mut Context<'_>, key: usize) {
+    pub(super) fn fill(&mut self, cx: &mut Context<'_>, key: ConnKey) {
         let o = self.conns[key].conn.origin;
         // Refill only once half the pipeline is answered: then every write carries at
         // least half a pipeline of requests, not the one or two each read freed.
@@ -338,7 +338,7 @@ impl<I: Source, S: Sink> Client<I, S> {
 
     /// `req` (encoded in `request_buf`) joins connection `key`; the bytes go out with
     /// the connection's other new requests at the end of the turn.
-    fn send_on(&mut self, key: usize, req: usize) {
+    fn send_on(&mut self, key: ConnKey, req: ReqKey) {
         self.requests[req].place = Place::On(key);
         let conn = &mut self.conns[key].conn;
         if conn.busy() {
@@ -384,7 +384,7 @@ impl<I: Source, S: Sink> Client<I, S> {
     }
 
     /// Encodes `req` into `request_buf`, or completes it with the reason it cannot be sent.
-    pub(super) fn encode(&mut self, cx: &mut Context<'_>, req: usize) -> bool {
+    pub(super) fn encode(&mut self, cx: &mut Context<'_>, req: ReqKey) -> bool {
         self.request_buf.clear();
         let via = self.origins[self.requests[req].origin].via.as_deref();
         let active = &self.requests[req];
@@ -404,7 +404,7 @@ impl<I: Source, S: Sink> Client<I, S> {
     /// request instead of failing it. It is retried when a connection closes or goes
     /// idle, or after a back-off that doubles while the shortage lasts, so a shortage
     /// never turns into a burst of errors or a spin.
-    pub(super) fn wait_for_socket(&mut self, cx: &mut Context<'_>, req: usize) {
+    pub(super) fn wait_for_socket(&mut self, cx: &mut Context<'_>, req: ReqKey) {
         self.stats.socket_backoffs += 1;
         self.requests[req].place = Place::NeedsSocket;
         self.backlog.push_back(req);
@@ -434,7 +434,7 @@ impl<I: Source, S: Sink> Client<I, S> {
 
     /// Arms the connection's timer for the phase it is in. Entering a phase starts its
     /// deadline; while the body is read, each event pushes the read deadline forward.
-    pub(super) fn follow_phase(&mut self, cx: &mut Context<'_>, key: usize) {
+    pub(super) fn follow_phase(&mut self, cx: &mut Context<'_>, key: ConnKey) {
         let Some(link) = self.conns.get_mut(key) else { return }; // closed meanwhile
         let conn = &mut link.conn;
         let deadline = conn.deadline();

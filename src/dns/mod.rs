@@ -84,6 +84,12 @@ use crate::reactor::Context;
 use cache::{Asked, Cache};
 use hosts::HostsFile;
 
+/// A name's entry in the resolver, as [`Dns::resolve`] returns it: what a waiter holds
+/// on to while the answer is coming (to follow it, read it, or leave). Valid while the
+/// waiter waits on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryId(usize);
+
 /// How names are resolved. Unset fields follow `/etc/resolv.conf`, as c-ares reads it.
 #[derive(Clone, Debug)]
 pub struct DnsConfig {
@@ -159,7 +165,7 @@ impl Dns {
     /// Asks for `host` (lower case) on behalf of `waiter`. Returns the name's entry and
     /// what to do now; on [`Lookup::Waiting`] the waiter is handed back by
     /// [`Dns::take_woken`] when an answer arrives.
-    pub fn resolve(&mut self, cx: &mut Context<'_>, host: &str, waiter: usize) -> (usize, Lookup<'_>) {
+    pub fn resolve(&mut self, cx: &mut Context<'_>, host: &str, waiter: usize) -> (EntryId, Lookup<'_>) {
         // The cache keeps time by turns: an answer recorded this turn (even one with a
         // TTL of 0, as the hosts file's and timeouts' are) serves every waiter of it,
         // however often the clock is read for deadlines meanwhile.
@@ -178,23 +184,23 @@ impl Dns {
                 self.resolver.lookup(host, Family::V4, id);
             }
         }
-        (id, self.cache.lookup(id, cx.turn))
+        (EntryId(id), self.cache.lookup(id, cx.turn))
     }
 
     /// `waiter`, connecting with part of entry `id`'s answer, is woken by the next
     /// answer too; `false` if no answer is still to come.
-    pub fn follow(&mut self, id: usize, waiter: usize) -> bool {
-        self.cache.follow(id, waiter)
+    pub fn follow(&mut self, id: EntryId, waiter: usize) -> bool {
+        self.cache.follow(id.0, waiter)
     }
 
     /// Every address entry `id` has so far, and whether more may come.
-    pub fn known(&self, id: usize) -> (Vec<IpAddr>, bool) {
-        self.cache.known(id)
+    pub fn known(&self, id: EntryId) -> (Vec<IpAddr>, bool) {
+        self.cache.known(id.0)
     }
 
     /// `waiter` stops waiting for entry `id`.
-    pub fn leave(&mut self, id: usize, waiter: usize) {
-        self.cache.leave(id, waiter);
+    pub fn leave(&mut self, id: EntryId, waiter: usize) {
+        self.cache.leave(id.0, waiter);
     }
 
     /// Records the answers that have arrived and appends their waiters to `woken`.
