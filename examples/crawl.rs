@@ -58,7 +58,7 @@ struct Args {
     #[arg(long, default_value_t = 30.0)]
     timeout: f64,
     /// Use ADDR for HOST:PORT instead of resolving it, as curl's --resolve.
-    #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = parse_resolve)]
+    #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = Resolve::parse)]
     resolve: Vec<Resolve>,
     /// Resolve names only through this DNS server (repeatable).
     #[arg(long = "dns-server", value_name = "IP:PORT")]
@@ -449,23 +449,6 @@ fn find(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
 
 fn find_ignore_case(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
     haystack.get(from..)?.windows(needle.len()).position(|w| w.eq_ignore_ascii_case(needle)).map(|p| from + p)
-}
-
-/// `HOST:PORT:ADDR[,ADDR…]`, as curl's `--resolve`.
-fn parse_resolve(s: &str) -> Result<Resolve, String> {
-    let bad = || format!("'{s}' is not HOST:PORT:ADDR (e.g. example.com:80:127.0.0.1)");
-    let (host, rest) = s.split_once(':').ok_or_else(bad)?;
-    let (port, addrs) = rest.split_once(':').ok_or_else(bad)?;
-    let port: u16 = port.parse().ok().filter(|&p| p > 0).ok_or_else(bad)?;
-    let addrs = addrs
-        .split(',')
-        .map(|a| a.trim_start_matches('[').trim_end_matches(']').parse())
-        .collect::<Result<Vec<std::net::IpAddr>, _>>()
-        .map_err(|_| bad())?;
-    if host.is_empty() {
-        return Err(bad());
-    }
-    Ok(Resolve { host: host.to_owned(), port, addrs })
 }
 
 /// Run by `cargo test` through `tests/crawl.rs`, which includes this file.

@@ -83,7 +83,7 @@ pub struct Args {
     pub user_agent: Option<String>,
     /// Connect to ADDR for HOST:PORT instead of resolving HOST (repeatable; ADDR may be
     /// a comma-separated list; IPv6 in brackets). The URL and Host header are unchanged.
-    #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = parse_resolve)]
+    #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = client::Resolve::parse)]
     pub resolve: Vec<client::Resolve>,
     /// Trust only the CA certificates in this PEM bundle for https:// URLs (instead of
     /// the system's store).
@@ -346,23 +346,6 @@ fn parse_concurrency(s: &str) -> Result<u32, String> {
         Ok(c) if (1..=1_000_000).contains(&c) => Ok(c),
         _ => Err(format!("'{s}' is not a concurrency (1 to 1000000)")),
     }
-}
-
-/// `HOST:PORT:ADDR[,ADDR…]`, as curl's `--resolve`; IPv6 addresses may be bracketed.
-fn parse_resolve(s: &str) -> Result<client::Resolve, String> {
-    let bad = || format!("'{s}' is not HOST:PORT:ADDR (e.g. example.com:80:127.0.0.1)");
-    let (host, rest) = s.split_once(':').ok_or_else(bad)?;
-    let (port, addrs) = rest.split_once(':').ok_or_else(bad)?;
-    let port: u16 = port.parse().ok().filter(|&p| p > 0).ok_or_else(bad)?;
-    let addrs = addrs
-        .split(',')
-        .map(|a| a.trim_start_matches('[').trim_end_matches(']').parse())
-        .collect::<Result<Vec<std::net::IpAddr>, _>>()
-        .map_err(|_| bad())?;
-    if host.is_empty() || addrs.is_empty() {
-        return Err(bad());
-    }
-    Ok(client::Resolve { host: host.to_owned(), port, addrs })
 }
 
 fn parse_method(s: &str) -> Result<String, String> {

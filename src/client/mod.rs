@@ -277,6 +277,33 @@ pub struct Resolve {
     pub addrs: Vec<IpAddr>,
 }
 
+impl Resolve {
+    /// Reads curl's `--resolve` syntax, `HOST:PORT:ADDR[,ADDR…]`, where IPv6 addresses
+    /// may be bracketed. The error says what was expected.
+    ///
+    /// ```
+    /// let pin = onethread::client::Resolve::parse("example.com:443:[::1],127.0.0.1")?;
+    /// assert_eq!((pin.host.as_str(), pin.port, pin.addrs.len()), ("example.com", 443, 2));
+    /// assert!(onethread::client::Resolve::parse("example.com:0:127.0.0.1").is_err());
+    /// # Ok::<(), String>(())
+    /// ```
+    pub fn parse(text: &str) -> Result<Resolve, String> {
+        let bad = || format!("'{text}' is not HOST:PORT:ADDR (e.g. example.com:80:127.0.0.1)");
+        let (host, rest) = text.split_once(':').ok_or_else(bad)?;
+        let (port, addrs) = rest.split_once(':').ok_or_else(bad)?;
+        let port: u16 = port.parse().ok().filter(|&p| p > 0).ok_or_else(bad)?;
+        let addrs = addrs
+            .split(',')
+            .map(|a| a.trim_start_matches('[').trim_end_matches(']').parse())
+            .collect::<Result<Vec<IpAddr>, _>>()
+            .map_err(|_| bad())?;
+        if host.is_empty() || addrs.is_empty() {
+            return Err(bad());
+        }
+        Ok(Resolve { host: host.to_owned(), port, addrs })
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         let secs = |s| Some(Duration::from_secs(s));
