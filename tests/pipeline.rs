@@ -292,4 +292,6 @@ fn non_idempotent_requests_are_never_pipelined() {
     all_answered_in_order(&ends);
     assert_eq!(stats.pipelined, 0);
     assert_eq!(counts(&log, "read").values().sum::<usize>(), 5);
+    // Not held to ⌈4 / 4⌉ connections, since none could be shared: 4 in flight at once.
+    assert_eq!(stats.connections_opened, 4, "{stats:?}");
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use mio::Token;
 
 use super::conn::{Deadline, Received};
-use super::keys::{ConnKey, Key, OriginKey, ReqKey};
+use super::keys::{ConnKey, Key, ReqKey};
 use super::politeness::Parked;
 use super::race::Race;
 use super::{Active, Client, Error, ErrorKind, Next, Place, REQUEST_TIMERS, Request, RequestId, Sink, Source};
@@ -209,14 +209,14 @@ impl<I: Source, S: Sink> Client<I, S> {
         }
         let origin = &self.origins[o];
         if !origin.pinned.is_empty() {
-            if self.at_origin_cap(o) {
+            if self.at_origin_cap(req) {
                 return self.enqueue(req);
             }
             let origin = &self.origins[o];
             self.requests[req].race = Race::to(&origin.pinned, origin.preferred, origin.dial_port);
             return self.race(cx, req);
         }
-        let full = self.at_origin_cap(o);
+        let full = self.at_origin_cap(req);
         let (entry, lookup) = self.dns.resolve(cx, &origin.dial_host, req.index());
         let active = &mut self.requests[req];
         let was_waiting = matches!(active.place, Place::Resolving(_));
@@ -271,9 +271,12 @@ impl<I: Source, S: Sink> Client<I, S> {
     // ---- pipelining ----------------------------------------------------------------
 
     /// With pipelining, an origin has at most `per_origin` connections (attempts
-    /// included); a request that would open one more waits in the origin's queue.
-    fn at_origin_cap(&self, o: OriginKey) -> bool {
-        self.depth > 1 && self.origins[o].links >= self.per_origin
+    /// included); a request that would open one more waits in the origin's queue. Not a
+    /// request that may not be pipelined (a POST, say): it could only wait there for an
+    /// idle connection, so it opens its own, as it would without pipelining.
+    fn at_origin_cap(&self, req: ReqKey) -> bool {
+        let active = &self.requests[req];
+        self.depth > 1 && active.idempotent && self.origins[active.origin].links >= self.per_origin
     }
 
     fn enqueue(&mut self, req: ReqKey) {
