@@ -212,7 +212,11 @@ fn locate(text: &str) -> Result<Located, UrlError> {
     if text.len() > MAX_LEN {
         return Err(UrlError::Invalid("longer than 64 KiB"));
     }
-    if let Some(c) = text.bytes().find(|b| !b.is_ascii_graphic()) {
+    // `all` over the whole text first (it vectorises); the first offender only when
+    // there is one.
+    if !text.bytes().all(|b| b.is_ascii_graphic())
+        && let Some(c) = text.bytes().find(|b| !b.is_ascii_graphic())
+    {
         return Err(UrlError::Invalid(match c {
             b' ' | b'\t' => "contains white space",
             c if c.is_ascii_control() => "contains a control character",
@@ -368,8 +372,8 @@ fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), UrlError> {
         };
         return Ok((host, port));
     }
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) => (h, Some(p)),
+    let (host, port) = match authority.bytes().rposition(|b| b == b':') {
+        Some(colon) => (&authority[..colon], Some(&authority[colon + 1..])),
         None => (authority, None),
     };
     if host.is_empty() {

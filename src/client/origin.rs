@@ -98,7 +98,15 @@ impl Origins {
     pub fn hold(&mut self, url: &Url) -> OriginKey {
         let (port, https) = (url.port(), url.is_https());
         let id = match self.list.get(self.last) {
-            Some(o) if o.port == port && o.https == https && o.host.eq_ignore_ascii_case(url.host()) => self.last,
+            // Hosts are kept in lower case, and URLs nearly always have them so: a plain
+            // comparison first (this runs for every request).
+            Some(o)
+                if o.port == port
+                    && o.https == https
+                    && (*o.host == *url.host() || o.host.eq_ignore_ascii_case(url.host())) =>
+            {
+                self.last
+            }
             _ => {
                 // Host names are nearly always written in lower case; only the rest pay
                 // for a lower-cased copy.

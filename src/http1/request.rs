@@ -155,7 +155,8 @@ impl RequestTemplate {
         host: &str,
         extra: &[(&str, &str)],
     ) -> Result<(), EncodeError> {
-        validate(&RequestHead { method: &self.method, target, host, headers: extra })?;
+        // The method was checked when the template was made.
+        validate_per_request(target, host, extra)?;
         write_head(out, &self.method, target, host, |out| {
             out.extend_from_slice(&self.fields);
             write_fields(out, extra);
@@ -201,9 +202,14 @@ pub fn is_idempotent(method: &str) -> bool {
 
 fn validate(head: &RequestHead<'_>) -> Result<(), EncodeError> {
     check(head.method, is_tchar).map_err(|byte| EncodeError::Method { byte })?;
-    check(head.target, is_visible).map_err(|byte| EncodeError::Target { byte })?;
-    check(head.host, is_visible).map_err(|byte| EncodeError::Host { byte })?;
-    for (index, (name, value)) in head.headers.iter().enumerate() {
+    validate_per_request(head.target, head.host, head.headers)
+}
+
+/// What [`validate`] checks besides the method: all a template's request adds.
+fn validate_per_request(target: &str, host: &str, headers: &[(&str, &str)]) -> Result<(), EncodeError> {
+    check(target, is_visible).map_err(|byte| EncodeError::Target { byte })?;
+    check(host, is_visible).map_err(|byte| EncodeError::Host { byte })?;
+    for (index, (name, value)) in headers.iter().enumerate() {
         check(name, is_tchar).map_err(|byte| EncodeError::HeaderName { index, byte })?;
         if let Some(&name) = RESERVED.iter().find(|reserved| reserved.eq_ignore_ascii_case(name)) {
             return Err(EncodeError::ReservedHeader { index, name });
@@ -217,7 +223,7 @@ fn validate(head: &RequestHead<'_>) -> Result<(), EncodeError> {
 
 /// Ok if `text` is non-empty and every byte passes; else the first failing
 /// byte, or `None` for empty text.
-fn check(text: &str, allowed: fn(u8) -> bool) -> Result<(), Option<u8>> {
+fn check(text: &str, allowed: impl Fn(u8) -> bool) -> Result<(), Option<u8>> {
     if text.is_empty() {
         return Err(None);
     }
