@@ -154,6 +154,9 @@ pub(super) struct Conn {
     pub served: u32,
     /// In the client's queue of connections to resume (see [`Progress::Paused`]).
     pub paused: bool,
+    /// In its origin's list of busy connections with room (`Origin::open`), so that it is
+    /// listed once, not once per response.
+    pub listed: bool,
     /// When the read that ended the last response found nothing after it (set as the
     /// connection goes back to the pool; taken at its next use).
     pub drained_at: Option<Instant>,
@@ -205,6 +208,7 @@ impl Conn {
             armed: None,
             served: 0,
             paused: false,
+            listed: false,
             drained_at: None,
             decoder,
             head_seen: false,

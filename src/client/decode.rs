@@ -316,4 +316,18 @@ mod tests {
         let mut empty = Decoding::for_codings(b"gzip").unwrap().unwrap();
         assert!(empty.finish(&mut |_| Ok(())).is_ok(), "no body (HEAD, 204): nothing to decode");
     }
+
+    #[test]
+    fn a_small_step_that_expands_past_the_output_buffer_is_drained() {
+        // A megabyte of zeros compresses to a few hundred bytes: one step can decode to
+        // far more than the 64 KiB output buffer holds, and what does not fit must still
+        // come out, not be taken for a stream cut short.
+        let body = vec![0u8; 1 << 20];
+        for (codings, wire) in [("deflate", zlib(&body)), ("deflate", raw_deflate(&body)), ("zstd", zstd(&body))] {
+            for step in [256, usize::MAX] {
+                let out = decode(codings, &wire, step).unwrap_or_else(|e| panic!("{codings} in pieces of {step}: {e}"));
+                assert_eq!(out.len(), body.len(), "{codings} in pieces of {step}");
+            }
+        }
+    }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use mio::Token;
 
 use super::conn::{Deadline, Received};
-use super::keys::{ConnKey, Key, ReqKey};
+use super::keys::{ConnKey, Key, OriginKey, ReqKey};
 use super::politeness::Parked;
 use super::race::Race;
 use super::{Active, Client, Error, ErrorKind, Next, Place, REQUEST_TIMERS, Request, RequestId, Sink, Source};
@@ -42,7 +42,7 @@ impl<I: Source, S: Sink> Client<I, S> {
             && self.requests.len() < self.config.concurrency
             && budget > 0
             && self.sink.wants_more()
-            && let Some(parked) = hosts.next_ready(cx.now)
+            && let Some(parked) = hosts.next_ready(cx.refresh())
         {
             budget -= 1;
             self.admit(cx, parked);
@@ -112,7 +112,7 @@ impl<I: Source, S: Sink> Client<I, S> {
         let request = Parked { index, url, template };
         match &mut self.hosts {
             Some(hosts) => {
-                if let Some(request) = hosts.start_or_park(request, cx.now) {
+                if let Some(request) = hosts.start_or_park(request, cx.refresh()) {
                     self.admit(cx, request);
                 }
             }
@@ -292,21 +292,35 @@ impl<I: Source, S: Sink> Client<I, S> {
         }
         let o = self.requests[req].origin;
         while let Some(&key) = self.origins[o].open.last() {
-            let room =
-                self.conns.get(key).is_some_and(|l| l.conn.origin == o && l.conn.busy() && l.conn.can_take(self.depth));
-            if !room {
-                self.origins[o].open.pop();
+            if !self.has_room(key, o) {
+                self.unlist(o);
                 continue;
             }
             if self.encode(cx, req) {
                 self.send_on(key, req);
             }
-            if !self.conns[key].conn.can_take(self.depth) {
-                self.origins[o].open.pop();
+            if !self.has_room(key, o) {
+                self.unlist(o);
             }
             return true;
         }
         false
+    }
+
+    /// Connection `key` is a busy connection of origin `o` that may take one more.
+    fn has_room(&self, key: ConnKey, o: OriginKey) -> bool {
+        self.conns.get(key).is_some_and(|l| l.conn.origin == o && l.conn.busy() && l.conn.can_take(self.depth))
+    }
+
+    /// The last entry of `o`'s open list goes: its connection is full, gone, or now
+    /// another origin's.
+    fn unlist(&mut self, o: OriginKey) {
+        if let Some(key) = self.origins[o].open.pop()
+            && let Some(link) = self.conns.get_mut(key)
+            && link.conn.origin == o
+        {
+            link.conn.listed = false;
+        }
     }
 
     /// A connection that just finished a response takes the requests waiting in its
@@ -330,11 +344,7 @@ impl<I: Source, S: Sink> Client<I, S> {
                 self.send_on(key, req);
             }
         }
-        if self.depth > 1
-            && let Some(link) = self.conns.get(key)
-            && link.conn.busy()
-            && link.conn.can_take(self.depth)
-        {
+        if self.depth > 1 && self.has_room(key, o) && !std::mem::replace(&mut self.conns[key].conn.listed, true) {
             self.origins[o].open.push(key);
         }
     }

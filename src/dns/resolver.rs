@@ -364,7 +364,8 @@ impl Resolver {
                 debug_assert!(false, "registering c-ares socket {fd}: {e}");
             }
         }
-        self.cares_deadline = self.channel.timeout(None).map(|wait| cx.now + wait);
+        // c-ares measured `wait` from its own reading of the clock, just now.
+        self.cares_deadline = self.channel.timeout(None).map(|wait| cx.refresh() + wait);
     }
 }
 

@@ -139,7 +139,9 @@ impl OwnPath {
     /// Sends what was started, reads what arrived, retransmits what fell due; answers
     /// go to `out`, lookups for c-ares to `to_cares`.
     pub fn run(&mut self, cx: &mut Context<'_>, out: &mut Vec<Answer>, to_cares: &mut Vec<ToCares>) {
-        let now = cx.now;
+        // This runs at the end of the turn, after the turn's other work: a fresh clock
+        // for the deadlines it sets (the rule is in `reactor.rs`).
+        let now = cx.refresh();
         for (name, family, key) in self.pending.drain(..) {
             if self.queries.len() < MAX_OUTSTANDING {
                 self.queries.start(name, family, key, now);
@@ -198,10 +200,16 @@ impl OwnPath {
     fn send(&mut self, cx: &mut Context<'_>, slot: usize, server: usize, now: Instant) {
         let key = match self.socket_for(cx, server) {
             Ok(key) => key,
-            Err(_) => {
-                // No socket (out of descriptors, no route): this attempt failed.
+            Err(e) => {
                 self.queries.sent(slot, NO_SOCKET);
-                self.queries.refused(NO_SOCKET, now);
+                // Out of descriptors or buffers is "not now": as for a dropped datagram,
+                // the attempt's deadline retransmits, instead of every attempt failing in
+                // this one call. Anything else (no route) fails this attempt at once.
+                let not_now =
+                    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM));
+                if !not_now {
+                    self.queries.refused(NO_SOCKET, now);
+                }
                 return;
             }
         };
