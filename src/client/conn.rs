@@ -29,10 +29,14 @@
 //! Every change of [`State`] happens in this file, one `match` per input, and the
 //! tests at the end drive it event by event and byte by byte.
 //!
-//! The shared-buffer rule still holds: the transport reads into the client's one read
-//! buffer and hands the machine a slice; only what the decoder could not use yet (a
-//! partial head or chunk-size line, rarely anything) is copied into `partial`. Body
-//! bytes are counted in place and never copied.
+//! The shared-buffer rule: the transport reads into the client's one read buffer and
+//! hands the machine a slice; only what the decoder could not use yet (a partial head
+//! or chunk-size line, rarely anything) is copied into `partial`, and without
+//! pipelining body bytes are counted in place and never copied. With pipelining, the
+//! bytes after a finished response (the next responses, bodies included) are copied
+//! once into `partial`, and a read that follows bytes left in `partial` is appended
+//! to them: a copy per read, not per response. Decoding the rest straight from the
+//! read buffer would save it; it is not done yet.
 
 use std::collections::VecDeque;
 use std::io;

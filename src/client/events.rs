@@ -218,7 +218,7 @@ impl<I: Source, S: Sink> Client<I, S> {
         let Some(link) = self.conns.get(key) else { return };
         let (armed, state) = (link.conn.armed, link.conn.state());
         match (armed, state) {
-            (Some(Deadline::Idle), _) => {
+            (Some(Deadline::Idle), State::Idle) => {
                 self.origins[link.conn.origin].remove_idle(key);
                 self.close(cx, key);
             }

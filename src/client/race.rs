@@ -93,6 +93,11 @@ fn order(ips: &[IpAddr], preferred: Option<IpAddr>, port: u16, out: &mut Vec<Soc
 impl<I: Source, S: Sink> Client<I, S> {
     /// Starts connecting `req` to the addresses `dispatch` put in its race.
     pub(super) fn race(&mut self, cx: &mut Context<'_>, req: ReqKey) {
+        // A new socket needs room: at the cap, an idle connection of another origin gives
+        // way (only now, not for a request that waits for its name or in a queue).
+        if self.conns.len() >= self.config.concurrency {
+            self.close_an_idle_connection(cx);
+        }
         // Races often start in a batch (every waiter of a lookup at once), each with a
         // `connect`: read the clock for this one's deadlines (see `reactor.rs`).
         cx.refresh();

@@ -191,7 +191,7 @@ impl<I: Source, S: Sink> Client<I, S> {
                 return;
             }
             if self.depth > 1 {
-                return self.send_on(conn, req); // written with whatever joins it this turn
+                return self.send_on(cx, conn, req); // written with whatever joins it this turn
             }
             self.stats.connections_reused += 1;
             self.requests[req].place = Place::On(conn);
@@ -203,9 +203,6 @@ impl<I: Source, S: Sink> Client<I, S> {
         }
         if self.depth > 1 && !self.requests[req].retried && self.pipeline(cx, req) {
             return;
-        }
-        if self.conns.len() >= self.config.concurrency {
-            self.close_an_idle_connection(cx);
         }
         let origin = &self.origins[o];
         if !origin.pinned.is_empty() {
@@ -276,7 +273,8 @@ impl<I: Source, S: Sink> Client<I, S> {
     /// idle connection, so it opens its own, as it would without pipelining.
     fn at_origin_cap(&self, req: ReqKey) -> bool {
         let active = &self.requests[req];
-        self.depth > 1 && active.idempotent && self.origins[active.origin].links >= self.per_origin
+        // A retry wants a fresh connection, which the queue would not give it.
+        self.depth > 1 && active.idempotent && !active.retried && self.origins[active.origin].links >= self.per_origin
     }
 
     fn enqueue(&mut self, req: ReqKey) {
@@ -297,7 +295,7 @@ impl<I: Source, S: Sink> Client<I, S> {
                 continue;
             }
             if self.encode(cx, req) {
-                self.send_on(key, req);
+                self.send_on(cx, key, req);
             }
             if !self.has_room(key, o) {
                 self.unlist(o);
@@ -335,13 +333,11 @@ impl<I: Source, S: Sink> Client<I, S> {
         }
         while let Some(link) = self.conns.get(key)
             && link.conn.can_take(self.depth)
-            && let Some(&req) = self.origins[o].queue.front()
-            // A request that is not idempotent goes on an idle connection only.
-            && (self.requests[req].idempotent || !link.conn.busy())
+            // Only requests that may be pipelined wait in the queue (see `at_origin_cap`).
+            && let Some(req) = self.origins[o].queue.pop_front()
         {
-            self.origins[o].queue.pop_front();
             if self.encode(cx, req) {
-                self.send_on(key, req);
+                self.send_on(cx, key, req);
             }
         }
         if self.depth > 1 && self.has_room(key, o) && !std::mem::replace(&mut self.conns[key].conn.listed, true) {
@@ -351,15 +347,19 @@ impl<I: Source, S: Sink> Client<I, S> {
 
     /// `req` (encoded in `request_buf`) joins connection `key`; the bytes go out with
     /// the connection's other new requests at the end of the turn.
-    fn send_on(&mut self, key: ConnKey, req: ReqKey) {
+    fn send_on(&mut self, cx: &mut Context<'_>, key: ConnKey, req: ReqKey) {
         self.requests[req].place = Place::On(key);
         let conn = &mut self.conns[key].conn;
-        if conn.busy() {
-            self.stats.pipelined += 1;
-        } else {
-            self.stats.connections_reused += 1;
+        let was_idle = !conn.busy();
+        match was_idle {
+            true => self.stats.connections_reused += 1,
+            false => self.stats.pipelined += 1,
         }
         conn.send(req, self.requests[req].method(&self.plain), &self.request_buf);
+        if was_idle {
+            // Out of the pool: the idle expiry must not fire on it before the write.
+            self.follow_phase(cx, key);
+        }
         if self.to_flush.last() != Some(&key) {
             self.to_flush.push(key);
         }
@@ -367,6 +367,7 @@ impl<I: Source, S: Sink> Client<I, S> {
 
     /// Writes what joined each connection this turn, one write per connection.
     pub(super) fn flush_pipelined(&mut self, cx: &mut Context<'_>) {
+        cx.refresh(); // the head deadlines armed below come after the turn's other work
         let mut keys = std::mem::take(&mut self.to_flush);
         for key in keys.drain(..) {
             if let Some(link) = self.conns.get_mut(key) {
@@ -374,7 +375,8 @@ impl<I: Source, S: Sink> Client<I, S> {
                 self.on_progress(cx, key, progress);
             }
         }
-        self.to_flush = keys;
+        let pushed_meanwhile = std::mem::replace(&mut self.to_flush, keys);
+        self.to_flush.extend(pushed_meanwhile);
     }
 
     /// Origins one of whose connections closed: their queued requests may now open one.
@@ -393,7 +395,9 @@ impl<I: Source, S: Sink> Client<I, S> {
                 }
             }
         }
-        self.stirred = stirred;
+        // Dispatching may close another origin's idle connection and stir that origin.
+        let stirred_meanwhile = std::mem::replace(&mut self.stirred, stirred);
+        self.stirred.extend(stirred_meanwhile);
     }
 
     /// Encodes `req` into `request_buf`, or completes it with the reason it cannot be sent.
