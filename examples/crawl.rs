@@ -63,7 +63,9 @@ struct Args {
     /// Resolve names only through this DNS server (repeatable).
     #[arg(long = "dns-server", value_name = "IP:PORT")]
     dns_servers: Vec<SocketAddr>,
-    /// Print every page as it is fetched.
+    /// List every page with its status, in the order they ended (printed when the crawl
+    /// is over: nothing writes to a terminal or pipe while the crawl runs, since a slow
+    /// reader would stall the one thread).
     #[arg(short, long)]
     verbose: bool,
 }
@@ -120,6 +122,7 @@ fn run(args: &Args, start: Url) -> Result<ExitCode, Box<dyn std::error::Error>> 
     let census = &mut crawler.census;
     census.sample()?;
     let (peak, samples) = (census.peak(), census.samples());
+    print!("{}", crawler.log.as_deref().unwrap_or(""));
     print!("{}", crawler.summary(started.elapsed(), stats.connections_opened));
     println!("threads: {peak} at the peak, over {samples} samples");
     if peak != 1 {
@@ -137,7 +140,8 @@ struct Crawler {
     /// Every same-origin URL ever submitted (without its fragment): each is fetched once.
     seen: HashSet<String>,
     max_pages: usize,
-    verbose: bool,
+    /// With `-v`: one line per page, in the order they ended, printed after the run.
+    log: Option<String>,
     /// Per request in flight, by index: the page that linked to it, and its HTML so far
     /// (`None` unless its head said `text/html`).
     pages: HashMap<RequestId, Page>,
@@ -169,7 +173,7 @@ impl Crawler {
             submitter,
             seen: HashSet::new(),
             max_pages,
-            verbose,
+            log: verbose.then(String::new),
             pages: HashMap::new(),
             census,
             fetched: 0,
@@ -278,9 +282,9 @@ impl Sink for Crawler {
                 Some(e.to_string())
             }
         };
-        if self.verbose {
+        if let Some(log) = &mut self.log {
             let what = o.result.as_ref().map_or_else(|e| e.kind.to_string(), |r| r.status.to_string());
-            println!("{what} {}", o.url);
+            let _ = writeln!(log, "{what} {}", o.url);
         }
         if let Some(why) = why {
             self.broken.push((o.url.to_owned(), why, page.from));

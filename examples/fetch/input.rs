@@ -229,16 +229,20 @@ pub fn template(template: String, n: u64, shard: Option<Shard>) -> Input {
     Input { urls, total, origins: sharded }
 }
 
-/// The lines of the file at `path` ('-' for stdin), at most `limit` of them.
-pub fn lines(path: &Path, limit: Option<u64>, shard: Option<Shard>) -> io::Result<Input> {
+/// The lines of the file at `path` ('-' for stdin), at most `limit` of them. Where each
+/// URL came from (its index in the whole input and its line) is recorded only when it
+/// differs from the client's index (a shard) or is printed (`lines_printed`): a map
+/// entry per request otherwise spent for nothing.
+pub fn lines(path: &Path, limit: Option<u64>, shard: Option<Shard>, lines_printed: bool) -> io::Result<Input> {
     let stdin = path.as_os_str() == "-";
     let stream = if stdin { Stream::standard(0, false)? } else { Stream::open(path)? };
     // A regular file's size lets the progress line estimate the total (stdin included).
     let file = if stdin { Path::new("/proc/self/fd/0") } else { path };
     let file_len = std::fs::metadata(file).ok().filter(|m| m.is_file() && !stream.is_polled()).map(|m| m.len());
-    let lines = Lines { shard, ..Lines::new(stream, limit) };
+    let record = shard.is_some() || lines_printed;
+    let lines = Lines { shard, origins: record.then(Origins::default), ..Lines::new(stream, limit) };
     let bytes_read = Rc::clone(&lines.bytes_read);
-    let origins = Some(Rc::clone(&lines.origins));
+    let origins = lines.origins.clone();
     let total = Total::Estimated { file_len, bytes_read, cap: limit };
     Ok(Input { urls: Urls::Lines(lines), total, origins })
 }
@@ -263,7 +267,7 @@ pub struct Lines {
     line: u64,
     seen: u64,
     handed: u64,
-    origins: Origins,
+    origins: Option<Origins>,
     shard: Option<Shard>,
 }
 
@@ -281,7 +285,7 @@ impl Lines {
             line: 0,
             seen: 0,
             handed: 0,
-            origins: Origins::default(),
+            origins: None,
             shard: None,
         }
     }
@@ -327,8 +331,10 @@ impl Lines {
             if !url.is_empty() && !url.starts_with('#') {
                 self.seen += 1;
                 if take(&mut self.left, self.shard, url) {
-                    let origin = Origin { index: self.seen - 1, line: Some(self.line) };
-                    self.origins.borrow_mut().insert(self.handed, origin);
+                    if let Some(origins) = &self.origins {
+                        let origin = Origin { index: self.seen - 1, line: Some(self.line) };
+                        origins.borrow_mut().insert(self.handed, origin);
+                    }
                     self.handed += 1;
                     return Pull::Url(url.to_owned());
                 }
@@ -504,12 +510,13 @@ mod tests {
 
         let (mut lines, mut writer) = pipe_lines(None);
         lines.shard = Some(shard);
+        lines.origins = Some(Origins::default());
         let list: String = (0..40).map(|i| format!("# {i}\nhttp://h{i}.test/\n")).collect();
         writer.write_all(list.as_bytes()).unwrap();
         drop(writer);
         let mut handed = 0;
         while let Pull::Url(u) = lines.next() {
-            let origin = lines.origins.borrow()[&handed];
+            let origin = lines.origins.as_ref().unwrap().borrow()[&handed];
             assert_eq!(u, format!("http://h{}.test/", origin.index));
             assert_eq!(origin.line, Some(2 * origin.index + 2), "comments count as lines, not as URLs");
             handed += 1;

@@ -147,7 +147,9 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
     let mut cx = reactor.context();
     let mut server = None;
     let mut input = match (&args.template, &args.urls) {
-        (_, Some(path)) => input::lines(path, args.requests, args.shard).map_err(|e| usage("--urls", path, e))?,
+        (_, Some(path)) => {
+            input::lines(path, args.requests, args.shard, args.jsonl).map_err(|e| usage("--urls", path, e))?
+        }
         (Some(template), None) => input::template(template.clone(), args.requests.unwrap_or(10_000), args.shard),
         (None, None) => {
             let mut server_config =

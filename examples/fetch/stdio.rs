@@ -100,7 +100,9 @@ impl Stream {
         Stream::own(unsafe { OwnedFd::from_raw_fd(fd) })
     }
 
-    /// A stream on a descriptor of our own, which must be non-blocking if it can block.
+    /// A stream on a descriptor of our own: its open file description is ours alone
+    /// (a pipe end we made, one a parent left us), so a pollable one is made
+    /// non-blocking here, with nobody to leak the mode to.
     pub fn own(own: OwnedFd) -> io::Result<Stream> {
         let fd = own.as_raw_fd();
         let mode = file_type(fd)?;
@@ -112,6 +114,9 @@ impl Stream {
             libc::S_IFCHR if is_terminal(fd) => How::NonBlocking,
             _ => How::Plain,
         };
+        if how == How::NonBlocking {
+            shared(fd)?; // the description is ours: no flags to put back
+        }
         Ok(Stream {
             fd,
             _own: Some(own),
@@ -227,6 +232,15 @@ fn reopen(fd: RawFd, access: libc::c_int) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
+/// A pipe, both ends close-on-exec and blocking (for a child's end; [`Stream::own`]
+/// makes ours non-blocking).
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two new descriptors into `fds`, owned by nobody else.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
 /// The fallback: makes the shared description non-blocking; returns the flags to put back.
 fn shared(fd: RawFd) -> io::Result<Option<libc::c_int>> {
     // SAFETY: F_GETFL/F_SETFL only read and set the flags of a descriptor we hold.
@@ -261,7 +275,7 @@ fn is_terminal(fd: RawFd) -> bool {
     unsafe { libc::isatty(fd) == 1 }
 }
 
-fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+pub fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
 }
 

@@ -35,8 +35,11 @@
 //! becomes readable when it exits (`waitpid(WNOHANG)` then reaps it without waiting);
 //! SIGINT and SIGTERM come through a `signalfd`; the router's own stdout and stderr
 //! are the `stdio.rs` streams, and a URL list on stdin or a FIFO is the same kind of
-//! stream. `/proc` reads (the census) and a `--summary-json` file are the accepted
-//! exceptions of every process here: they never wait for another process.
+//! stream. The accepted exceptions: `/proc` reads (the census), which never wait for
+//! another process; a `--summary-json` file, written once at the end with plain calls
+//! (a FIFO there would be waited on, as in a single process); and starting the
+//! workers, before the run: `Command::spawn` waits for each child's `exec` on a
+//! close-on-exec pipe, a bounded wait with no request in flight.
 //!
 //! **Input.** A regular file named by `--urls` is read by every worker itself, each
 //! passing over other shards' lines, so line numbers, `index` and `-n` mean exactly
@@ -100,7 +103,7 @@ use crate::progress::{Progress, Snapshot, Style};
 use crate::save::Saver;
 use crate::shard::Shard;
 use crate::signals::{self, Signals};
-use crate::stdio::{Outbox, Stream};
+use crate::stdio::{Outbox, Stream, cvt, pipe};
 use crate::summary::{self, Summary, Tally};
 
 /// The descriptor on which a worker writes its report.
@@ -139,8 +142,8 @@ pub struct Reporter {
 impl Reporter {
     /// Takes descriptor `fd`, which the router left open across `exec`.
     pub fn open(fd: RawFd) -> io::Result<Reporter> {
-        // SAFETY: F_GETFD only checks that the descriptor is open; F_SETFD marks it
-        // close-on-exec, as every descriptor of this program is.
+        // SAFETY: F_SETFD on a descriptor number fails if it is not open, and else marks
+        // it close-on-exec, as every descriptor of this program is.
         if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
             return Err(io::Error::other(format!("--worker-report {fd}: {}", io::Error::last_os_error())));
         }
@@ -297,7 +300,6 @@ struct Pipe {
 
 impl Pipe {
     fn new(fd: OwnedFd) -> io::Result<Pipe> {
-        set_nonblocking(&fd)?;
         let mut stream = Stream::own(fd)?;
         stream.awaits_writer = false; // a pipe: an empty read is the end
         Ok(Pipe { stream: Some(stream), buf: Vec::new(), eof: false })
@@ -585,8 +587,8 @@ pub fn run(args: &Args, summary_file: Option<File>, census: Census) -> Result<Ex
 
 /// Starts one worker: `/proc/self/exe` with `args`, in a process group of its own.
 fn spawn(program: &OsString, args: Vec<OsString>, shard: Shard, stdin_piped: bool) -> Result<Worker, Failure> {
+    // The worker's end stays blocking until the worker takes it (`Reporter::open`).
     let (report_read, report_write) = pipe()?;
-    set_nonblocking(&report_write)?; // the worker's end: its description is the worker's alone
     let from = report_write.as_raw_fd();
     // SAFETY: getpid has no preconditions.
     let router = unsafe { libc::getpid() };
@@ -629,11 +631,7 @@ fn spawn(program: &OsString, args: Vec<OsString>, shard: Shard, stdin_piped: boo
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
     let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) });
     let stdin = match child.stdin.take() {
-        Some(stdin) => {
-            let fd = OwnedFd::from(stdin);
-            set_nonblocking(&fd)?;
-            Some(Outbox::new(Stream::own(fd)?))
-        }
+        Some(stdin) => Some(Outbox::new(Stream::own(OwnedFd::from(stdin))?)),
         None => None,
     };
     let stdout = Pipe::new(OwnedFd::from(child.stdout.take().expect("piped")))?;
@@ -653,25 +651,6 @@ fn spawn(program: &OsString, args: Vec<OsString>, shard: Shard, stdin_piped: boo
         summary: None,
         observed: Observed::default(),
     })
-}
-
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 writes two new descriptors into `fds`, owned by nobody else.
-    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// `O_NONBLOCK` on a pipe end whose description is ours alone.
-fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
-    // SAFETY: F_GETFL/F_SETFL on a descriptor we own.
-    let flags = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
-    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
-    Ok(())
-}
-
-fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
 }
 
 impl Router {
@@ -1020,7 +999,11 @@ impl Handler for Router {
                 self.stdout.outbox().stream.ready(event);
                 self.flush_stdout();
             }
-            STDERR => self.stderr.stream.ready(event),
+            STDERR => {
+                // Room on stderr may let held-back worker lines through (`pump`).
+                self.stderr.stream.ready(event);
+                self.stderr.flush();
+            }
             INPUT => {
                 if let Some(input) = &mut self.input {
                     input.stream.ready(event);
@@ -1040,7 +1023,6 @@ impl Handler for Router {
                     3 => w.report.ready(event),
                     _ => self.reap(),
                 }
-                self.work_left = true;
             }
             _ => {}
         }
@@ -1058,8 +1040,14 @@ impl Handler for Router {
         self.work_left = false;
         self.broadcast();
         self.pump();
-        if self.workers.iter().any(|w| w.status.is_none() && w.stdout.eof && w.stderr.eof && w.report.eof) {
-            self.reap(); // all its pipes closed: it is exiting, or has
+        // All of a worker's pipes closed: it is exiting, or has. Its pidfd says when;
+        // without one, look now.
+        if self
+            .workers
+            .iter()
+            .any(|w| w.status.is_none() && w.pidfd.is_none() && w.stdout.eof && w.stderr.eof && w.report.eof)
+        {
+            self.reap();
         }
         self.flush_stdout();
         self.draw_progress(cx.now);
