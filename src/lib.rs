@@ -31,6 +31,7 @@ pub mod client;
 pub mod dns;
 pub mod http1;
 pub mod proof;
+mod rand;
 pub mod reactor;
 pub mod server;
 pub mod timer;

@@ -420,16 +420,13 @@ impl Server {
         }
     }
 
-    /// xorshift64*: plenty for spreading delays, and repeatable from the seed.
+    /// Plenty for spreading delays, and repeatable from the seed (`rand.rs`).
     fn next_delay_ms(&mut self) -> u64 {
         let max = self.config.max_delay.as_millis() as u64;
         if max == 0 {
             return 0;
         }
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D) % (max + 1)
+        crate::rand::xorshift64star(&mut self.rng) % (max + 1)
     }
 
     /// The `Date` header changes once a second; format it only then.

@@ -97,11 +97,7 @@ impl<I: Source, S: Sink> Client<I, S> {
     /// A number in 0..1 from the client's own generator (xorshift64*): no clock, no
     /// thread, repeatable.
     fn jitter(&mut self) -> f64 {
-        let x = &mut self.rng;
-        *x ^= *x >> 12;
-        *x ^= *x << 25;
-        *x ^= *x >> 27;
-        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+        (crate::rand::xorshift64star(&mut self.rng) >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

@@ -281,12 +281,9 @@ impl Queries {
     /// A random ID no outstanding query has.
     fn fresh_id(&mut self) -> u16 {
         loop {
-            // xorshift64*: fast, and seeded from the kernel, so IDs cannot be
-            // predicted from outside the way sequential ones can.
-            self.rng ^= self.rng >> 12;
-            self.rng ^= self.rng << 25;
-            self.rng ^= self.rng >> 27;
-            let id = (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 48) as u16;
+            // Seeded from the kernel, so IDs cannot be predicted from outside the way
+            // sequential ones can (`rand.rs`).
+            let id = (crate::rand::xorshift64star(&mut self.rng) >> 48) as u16;
             if self.by_id[usize::from(id)] == NONE {
                 return id;
             }
