@@ -83,8 +83,12 @@ impl Url {
     /// fetch parses one URL per request, so this saves a copy each time. On failure
     /// the text comes back with the reason.
     pub fn from_string(mut input: String) -> Result<Url, (UrlError, String)> {
-        if input.trim().len() != input.len() {
-            input = input.trim().to_owned(); // rare: stray white space around the URL
+        // Rare: stray white space around the URL. Printable ASCII at both ends (nearly
+        // always) means there is none, without trim's look at the characters.
+        let printable = |b: Option<&u8>| b.is_some_and(u8::is_ascii_graphic);
+        let (first, last) = (input.as_bytes().first(), input.as_bytes().last());
+        if !(printable(first) && printable(last)) && input.trim().len() != input.len() {
+            input = input.trim().to_owned();
         }
         // User information is rare: only a URL that has it pays for taking it out.
         let mut basic = None;
@@ -205,6 +209,13 @@ struct Located {
 pub const MAX_LEN: usize = 64 * 1024;
 
 /// Validates an already trimmed URL and finds its parts.
+///
+/// This runs once per request, so the common case reads the text as few times as it
+/// can: one comparison recognises `http://` or `https://`, one pass reads a plain
+/// `host[:port]` authority, port number included, and one pass over the rest finds the
+/// fragment. Anything else takes the general path, which reads it the way RFC 3986
+/// does. When several things are wrong the error is the same either way: bad
+/// characters first, then the scheme, then the host, then the port.
 fn locate(text: &str) -> Result<Located, UrlError> {
     if text.is_empty() {
         return Err(UrlError::Invalid("empty"));
@@ -212,18 +223,58 @@ fn locate(text: &str) -> Result<Located, UrlError> {
     if text.len() > MAX_LEN {
         return Err(UrlError::Invalid("longer than 64 KiB"));
     }
-    // `all` over the whole text first (it vectorises); the first offender only when
-    // there is one.
-    if !text.bytes().all(|b| b.is_ascii_graphic())
-        && let Some(c) = text.bytes().find(|b| !b.is_ascii_graphic())
-    {
-        return Err(UrlError::Invalid(match c {
-            b' ' | b'\t' => "contains white space",
-            c if c.is_ascii_control() => "contains a control character",
-            _ => "contains non-ASCII characters (percent-encode them)",
-        }));
-    }
     let bytes = text.as_bytes();
+    let (https, from) = match http_prefix(bytes) {
+        Some(found) => found,
+        None => any_scheme(text)?,
+    };
+    let authority = match plain_authority(bytes, from, https) {
+        Some(plain) => plain,
+        None => any_authority(text, from, https)?,
+    };
+    let target_end = scan_target(bytes, authority.end)?;
+    // Only now, every byte having been checked, what is wrong with the host or port.
+    let (host, port) = authority.host_and_port?;
+    Ok(Located {
+        host,
+        authority: authority.start..authority.end,
+        port,
+        target: authority.end..target_end,
+        userinfo: authority.start != from,
+        https,
+    })
+}
+
+/// `https://` or `http://`, in any case, at the start of `bytes`: whether it is https
+/// and where the authority starts.
+///
+/// The first 8 bytes are read as one number (shorter text has no host, and takes the
+/// general path, which says so). Setting bit 5 (0x20) turns an ASCII capital into its
+/// small letter, and only 'H' and 'h' become 'h' that way (likewise 't', 'p', 's'), so
+/// setting it in the letters' places and comparing once is a case-insensitive
+/// comparison. Not in the other places: 0x1A would become ':'.
+fn http_prefix(bytes: &[u8]) -> Option<(bool, usize)> {
+    const HTTP: u64 = u64::from_be_bytes(*b"http://\0");
+    const HTTPS: u64 = u64::from_be_bytes(*b"https://");
+    const HTTP_LETTERS: u64 = 0x2020_2020_0000_0000; // "http"
+    const S_LETTER: u64 = 0x0000_0000_2000_0000; // the 's' of "https"
+    let word = u64::from_be_bytes(*bytes.first_chunk::<8>()?) | HTTP_LETTERS;
+    if word >> 8 == HTTP >> 8 {
+        Some((false, 7)) // the eighth byte is the authority's first
+    } else if word | S_LETTER == HTTPS {
+        Some((true, 8))
+    } else {
+        None
+    }
+}
+
+/// The general path for the scheme, for text that does not start with `http://` or
+/// `https://`: every byte is checked first, then the scheme is found and judged.
+fn any_scheme(text: &str) -> Result<(bool, usize), UrlError> {
+    let bytes = text.as_bytes();
+    if let Some(&b) = bytes.iter().find(|b| !b.is_ascii_graphic()) {
+        return Err(character_error(b));
+    }
     let Some(colon) = bytes.iter().position(|&b| b == b':').filter(|&c| bytes[c..].starts_with(b"://")) else {
         return Err(UrlError::Invalid("missing scheme (expected http://host/...)"));
     };
@@ -235,40 +286,160 @@ fn locate(text: &str) -> Result<Located, UrlError> {
         }
         return Err(UrlError::UnsupportedScheme(scheme.to_ascii_lowercase()));
     }
-    // One pass over the authority finds its end and its last '@' (URLs are parsed once
-    // per request, so this is on the hot path).
-    let auth_start = colon + 3;
-    let (mut auth_end, mut at) = (text.len(), None);
-    for (i, &b) in bytes[auth_start..].iter().enumerate() {
+    Ok((https, colon + 3))
+}
+
+/// Why a byte that is not printable ASCII cannot be in a URL.
+fn character_error(b: u8) -> UrlError {
+    UrlError::Invalid(match b {
+        b' ' | b'\t' => "contains white space",
+        c if c.is_ascii_control() => "contains a control character",
+        _ => "contains non-ASCII characters (percent-encode them)",
+    })
+}
+
+/// Where the authority (`[userinfo@]host[:port]`) lies, and what it says.
+struct Authority {
+    /// Just past the user information's '@', if any: where the Host header's value starts.
+    start: usize,
+    /// At the first '/', '?' or '#' (the target's start), else at the end of the text.
+    end: usize,
+    /// The host (without brackets) and the port, or what is wrong with them: reported
+    /// only once the rest of the text has been checked.
+    host_and_port: Result<(Range<usize>, u16), UrlError>,
+}
+
+/// The usual authority, read in one pass: a host name or IPv4 address, perhaps a port,
+/// then the end of the authority. `None` for anything else (user information, an IPv6
+/// address, something wrong), which is [`any_authority`]'s.
+fn plain_authority(bytes: &[u8], from: usize, https: bool) -> Option<Authority> {
+    let host_end = from + bytes[from..].iter().take_while(|&&b| is_host_name_byte(b)).count();
+    if host_end == from || host_end - from > 253 {
+        return None;
+    }
+    let default_port = if https { 443 } else { 80 };
+    let (port, end) = match bytes.get(host_end) {
+        Some(b':') => read_port(&bytes[host_end + 1..], default_port).map(|(port, len)| (port, host_end + 1 + len))?,
+        _ => (default_port, host_end),
+    };
+    // Here the authority must end: another byte ('@', a second ':', one not allowed in
+    // a host name) makes it not a plain one.
+    matches!(bytes.get(end), None | Some(b'/' | b'?' | b'#')).then(|| Authority {
+        start: from,
+        end,
+        host_and_port: Ok((from..host_end, port)),
+    })
+}
+
+/// The port number at the start of `digits` (what follows the authority's ':') and how
+/// many digits it takes; no digits mean `default`. `None` when the number is not a
+/// port (0, or above 65535), which is [`any_authority`]'s to report.
+fn read_port(digits: &[u8], default: u16) -> Option<(u16, usize)> {
+    // At most five digits are read, so the number cannot overflow (and the loop is
+    // unrolled). A sixth, as in `h:000080`, is not where a plain authority ends, so
+    // [`plain_authority`] leaves that URL to the general path.
+    let (mut port, mut len) = (0u32, 0);
+    for &digit in digits.iter().take(5) {
+        if !digit.is_ascii_digit() {
+            break;
+        }
+        port = port * 10 + u32::from(digit - b'0');
+        len += 1;
+    }
+    match (len, u16::try_from(port)) {
+        (0, _) => Some((default, 0)),
+        (_, Ok(port @ 1..)) => Some((port, len)),
+        _ => None,
+    }
+}
+
+/// The general path for the authority, starting at `from`: it ends at the first '/',
+/// '?' or '#', and user information ends at its last '@'. Errs only on a byte that is
+/// not printable ASCII; what is wrong with the host or port waits in the result.
+fn any_authority(text: &str, from: usize, https: bool) -> Result<Authority, UrlError> {
+    let (mut start, mut end) = (from, text.len());
+    for (i, &b) in text.as_bytes().iter().enumerate().skip(from) {
         match b {
             b'/' | b'?' | b'#' => {
-                auth_end = auth_start + i;
+                end = i;
                 break;
             }
-            b'@' => at = Some(i),
+            // User information (its password already taken out) is not part of the host.
+            b'@' => start = i + 1,
+            _ if !b.is_ascii_graphic() => return Err(character_error(b)),
             _ => {}
         }
     }
-    // User information (its password already taken out) is not part of the Host.
-    let auth_start = at.map_or(auth_start, |at| auth_start + at + 1);
-    let authority = &text[auth_start..auth_end];
-    let (host, port_text) = split_host_port(authority)?;
-    let port = match port_text {
-        None | Some("") if https => 443,
-        None | Some("") => 80,
-        Some(p) => parse_port(p)?,
-    };
-    let host_start = auth_start + (host.as_ptr() as usize - authority.as_ptr() as usize);
-    let target_end = bytes[auth_end..].iter().position(|&b| b == b'#').map_or(text.len(), |i| auth_end + i);
-    Ok(Located {
-        host: host_start..host_start + host.len(),
-        authority: auth_start..auth_end,
-        port,
-        target: auth_end..target_end,
-        userinfo: at.is_some(),
-        https,
-    })
+    let host_and_port = split_host_port(&text[start..end]).and_then(|(host, port)| {
+        let port = match port {
+            None | Some("") if https => 443,
+            None | Some("") => 80,
+            Some(p) => parse_port(p)?,
+        };
+        let host_start = host.as_ptr() as usize - text.as_ptr() as usize;
+        Ok((host_start..host_start + host.len(), port))
+    });
+    Ok(Authority { start, end, host_and_port })
 }
+
+/// Finds the end of the request target, the first '#' from `from` on (else the end of
+/// the text), checking on the way that every byte is printable ASCII.
+fn scan_target(bytes: &[u8], from: usize) -> Result<usize, UrlError> {
+    // Paths can be long: 16 bytes at a time first, with no branch per byte (this the
+    // compiler turns into vector instructions), up to the 16 where the scan stops;
+    // then byte by byte, looking each up.
+    let mut from = from;
+    for chunk in bytes[from..].chunks_exact(16) {
+        if chunk.iter().fold(false, |found, &b| found | ends_target(b)) {
+            break;
+        }
+        from += 16;
+    }
+    let Some(hash) = bytes[from..].iter().position(|&b| ENDS_TARGET[usize::from(b)]).map(|i| from + i) else {
+        return Ok(bytes.len());
+    };
+    if bytes[hash] != b'#' {
+        return Err(character_error(bytes[hash]));
+    }
+    // The fragment is never sent, but it is part of the URL: it is checked too.
+    if let Some(&b) = bytes[hash..].iter().find(|b| !b.is_ascii_graphic()) {
+        return Err(character_error(b));
+    }
+    Ok(hash)
+}
+
+/// Letters, digits, '-', '.' and '_': the bytes of a host name.
+fn is_host_name_byte(b: u8) -> bool {
+    HOST_NAME[usize::from(b)]
+}
+
+/// '#', which starts the fragment, and the bytes that are not printable ASCII.
+const fn ends_target(b: u8) -> bool {
+    b == b'#' || !b.is_ascii_graphic()
+}
+
+/// [`is_host_name_byte`] for each byte, as a table: a lookup is one load where the test
+/// takes several comparisons, and the scan over the host makes one per byte.
+const HOST_NAME: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = matches!(b as u8, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_');
+        b += 1;
+    }
+    table
+};
+
+/// [`ends_target`] for each byte, as a table, for the same reason.
+const ENDS_TARGET: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = ends_target(b as u8);
+        b += 1;
+    }
+    table
+};
 
 /// `path[?query]` with its dot segments removed (RFC 3986 §5.2.4); the query is kept
 /// as it is.
@@ -382,7 +553,7 @@ fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), UrlError> {
     if host.len() > 253 {
         return Err(UrlError::Invalid("host name longer than 253 characters"));
     }
-    if !host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')) {
+    if !host.bytes().all(is_host_name_byte) {
         return Err(UrlError::Invalid("host contains characters not allowed in a host name"));
     }
     Ok((host, port))
@@ -553,5 +724,267 @@ mod tests {
         assert!(url.is_https() && url.port() == 443);
         assert!(!ok("http://h/").is_https() && ok("http://h/").port() == 80);
         assert_eq!(ok("https://h:8443/").port(), 8443);
+    }
+
+    #[test]
+    fn the_usual_prefixes_and_authorities_in_their_edge_cases() {
+        let u = ok("HtTpS://H:8443/p");
+        assert_eq!((u.is_https(), u.host(), u.port(), &*u.target()), (true, "H", 8443, "/p"));
+        let u = ok("hTTP://h");
+        assert_eq!((u.is_https(), u.port(), &*u.target()), (false, 80, "/"));
+        assert_eq!(invalid("http:/x"), "missing scheme (expected http://host/...)");
+        assert_eq!(invalid("http\u{1a}//h/"), "contains a control character");
+        assert_eq!(invalid("http://"), "missing host");
+        assert_eq!(invalid("https://"), "missing host");
+        assert_eq!(invalid("http://:80/"), "missing host");
+        assert_eq!(ok("http://h:00080/").port(), 80);
+        assert_eq!(ok(&format!("http://h:{}80/", "0".repeat(30))).port(), 80);
+        assert_eq!(ok("http://h:65535").port(), 65535);
+        assert_eq!(invalid("http://h:65536"), "port out of range (1-65535)");
+        assert_eq!(invalid("http://h:00000/"), "port 0");
+        assert_eq!(invalid("http://h:80:81/"), "host contains characters not allowed in a host name");
+        assert_eq!(invalid("http://h:8_/"), "port is not a number");
+        let u = ok("http://[::1]:8080/p");
+        assert_eq!((u.host(), u.authority(), u.port(), &*u.target()), ("::1", "[::1]:8080", 8080, "/p"));
+        let u = ok("http://u@h:81/");
+        assert_eq!((u.host(), u.authority(), u.port(), u.as_str()), ("h", "h:81", 81, "http://u@h:81/"));
+        let u = ok("http://h:82#frag/x?y");
+        assert_eq!((u.authority(), u.port(), &*u.target()), ("h:82", 82, "/"));
+        assert_eq!(ok("http://h?q#f").target(), "/?q");
+        assert_eq!(ok("http://h/a@b:c").authority(), "h", "'@' and ':' after '/' are the path's");
+        let longest = "a".repeat(253);
+        assert_eq!(ok(&format!("http://{longest}:9/")).host(), longest);
+        assert_eq!(invalid(&format!("http://{longest}a:9/")), "host name longer than 253 characters");
+    }
+
+    #[test]
+    fn a_bad_character_anywhere_is_reported_before_anything_else() {
+        assert_eq!(invalid("http://h:99999/\u{1}"), "contains a control character");
+        assert_eq!(invalid("http://[zz]/\u{7f}"), "contains a control character");
+        assert_eq!(invalid("ftp://h/#\u{1}"), "contains a control character");
+        assert_eq!(invalid("http://h/#é"), "contains non-ASCII characters (percent-encode them)");
+        assert_eq!(invalid("http://h:9é/"), "contains non-ASCII characters (percent-encode them)");
+        assert_eq!(invalid("http://u\tv@h/"), "contains white space");
+    }
+
+    #[test]
+    fn from_string_trims_unicode_white_space_as_str_trim_does() {
+        let url = Url::from_string("\u{2003}http://h/x\u{a0}".into()).unwrap();
+        assert_eq!(url.as_str(), "http://h/x");
+        let (e, text) = Url::from_string("http://h/é".into()).unwrap_err();
+        assert_eq!(
+            (e, text.as_str()),
+            (UrlError::Invalid("contains non-ASCII characters (percent-encode them)"), "http://h/é")
+        );
+        assert_eq!(Url::from_string(String::new()).unwrap_err().0, UrlError::Invalid("empty"));
+        assert_eq!(Url::from_string(" \n".into()).unwrap_err().0, UrlError::Invalid("empty"));
+    }
+
+    /// A `locate` result in a form that can be compared and printed.
+    type Parts = (Range<usize>, Range<usize>, u16, Range<usize>, bool, bool);
+
+    fn parts(located: Result<Located, UrlError>) -> Result<Parts, UrlError> {
+        located.map(|l| (l.host, l.authority, l.port, l.target, l.userinfo, l.https))
+    }
+
+    fn agrees_with_the_reference(text: &str) {
+        assert_eq!(parts(locate(text)), parts(locate_reference(text)), "{text:?}");
+    }
+
+    #[test]
+    fn locate_agrees_with_the_reference_on_tricky_urls() {
+        let long_host = "h".repeat(253);
+        let longer_host = "h".repeat(254);
+        let tricky = [
+            "http://127.0.0.1:18090/123456",
+            "https://example.com",
+            "HtTpS://h/",
+            "HTTP://h:1/",
+            "http:/x",
+            "http:x",
+            "http://",
+            "https://",
+            "http:///x",
+            "http://?",
+            "http://#",
+            "http://h",
+            "http://h:",
+            "http://h:/",
+            "http://h:0",
+            "http://h:65535",
+            "http://h:65536",
+            "http://h:99999/",
+            "http://h:000000000000000000000000443/",
+            "http://h:000080/",
+            "http://h:065535",
+            "http://h:00000",
+            "http://h:123456/",
+            "http://h:1:2/",
+            "http://h:1a/",
+            "http://h:+1/",
+            "http://h%41/",
+            "http://h_-./",
+            "http://[::1]:8080/p",
+            "http://[::1]",
+            "http://[::1]:/",
+            "http://[::1]x",
+            "http://[::1/",
+            "http://x[::1]/",
+            "http://u@h/",
+            "http://u:p@h:8/",
+            "http://u@@h/",
+            "http://@h/",
+            "http://u@/",
+            "http://u@[::1]:9/",
+            "http://h#frag",
+            "http://h?q",
+            "http://h?q#f",
+            "http://h#a@b:c/d",
+            "http://h/a@b",
+            "http://h/a:b",
+            "http://h/#",
+            "http://h/#\u{1}",
+            "http://h/a#b#c",
+            "http://h/\u{7f}",
+            "http://h /",
+            "http://h:80 /",
+            "http\u{1a}//h/",
+            "hxxp://h/",
+            "ftp://h/",
+            "FTP://h/\u{1}",
+            "://h",
+            "x y://h",
+            "h+t.p-://h",
+            "1http://h",
+            "localhost",
+            "é",
+            "http://é/",
+            "http://h/é",
+            "a",
+        ];
+        for text in
+            tricky.iter().copied().chain([&*format!("http://{long_host}/"), &*format!("http://{longer_host}:1/")])
+        {
+            agrees_with_the_reference(text);
+        }
+        let long_path = format!("http://h/{}#{}", "p".repeat(40), "f".repeat(40));
+        agrees_with_the_reference(&long_path);
+        // A bad byte, or a second '#', at every place of a path longer than a vector.
+        for bad in [" ", "\u{1}", "#", "é"] {
+            for at in 7..=long_path.len() {
+                let mut text = long_path.clone();
+                text.insert_str(at, bad);
+                agrees_with_the_reference(&text);
+            }
+        }
+    }
+
+    #[test]
+    fn locate_agrees_with_the_reference_on_random_urls() {
+        // Text made of the bytes URLs are parsed by, after a start that is often
+        // a scheme the fast paths take, so that they are taken and left in every way.
+        const STARTS: [&str; 8] = ["http://", "https://", "HtTpS://", "HTTP://", "http:/", "ftp://", "", "http://u@"];
+        const PIECES: [&str; 30] = [
+            "h", "H", "t", "T", "p", "P", "s", "S", ":", ":", "/", "?", "#", "@", "[", "]", ".", "0", "1", "8", "9",
+            "6", "5", "a", "_", "%", "::1", " ", "\u{1}", "é",
+        ];
+        let mut state = 0x9E37_79B9_7F4A_7C15;
+        let mut next = |n: usize| (crate::rand::xorshift64star(&mut state) % n as u64) as usize;
+        for _ in 0..100_000 {
+            let mut text = String::from(STARTS[next(STARTS.len())]);
+            for _ in 0..next(16) {
+                text.push_str(PIECES[next(PIECES.len())]);
+            }
+            agrees_with_the_reference(&text);
+        }
+    }
+
+    /// `locate` as it was before its fast paths, a pass over the text for each question,
+    /// kept to check the fast one against.
+    fn locate_reference(text: &str) -> Result<Located, UrlError> {
+        if text.is_empty() {
+            return Err(UrlError::Invalid("empty"));
+        }
+        if text.len() > MAX_LEN {
+            return Err(UrlError::Invalid("longer than 64 KiB"));
+        }
+        if let Some(c) = text.bytes().find(|b| !b.is_ascii_graphic()) {
+            return Err(UrlError::Invalid(match c {
+                b' ' | b'\t' => "contains white space",
+                c if c.is_ascii_control() => "contains a control character",
+                _ => "contains non-ASCII characters (percent-encode them)",
+            }));
+        }
+        let bytes = text.as_bytes();
+        let Some(colon) = bytes.iter().position(|&b| b == b':').filter(|&c| bytes[c..].starts_with(b"://")) else {
+            return Err(UrlError::Invalid("missing scheme (expected http://host/...)"));
+        };
+        let scheme = &text[..colon];
+        let https = scheme.eq_ignore_ascii_case("https");
+        if !https && !scheme.eq_ignore_ascii_case("http") {
+            if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) {
+                return Err(UrlError::Invalid("malformed scheme"));
+            }
+            return Err(UrlError::UnsupportedScheme(scheme.to_ascii_lowercase()));
+        }
+        let auth_start = colon + 3;
+        let (mut auth_end, mut at) = (text.len(), None);
+        for (i, &b) in bytes[auth_start..].iter().enumerate() {
+            match b {
+                b'/' | b'?' | b'#' => {
+                    auth_end = auth_start + i;
+                    break;
+                }
+                b'@' => at = Some(i),
+                _ => {}
+            }
+        }
+        let auth_start = at.map_or(auth_start, |at| auth_start + at + 1);
+        let authority = &text[auth_start..auth_end];
+        let (host, port_text) = split_host_port_reference(authority)?;
+        let port = match port_text {
+            None | Some("") if https => 443,
+            None | Some("") => 80,
+            Some(p) => parse_port(p)?,
+        };
+        let host_start = auth_start + (host.as_ptr() as usize - authority.as_ptr() as usize);
+        let target_end = bytes[auth_end..].iter().position(|&b| b == b'#').map_or(text.len(), |i| auth_end + i);
+        Ok(Located {
+            host: host_start..host_start + host.len(),
+            authority: auth_start..auth_end,
+            port,
+            target: auth_end..target_end,
+            userinfo: at.is_some(),
+            https,
+        })
+    }
+
+    fn split_host_port_reference(authority: &str) -> Result<(&str, Option<&str>), UrlError> {
+        if let Some(rest) = authority.strip_prefix('[') {
+            let Some(close) = rest.find(']') else {
+                return Err(UrlError::Invalid("unclosed '[' in IPv6 address"));
+            };
+            let host = &rest[..close];
+            host.parse::<Ipv6Addr>().map_err(|_| UrlError::Invalid("malformed IPv6 address"))?;
+            let port = match &rest[close + 1..] {
+                "" => None,
+                after => Some(after.strip_prefix(':').ok_or(UrlError::Invalid("junk after IPv6 address"))?),
+            };
+            return Ok((host, port));
+        }
+        let (host, port) = match authority.bytes().rposition(|b| b == b':') {
+            Some(colon) => (&authority[..colon], Some(&authority[colon + 1..])),
+            None => (authority, None),
+        };
+        if host.is_empty() {
+            return Err(UrlError::Invalid("missing host"));
+        }
+        if host.len() > 253 {
+            return Err(UrlError::Invalid("host name longer than 253 characters"));
+        }
+        if !host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')) {
+            return Err(UrlError::Invalid("host contains characters not allowed in a host name"));
+        }
+        Ok((host, port))
     }
 }
