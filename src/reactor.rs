@@ -24,8 +24,9 @@
 //! ## The clock rule
 //! Every deadline is set, and checked, against a clock read *after* the work that
 //! preceded it in the turn. [`Context::now`] is read when `epoll_wait` returns and
-//! again before each event, before the timers are checked, after each timer that
-//! fired, and before the end-of-turn work, so it is never older than one handler call.
+//! again before each further event, before the timers are checked, after each timer
+//! that fired, and before the end-of-turn work, so it is never older than one handler
+//! call.
 //! A handler that does much work in one call (admitting a batch of requests, each with
 //! a `connect`) calls [`Context::refresh`] before each deadline it sets. A clock read
 //! costs about as much as a function call (the vDSO); an early deadline costs a
@@ -185,8 +186,10 @@ impl Reactor {
         }
         let now = Instant::now();
         let mut cx = Context { registry: self.poll.registry(), timers: &mut self.timers, now, turn: now };
-        for event in self.events.iter() {
-            cx.refresh();
+        for (i, event) in self.events.iter().enumerate() {
+            if i > 0 {
+                cx.refresh(); // the first event has the clock read just above
+            }
             handler.ready(&mut cx, event.token(), event);
         }
         cx.refresh();

@@ -284,6 +284,56 @@ fn an_http10_server_gets_one_request_at_a_time() {
     assert_eq!(stats.pipelined, 0);
 }
 
+/// Loopback is a near connection (`conn::NEAR`): its pipeline is refilled only once
+/// every request on it is answered, so each write carries a whole pipeline, even when
+/// the server answers one request at a time. (A far one would refill at half.)
+#[test]
+fn a_near_connection_is_refilled_only_once_its_pipeline_is_empty() {
+    // Per connection: how many requests each read found waiting, and how many arrived
+    // while an earlier request was still unanswered.
+    let reads = Arc::new(Mutex::new((Vec::new(), 0usize)));
+    let seen = Arc::clone(&reads);
+    let (addr, _) = scripted_server(move |mut s: TcpStream, _| {
+        let waiting = |s: &TcpStream| {
+            s.set_nonblocking(true).unwrap();
+            let more = !matches!(s.peek(&mut [0u8; 1]), Err(e) if e.kind() == ErrorKind::WouldBlock);
+            s.set_nonblocking(false).unwrap();
+            more
+        };
+        s.set_nodelay(true).unwrap(); // each answer its own segment, not held by Nagle
+        while let Some(head) = read_request(&mut s) {
+            let mut batch = vec![path_of(&head)];
+            while waiting(&s) {
+                let Some(head) = read_request(&mut s) else { return };
+                batch.push(path_of(&head));
+            }
+            seen.lock().unwrap().0.push(batch.len());
+            // A slow server, answering one at a time: a client that refilled at half
+            // would have sent more by the time the later answers go out.
+            for (i, path) in batch.iter().enumerate() {
+                if i > 0 {
+                    std::thread::sleep(Duration::from_millis(5));
+                    if waiting(&s) {
+                        seen.lock().unwrap().1 += 1;
+                    }
+                }
+                if s.write_all(&response(path, "")).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let paths: Vec<String> = (0..13).map(|i| format!("/n{i}")).collect();
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let (ends, stats) = run(config(4, 4), addr, &paths);
+    all_answered_in_order(&ends);
+    let (batches, early) = &*reads.lock().unwrap();
+    // The first request goes alone (the server must show it keeps connections open).
+    assert_eq!(batches, &[1, 4, 4, 4], "requests read together");
+    assert_eq!(*early, 0, "requests sent before the pipeline was empty");
+    assert_eq!((stats.connections_opened, stats.resent), (1, 0));
+}
+
 #[test]
 fn non_idempotent_requests_are_never_pipelined() {
     let (addr, log) = server(1, 0, End::Never);

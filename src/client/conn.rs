@@ -183,7 +183,16 @@ pub(super) struct Conn {
     /// A request whose method is not idempotent is on it: nothing is sent behind it
     /// until it is answered (RFC 9112 §9.3.2).
     alone: bool,
+    /// The server is a short round trip away (see [`NEAR`]): set by the client once
+    /// connected, it decides how early the pipeline is refilled.
+    pub near: bool,
 }
+
+/// A round trip shorter than this makes a connection near: loopback, a LAN. Refilling
+/// its pipeline only once it is empty leaves the server idle for less than this once
+/// per `depth` requests, and makes every write carry a whole pipeline; a farther
+/// connection refills at half, so that the server never waits a round trip for more.
+pub(super) const NEAR: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// A request on the connection, waiting for its response.
 #[derive(Clone, Copy, Debug)]
@@ -222,6 +231,7 @@ impl Conn {
             drained: false,
             proven: false,
             alone: false,
+            near: false,
         }
     }
 

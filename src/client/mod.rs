@@ -173,7 +173,7 @@ use conn::Received;
 use origin::Origins;
 pub use outcome::{Error, ErrorKind, Outcome, RequestId, Response, Sink};
 pub use proxy::Proxies;
-use race::Race;
+use race::RaceBox;
 pub use request::{Request, Template};
 pub use source::{Next, Source};
 pub use submit::{Hold, Submitter};
@@ -470,7 +470,7 @@ struct Active {
     timer: TimerId,
     /// While waiting for DNS: when that wait ends in a `dns-timeout`.
     dns_deadline: Option<Instant>,
-    race: Race,
+    race: RaceBox,
     /// Already retried once after a stale pooled connection.
     retried: bool,
     place: Place,

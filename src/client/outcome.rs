@@ -244,7 +244,9 @@ pub struct Outcome<'a> {
     /// was cut off or was too large): that head, and in `body_len` the body bytes that
     /// did arrive, as curl reports them. `None` on success and when no head arrived.
     pub partial: Option<Response<'a>>,
-    /// From admission (a concurrency slot was taken) to the outcome.
+    /// From admission (a concurrency slot was taken) to the outcome: to the moment the
+    /// event that ended the request (the read with the response's last bytes, say) was
+    /// taken up.
     pub elapsed: Duration,
     /// Redirects followed (`Config::max_redirects`), and the URL the outcome is for when
     /// there were any (`url` stays the one the request started with).

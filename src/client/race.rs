@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use mio::Token;
 
-use super::conn::{Conn, Deadline, State};
+use super::conn::{Conn, Deadline, NEAR, State};
 use super::keys::{ConnKey, Key, OriginKey, ReqKey};
 use super::proxy::connect_request;
 use super::schedule::out_of_sockets;
@@ -41,6 +41,29 @@ use std::sync::Arc;
 
 /// How long an attempt runs alone before the next one starts (RFC 8305 §5).
 pub const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+
+/// A request's connection race, boxed: it lives only while a connection is made, so a
+/// request sent on a pooled connection (the usual case) keeps 8 bytes for it, not a
+/// hundred: thousands of requests in flight then fit in fewer cache lines. It comes
+/// into being when first written to.
+#[derive(Debug, Default)]
+pub(super) struct RaceBox(Option<Box<Race>>);
+
+/// What a request that has no race reads.
+static NO_RACE: Race = Race { addrs: Vec::new(), next: 0, attempts: Vec::new(), last_error: None, pending: None };
+
+impl std::ops::Deref for RaceBox {
+    type Target = Race;
+    fn deref(&self) -> &Race {
+        self.0.as_deref().unwrap_or(&NO_RACE)
+    }
+}
+
+impl std::ops::DerefMut for RaceBox {
+    fn deref_mut(&mut self) -> &mut Race {
+        self.0.get_or_insert_default()
+    }
+}
 
 /// A request's connection race.
 #[derive(Debug, Default)]
@@ -216,6 +239,8 @@ impl<I: Source, S: Sink> Client<I, S> {
             self.dns.leave(entry, req.index());
         }
         self.stats.connections_opened += 1;
+        let link = &mut self.conns[key];
+        link.conn.near = link.io.round_trip().is_some_and(|rtt| rtt < NEAR);
         match self.conns[key].io.resumed() {
             Some(true) => self.stats.tls_resumed += 1,
             Some(false) => self.stats.tls_handshakes += 1,
@@ -224,9 +249,7 @@ impl<I: Source, S: Sink> Client<I, S> {
         let active = &mut self.requests[req];
         active.place = Place::On(key);
         self.origins[active.origin].preferred = Some(addr.ip());
-        if !self.encode(cx, req) {
-            return self.close(cx, key);
-        }
+        self.encode(req);
         let link = &mut self.conns[key];
         link.conn.send(req, self.requests[req].method(&self.plain), &self.request_buf);
         let progress = link.flush();
@@ -266,8 +289,8 @@ impl<I: Source, S: Sink> Client<I, S> {
 
     /// Every address failed.
     fn give_up(&mut self, cx: &mut Context<'_>, req: ReqKey) {
-        let race = std::mem::take(&mut self.requests[req].race);
-        let (addr, e) = race.last_error.expect("a race that ran out of addresses saw a failure");
+        let mut race = std::mem::take(&mut self.requests[req].race);
+        let (addr, e) = race.last_error.take().expect("a race that ran out of addresses saw a failure");
         let proxied = self.origins[self.requests[req].origin].via.is_some();
         let refused = e.get_ref().is_some_and(|inner| inner.is::<ProxyRefused>());
         let kind = match tls::error_kind(&e) {

@@ -193,7 +193,10 @@ impl Shape {
     ///
     /// Through a plain-HTTP proxy the target is in absolute form (RFC 9112 §3.2.2) and
     /// the proxy's credentials go along; through a tunnel the request is the origin's.
-    pub fn encode(&self, buf: &mut Vec<u8>, active: &Active, via: Option<&Route>) -> Result<(), http1::EncodeError> {
+    ///
+    /// Every part was checked already: the URL's when it was parsed, the configured
+    /// fields and `Host` when the shape was made, and the credentials are base64.
+    pub fn encode(&self, buf: &mut Vec<u8>, active: &Active, via: Option<&Route>) {
         let url = &active.url;
         let template = &self.templates[active.as_get as usize][active.elsewhere as usize];
         let host = self.host.as_deref().unwrap_or(url.authority());
@@ -210,8 +213,10 @@ impl Shape {
             n += 1;
         }
         match proxied {
-            Some(_) => template.encode(buf, &format!("http://{}{}", url.authority(), url.target()), host, &extra[..n]),
-            None => template.encode(buf, &url.target(), host, &extra[..n]),
+            Some(_) => {
+                template.encode_checked(buf, &format!("http://{}{}", url.authority(), url.target()), host, &extra[..n])
+            }
+            None => template.encode_checked(buf, &url.target(), host, &extra[..n]),
         }
     }
 }

@@ -186,12 +186,11 @@ impl<I: Source, S: Sink> Client<I, S> {
                 self.close(cx, conn);
                 continue;
             }
-            if !self.encode(cx, req) {
-                self.origins[o].idle.push(conn);
-                return;
-            }
+            self.encode(req);
             if self.depth > 1 {
-                return self.send_on(cx, conn, req); // written with whatever joins it this turn
+                // Written with whatever joins it this turn: the origin's next requests.
+                self.send_on(cx, conn, req);
+                return self.list_if_room(conn, o);
             }
             self.stats.connections_reused += 1;
             self.requests[req].place = Place::On(conn);
@@ -210,7 +209,7 @@ impl<I: Source, S: Sink> Client<I, S> {
                 return self.enqueue(req);
             }
             let origin = &self.origins[o];
-            self.requests[req].race = Race::to(&origin.pinned, origin.preferred, origin.dial_port);
+            *self.requests[req].race = Race::to(&origin.pinned, origin.preferred, origin.dial_port);
             return self.race(cx, req);
         }
         let full = self.at_origin_cap(req);
@@ -256,7 +255,7 @@ impl<I: Source, S: Sink> Client<I, S> {
                 if !was_waiting {
                     self.stats.dns_cache_hits += 1;
                 }
-                active.race = Race::to(ips, origin.preferred, origin.dial_port);
+                *active.race = Race::to(ips, origin.preferred, origin.dial_port);
                 if self.dns.follow(entry, req.index()) {
                     self.requests[req].race.pending = Some(entry); // one family still to come
                 }
@@ -294,9 +293,8 @@ impl<I: Source, S: Sink> Client<I, S> {
                 self.unlist(o);
                 continue;
             }
-            if self.encode(cx, req) {
-                self.send_on(cx, key, req);
-            }
+            self.encode(req);
+            self.send_on(cx, key, req);
             if !self.has_room(key, o) {
                 self.unlist(o);
             }
@@ -326,9 +324,11 @@ impl<I: Source, S: Sink> Client<I, S> {
     /// the origin may join it (`Origin::open`).
     pub(super) fn fill(&mut self, cx: &mut Context<'_>, key: ConnKey) {
         let o = self.conns[key].conn.origin;
-        // Refill only once half the pipeline is answered: then every write carries at
-        // least half a pipeline of requests, not the one or two each read freed.
-        if self.conns[key].conn.outstanding() > self.depth / 2 {
+        // Not for each answer, or each write would carry the one or two requests a read
+        // freed: a near connection refills once its pipeline is empty (one write per
+        // `depth` requests), a far one at half (the server never waits a round trip).
+        let conn = &self.conns[key].conn;
+        if conn.outstanding() > if conn.near { 0 } else { self.depth / 2 } {
             return;
         }
         while let Some(link) = self.conns.get(key)
@@ -336,10 +336,15 @@ impl<I: Source, S: Sink> Client<I, S> {
             // Only requests that may be pipelined wait in the queue (see `at_origin_cap`).
             && let Some(req) = self.origins[o].queue.pop_front()
         {
-            if self.encode(cx, req) {
-                self.send_on(cx, key, req);
-            }
+            self.encode(req);
+            self.send_on(cx, key, req);
         }
+        self.list_if_room(key, o);
+    }
+
+    /// Lists connection `key` in its origin's open list if it may take more, so that
+    /// the origin's next requests join it rather than wait.
+    fn list_if_room(&mut self, key: ConnKey, o: OriginKey) {
         if self.depth > 1 && self.has_room(key, o) && !std::mem::replace(&mut self.conns[key].conn.listed, true) {
             self.origins[o].open.push(key);
         }
@@ -400,19 +405,12 @@ impl<I: Source, S: Sink> Client<I, S> {
         self.stirred.extend(stirred_meanwhile);
     }
 
-    /// Encodes `req` into `request_buf`, or completes it with the reason it cannot be sent.
-    pub(super) fn encode(&mut self, cx: &mut Context<'_>, req: ReqKey) -> bool {
+    /// Encodes `req` into `request_buf`.
+    pub(super) fn encode(&mut self, req: ReqKey) {
         self.request_buf.clear();
         let via = self.origins[self.requests[req].origin].via.as_deref();
         let active = &self.requests[req];
-        match active.shape(&self.plain).encode(&mut self.request_buf, active, via) {
-            Ok(()) => true,
-            Err(e) => {
-                // Unreachable for URLs that parsed, but a bad request is that request's error.
-                self.complete(cx, req, Err(Error::new(ErrorKind::InvalidUrl, e.to_string())));
-                false
-            }
-        }
+        active.shape(&self.plain).encode(&mut self.request_buf, active, via);
     }
 
     // ---- running out of sockets -------------------------------------------------

@@ -16,7 +16,7 @@
 //! Next: `headers.rs`, the view of the fields that framing and callers read.
 
 use super::error::{Error, Snippet};
-use super::headers::list_elements;
+use super::headers::{eq_lower, list_elements};
 use super::response::Version;
 
 /// How the body of a response is delimited (RFC 9112 §6.3).
@@ -51,23 +51,20 @@ pub(crate) fn decide(
     status: u16,
     fields: &[httparse::Header<'_>],
 ) -> Result<Verdict, Error> {
-    let connection = ConnectionOptions::read(fields);
-    let persistent = connection.persistent(version);
-
-    // §6.3 rules 1: these responses never have a body, whatever their
+    // §6.3 rule 1: these responses never have a body, whatever their
     // Content-Length or Transfer-Encoding says (a 304 or a HEAD response
     // reports the length the body *would* have), so those fields are not
     // even validated.
-    if request_was_head || matches!(status, 100..=199 | 204 | 304) {
+    let no_body = request_was_head || matches!(status, 100..=199 | 204 | 304);
+    let seen = Fields::read(fields, !no_body)?;
+    let persistent = seen.connection.persistent(version);
+    if no_body {
         // §6.1 still applies: framing fields that smell of smuggling end the
         // connection, even on a response that has no body to mis-frame.
-        let has = |name: &str| fields.iter().any(|f| f.name.eq_ignore_ascii_case(name));
-        let faulty = has("transfer-encoding") && (version == Version::Http10 || has("content-length"));
+        let faulty = seen.has_codings && (version == Version::Http10 || seen.has_length);
         return Ok(Verdict { framing: Framing::NoBody, keep_alive: persistent && !faulty });
     }
-
-    let body = BodyFields::read(fields)?;
-    let framing = match (body.transfer_encoding, body.content_length) {
+    let framing = match (seen.transfer_encoding, seen.content_length) {
         // §6.3 rule 3: Transfer-Encoding overrides Content-Length.
         (Some(Codings { chunked_last: true }), _) => Framing::Chunked,
         // §6.3 rule 3 for responses: other final codings are read until close.
@@ -79,9 +76,52 @@ pub(crate) fn decide(
     // §6.1: both fields at once may be a smuggling attempt, and Transfer-Encoding
     // in an HTTP/1.0 message means the framing is faulty; either way the
     // connection must close after this message.
-    let faulty = body.transfer_encoding.is_some() && (body.content_length.is_some() || version == Version::Http10);
+    let faulty = seen.has_codings && (seen.has_length || version == Version::Http10);
     let keep_alive = persistent && !faulty && framing != Framing::UntilClose;
     Ok(Verdict { framing, keep_alive })
+}
+
+/// What a head's fields say about framing and persistence, read in one pass (this
+/// runs once per response): a field's name is compared only with the framing name
+/// of its length, so most fields cost one length check.
+#[derive(Default)]
+struct Fields {
+    connection: ConnectionOptions,
+    /// A Content-Length or Transfer-Encoding field is present, valid or not.
+    has_length: bool,
+    has_codings: bool,
+    /// Validated, and only when a body is expected.
+    content_length: Option<u64>,
+    transfer_encoding: Option<Codings>,
+}
+
+impl Fields {
+    /// The first invalid Content-Length or Transfer-Encoding, in field order, is the
+    /// error; they are not read at all when no body is expected.
+    fn read(fields: &[httparse::Header<'_>], body_expected: bool) -> Result<Self, Error> {
+        let mut seen = Fields::default();
+        for field in fields {
+            let (name, value) = (field.name, field.value);
+            match name.len() {
+                10 if eq_lower(name.as_bytes(), b"connection") => seen.connection.add(value),
+                14 if eq_lower(name.as_bytes(), b"content-length") => {
+                    seen.has_length = true;
+                    if body_expected {
+                        seen.content_length = merge_content_length(seen.content_length, value)?;
+                    }
+                }
+                17 if eq_lower(name.as_bytes(), b"transfer-encoding") => {
+                    seen.has_codings = true;
+                    if body_expected {
+                        let so_far = seen.transfer_encoding.unwrap_or(Codings { chunked_last: false });
+                        seen.transfer_encoding = Some(add_codings(so_far, value)?);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(seen)
+    }
 }
 
 /// The options of the Connection field(s) that matter for persistence.
@@ -92,14 +132,11 @@ struct ConnectionOptions {
 }
 
 impl ConnectionOptions {
-    fn read(fields: &[httparse::Header<'_>]) -> Self {
-        let mut options = ConnectionOptions::default();
-        let values = fields.iter().filter(|field| field.name.eq_ignore_ascii_case("connection"));
-        for option in values.flat_map(|field| list_elements(field.value)) {
-            options.close |= option.eq_ignore_ascii_case(b"close");
-            options.keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
+    fn add(&mut self, value: &[u8]) {
+        for option in list_elements(value) {
+            self.close |= eq_lower(option, b"close");
+            self.keep_alive |= eq_lower(option, b"keep-alive");
         }
-        options
     }
 
     /// RFC 9112 §9.3, for a client (not a proxy) that honours HTTP/1.0 keep-alive.
@@ -112,33 +149,12 @@ impl ConnectionOptions {
     }
 }
 
-/// The fields that delimit a body, validated.
-struct BodyFields {
-    content_length: Option<u64>,
-    transfer_encoding: Option<Codings>,
-}
-
 /// What the transfer codings, read in order across all Transfer-Encoding
 /// fields, amount to.
 #[derive(Clone, Copy)]
 struct Codings {
     /// `chunked` was applied (and, since nothing may follow it, last).
     chunked_last: bool,
-}
-
-impl BodyFields {
-    fn read(fields: &[httparse::Header<'_>]) -> Result<Self, Error> {
-        let mut body = BodyFields { content_length: None, transfer_encoding: None };
-        for field in fields {
-            if field.name.eq_ignore_ascii_case("content-length") {
-                body.content_length = merge_content_length(body.content_length, field.value)?;
-            } else if field.name.eq_ignore_ascii_case("transfer-encoding") {
-                let so_far = body.transfer_encoding.unwrap_or(Codings { chunked_last: false });
-                body.transfer_encoding = Some(add_codings(so_far, field.value)?);
-            }
-        }
-        Ok(body)
-    }
 }
 
 /// Folds one Content-Length field into the value seen so far. Repeated fields

@@ -117,6 +117,18 @@ pub(crate) fn unfold(head: &mut [u8]) -> bool {
     folded
 }
 
+/// Whether `bytes`, a field name or value that httparse accepted, is `lower` in any
+/// ASCII case, where `lower` is lowercase letters and `-` only. Setting bit 0x20
+/// lowercases a letter and keeps `-`; the one other byte it turns into one of those is
+/// CR (into `-`), which httparse lets into no name or value. With no early exit and
+/// `lower`'s length known where it is inlined, the comparison is a few wide steps,
+/// not a loop per byte: framing reads a few fields of every response.
+#[inline]
+pub(crate) fn eq_lower(bytes: &[u8], lower: &[u8]) -> bool {
+    debug_assert!(lower.iter().all(|&b| b.is_ascii_lowercase() || b == b'-'));
+    bytes.len() == lower.len() && bytes.iter().zip(lower).fold(0, |diff, (&b, &l)| diff | ((b | 0x20) ^ l)) == 0
+}
+
 /// The elements of a comma-separated field value (RFC 9110 §5.6.1), trimmed.
 /// Empty elements are kept: some callers must reject them, others skip them.
 pub(crate) fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -129,6 +141,24 @@ mod tests {
 
     const BLOCK: &[u8] =
         b"Content-Type: text/plain\r\nX-Tabs:\t spaced out \t\r\nset-cookie: a=1\r\nSet-Cookie: b=2\nEmpty:\r\n";
+
+    #[test]
+    fn eq_lower_is_ascii_case_insensitive_and_nothing_more() {
+        assert!(eq_lower(b"Content-Length", b"content-length"));
+        assert!(eq_lower(b"KEEP-ALIVE", b"keep-alive"));
+        assert!(!eq_lower(b"content-lengths", b"content-length"));
+        assert!(!eq_lower(b"content_length", b"content-length"));
+        assert!(!eq_lower(b"content-lengti", b"content-length"));
+        // Bytes one bit away from a letter or '-' that are not its other case.
+        for (i, wanted) in b"keep-alive".iter().enumerate() {
+            for byte in 0..=255u8 {
+                let mut value = *b"keep-alive";
+                value[i] = byte;
+                let same = byte.to_ascii_lowercase() == *wanted || (byte == b'\r' && *wanted == b'-');
+                assert_eq!(eq_lower(&value, b"keep-alive"), same, "byte {byte:#x} at {i}");
+            }
+        }
+    }
 
     #[test]
     fn get_is_case_insensitive_and_returns_the_first_match() {

@@ -128,7 +128,8 @@ pub struct RequestTemplate {
     method: String,
     /// `Name: value\r\n` for each field, already checked.
     fields: Vec<u8>,
-    body: Vec<u8>,
+    /// What follows the fields: `Content-Length` if due, the blank line, the body.
+    end: Vec<u8>,
 }
 
 impl RequestTemplate {
@@ -137,7 +138,9 @@ impl RequestTemplate {
         validate(&RequestHead { method, target: "/", host: "h", headers })?;
         let mut fields = Vec::new();
         write_fields(&mut fields, headers);
-        Ok(RequestTemplate { method: method.to_owned(), fields, body: body.to_vec() })
+        let mut end = Vec::new();
+        finish(&mut end, method, body);
+        Ok(RequestTemplate { method: method.to_owned(), fields, end })
     }
 
     /// The method every request from this template uses (needed to start the
@@ -157,12 +160,21 @@ impl RequestTemplate {
     ) -> Result<(), EncodeError> {
         // The method was checked when the template was made.
         validate_per_request(target, host, extra)?;
+        self.encode_checked(out, target, host, extra);
+        Ok(())
+    }
+
+    /// [`RequestTemplate::encode`] for parts already known to be valid: a target and
+    /// host taken from a parsed [`Url`](crate::url::Url) (visible ASCII only, checked
+    /// when it was parsed) and fields the client made itself. The client sends one
+    /// request per URL, so checking them again would be paid once per request.
+    pub(crate) fn encode_checked(&self, out: &mut Vec<u8>, target: &str, host: &str, extra: &[(&str, &str)]) {
+        debug_assert_eq!(validate_per_request(target, host, extra), Ok(()));
         write_head(out, &self.method, target, host, |out| {
             out.extend_from_slice(&self.fields);
             write_fields(out, extra);
         });
-        finish(out, &self.method, &self.body);
-        Ok(())
+        out.extend_from_slice(&self.end);
     }
 }
 
