@@ -122,9 +122,10 @@
 //!   has answered with HTTP/1.1 keep-alive may carry up to D requests at once; those
 //!   that join it in a turn go out in one write, and responses are matched in order
 //!   (`conn.rs`). An origin then gets at most ⌈C/D⌉ connections; requests beyond them
-//!   wait in the origin's queue (`Place::Queued`), and every finished response
-//!   pulls the next one onto its connection (`schedule.rs`, `fill`). Requests a
-//!   connection leaves unanswered when it ends go back to the front of that queue.
+//!   wait in the origin's queue (`Place::Queued`), and a connection pulls the next
+//!   ones when its pipeline is empty, or half empty if its round trip is long
+//!   (`schedule.rs`, `fill`; `conn::NEAR`). Requests a connection leaves unanswered
+//!   when it ends go back to the front of that queue.
 //! * **Stale connections.** A server may close a pooled connection just as we send on
 //!   it. If a reused connection fails before any byte of the response arrives, an
 //!   idempotent request is retried once, on a fresh connection (RFC 9112 §9.3.1).
