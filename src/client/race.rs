@@ -240,7 +240,8 @@ impl<I: Source, S: Sink> Client<I, S> {
         }
         self.stats.connections_opened += 1;
         let link = &mut self.conns[key];
-        link.conn.near = link.io.round_trip().is_some_and(|rtt| rtt < NEAR);
+        // Zero is no sample yet (a retransmitted SYN gives none): not known to be near.
+        link.conn.near = link.io.round_trip().is_some_and(|rtt| !rtt.is_zero() && rtt < NEAR);
         match self.conns[key].io.resumed() {
             Some(true) => self.stats.tls_resumed += 1,
             Some(false) => self.stats.tls_handshakes += 1,
