@@ -125,6 +125,9 @@ impl<I: Source, S: Sink> Client<I, S> {
             if !link.conn.busy() {
                 continue;
             }
+            // No event announces this read: the clock is read for it, as for one, so a
+            // response it completes is timed after the connections resumed before it.
+            cx.refresh();
             let received = link.conn.request().map(|req| &mut self.requests[req].received);
             let progress = link.resume(&mut self.read_buf, received, &mut self.sink);
             self.on_progress(cx, key, progress);

@@ -239,9 +239,11 @@ impl<I: Source, S: Sink> Client<I, S> {
             self.dns.leave(entry, req.index());
         }
         self.stats.connections_opened += 1;
-        let link = &mut self.conns[key];
-        // Zero is no sample yet (a retransmitted SYN gives none): not known to be near.
-        link.conn.near = link.io.round_trip().is_some_and(|rtt| !rtt.is_zero() && rtt < NEAR);
+        if self.depth > 1 {
+            // Zero is no sample yet (a retransmitted SYN gives none): not known to be near.
+            let link = &mut self.conns[key];
+            link.conn.near = link.io.round_trip().is_some_and(|rtt| !rtt.is_zero() && rtt < NEAR);
+        }
         match self.conns[key].io.resumed() {
             Some(true) => self.stats.tls_resumed += 1,
             Some(false) => self.stats.tls_handshakes += 1,
