@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex};
 use common::*;
 use serde_json::Value;
 
-/// What a server saw: (method, path, authorization, body) per request.
-type Seen = Arc<Mutex<Vec<(String, String, Option<String>, Vec<u8>)>>>;
+/// What a server saw: (method, path, authorization, body, cookie, host) per request.
+type Seen = Arc<Mutex<Vec<(String, String, Option<String>, Vec<u8>, Option<String>, Option<String>)>>>;
 
 /// Answers each path with `route(path)`: (status line, extra headers, body).
 fn server(
@@ -44,7 +44,8 @@ fn server(
             let length: usize = field("content-length").map_or(0, |v| v.parse().unwrap());
             let mut body = vec![0; length];
             stream.read_exact(&mut body).unwrap();
-            log.lock().unwrap().push((method, path.clone(), field("authorization"), body));
+            let (cookie, host) = (field("cookie"), field("host"));
+            log.lock().unwrap().push((method, path.clone(), field("authorization"), body, cookie, host));
             let (status, headers, text) = route(&path, other);
             let response = format!("HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\n\r\n{text}", text.len());
             if stream.write_all(response.as_bytes()).is_err() {
@@ -142,6 +143,23 @@ fn credentials_stay_with_their_origin() {
     assert_eq!(here, [Some("Basic dXNlcjpwdw==".into()), Some("Bearer secret".into())]);
     let there: Vec<Option<String>> = other_seen.lock().unwrap().iter().map(|s| s.2.clone()).collect();
     assert_eq!(there, [None, None], "another origin gets no credentials");
+}
+
+/// A `-H Cookie` and a `-H Host` were meant for the first origin too: kept on a redirect
+/// within it, dropped on one to another (as curl does since 7.83).
+#[test]
+fn cookies_and_host_overrides_stay_with_their_origin() {
+    let (other, other_seen) = server(routes, "127.0.0.1:9".parse().unwrap());
+    let (addr, seen) = server(routes, other);
+    let args = ["-n", "1", "-L", "-H", "Cookie: c=1", "-H", "Host: vhost.test"];
+    run(&[&[format!("http://{addr}/here").as_str()][..], &args].concat());
+    run(&[&[format!("http://{addr}/away").as_str()][..], &args].concat());
+    let fields = |seen: &Seen| -> Vec<(Option<String>, Option<String>)> {
+        seen.lock().unwrap().iter().map(|s| (s.4.clone(), s.5.clone())).collect()
+    };
+    let ours = (Some("c=1".to_owned()), Some("vhost.test".to_owned()));
+    assert_eq!(fields(&seen), [ours.clone(), ours.clone(), ours], "the first origin: kept");
+    assert_eq!(fields(&other_seen), [(None, Some(other.to_string()))], "another origin: dropped");
 }
 
 #[test]

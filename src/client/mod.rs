@@ -480,7 +480,8 @@ struct Active {
     redirects: u32,
     first_url: Option<Box<str>>,
     /// A redirect turned the request into a GET without a body (301/302 after a POST,
-    /// 303), or took it to another origin, which gets no credentials.
+    /// 303), or took it to another origin, which gets no credentials, cookies or `Host`
+    /// override of the configured fields.
     as_get: bool,
     elsewhere: bool,
     /// What it sends besides its URL.

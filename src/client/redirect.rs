@@ -10,8 +10,9 @@
 //!   limit (a loop is one) with `too-many-redirects`;
 //! * 303 (unless the request is a HEAD), and 301 and 302 after a POST, turn the request
 //!   into a GET without a body; 307 and 308 keep method and body (RFC 9110 §15.4);
-//! * once the request has left the origin it started at, it sends no configured
-//!   `Authorization`, and no credentials but those the new URL itself carries;
+//! * once the request has left the origin it started at (scheme, host or port), it
+//!   sends no configured `Authorization`, `Cookie` or `Host`, and no credentials but
+//!   those the new URL itself carries (curl does the same since 7.83);
 //! * the request then goes back through `dispatch`, so each hop uses the pools and the
 //!   DNS cache like any request.
 

@@ -140,8 +140,9 @@ impl Active {
 /// What the requests of a [`Template`] share, checked once: the method, the fields
 /// (less a `Host`, which replaces the URL's authority as the Host value: virtual hosts
 /// on an address, as curl's `-H 'Host: …'`) and the body. A redirect may need a
-/// variant: a GET without the body (after a 303, say), or no `Authorization` (on
-/// another origin); all four are made once, up front.
+/// variant: a GET without the body (after a 303, say), or, on another origin, none of
+/// the configured `Authorization`, `Cookie` and `Host` (curl has done the same since
+/// 7.83: they were meant for the first origin); all four are made once, up front.
 #[derive(Debug)]
 pub(super) struct Shape {
     /// By `[as_get][elsewhere]`.
@@ -159,7 +160,8 @@ impl Shape {
         let host = headers.iter().rev().find(|(n, _)| is(n, "host")).map(|(_, v)| v.to_string());
         let fields: Vec<(&str, &str)> = headers.iter().copied().filter(|(n, _)| !is(n, "host")).collect();
         let authorization = fields.iter().any(|(n, _)| is(n, "authorization"));
-        let anonymous: Vec<(&str, &str)> = fields.iter().copied().filter(|(n, _)| !is(n, "authorization")).collect();
+        let anonymous: Vec<(&str, &str)> =
+            fields.iter().copied().filter(|(n, _)| !is(n, "authorization") && !is(n, "cookie")).collect();
         let make =
             |method: &str, fields: &[(&str, &str)], body: &[u8]| http1::RequestTemplate::new(method, fields, body);
         let templates = [
@@ -199,7 +201,7 @@ impl Shape {
     pub fn encode(&self, buf: &mut Vec<u8>, active: &Active, via: Option<&Route>) {
         let url = &active.url;
         let template = &self.templates[active.as_get as usize][active.elsewhere as usize];
-        let host = self.host.as_deref().unwrap_or(url.authority());
+        let host = self.host.as_deref().filter(|_| !active.elsewhere).unwrap_or(url.authority());
         let configured = self.authorization && !active.elsewhere;
         let mut extra: [(&str, &str); 2] = [("", ""); 2];
         let mut n = 0;
