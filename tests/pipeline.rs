@@ -334,6 +334,22 @@ fn a_near_connection_is_refilled_only_once_its_pipeline_is_empty() {
     assert_eq!((stats.connections_opened, stats.resent), (1, 0));
 }
 
+/// A read that holds hundreds of pipelined responses is decoded in a loop, not by a
+/// call per response: the client runs here on a thread with a small stack.
+#[test]
+fn hundreds_of_responses_in_one_read_take_no_stack() {
+    let (addr, log) = server(500, 0, End::Never);
+    let paths: Vec<String> = (0..501).map(|i| format!("/s{i}")).collect();
+    let client = std::thread::Builder::new().stack_size(256 * 1024).spawn(move || {
+        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+        run(config(500, 500), addr, &paths)
+    });
+    let (ends, stats) = client.unwrap().join().expect("the client's thread");
+    all_answered_in_order(&ends);
+    assert_eq!((stats.pipelined, stats.connections_opened), (499, 1));
+    assert_eq!(counts(&log, "answered").len(), 501);
+}
+
 #[test]
 fn non_idempotent_requests_are_never_pipelined() {
     let (addr, log) = server(1, 0, End::Never);

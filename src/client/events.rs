@@ -27,8 +27,25 @@ impl<I: Source, S: Sink> Client<I, S> {
         self.on_progress(cx, key, progress);
     }
 
-    /// Acts on what a connection reported: the client's half of the state machine.
-    pub(super) fn on_progress(&mut self, cx: &mut Context<'_>, key: ConnKey, progress: Progress) {
+    /// Acts on what a connection reported, then on each response already read behind a
+    /// finished one (pipelined answers that came in the same read), since the kernel
+    /// will not announce those bytes again. One at a time, in a loop: a read that holds
+    /// hundreds of small responses costs no stack.
+    pub(super) fn on_progress(&mut self, cx: &mut Context<'_>, key: ConnKey, mut progress: Progress) {
+        loop {
+            let finished = matches!(progress, Progress::Done { .. });
+            self.act_on(cx, key, progress);
+            // Only bytes after a finished response start a new one; after anything else
+            // they are the unfinished rest, which waits for more from the socket.
+            match self.buffered(key).filter(|_| finished) {
+                Some(next) => progress = next,
+                None => return,
+            }
+        }
+    }
+
+    /// The client's half of the state machine: what one report of a connection means.
+    fn act_on(&mut self, cx: &mut Context<'_>, key: ConnKey, progress: Progress) {
         match progress {
             Progress::Wait => self.follow_phase(cx, key),
             Progress::Done { req, keep_alive } => {
@@ -55,7 +72,6 @@ impl<I: Source, S: Sink> Client<I, S> {
                         Next::Failed(error) => self.complete(cx, req, Err(error)),
                     }
                 }
-                self.read_buffered(cx, key);
                 // More responses may be waiting in the kernel (a full read, or a hang-up
                 // seen), which no new edge will announce: read on after the poll.
                 if let Some(conn) = self.conns.get_mut(key).map(|l| &mut l.conn)
@@ -101,17 +117,16 @@ impl<I: Source, S: Sink> Client<I, S> {
         }
     }
 
-    /// Bytes read after a pipelined response are the next response's start: decode them
-    /// now, since the kernel will not announce them again.
-    fn read_buffered(&mut self, cx: &mut Context<'_>, key: ConnKey) {
-        let Some(link) = self.conns.get_mut(key).filter(|l| l.conn.has_buffered()) else { return };
+    /// Decodes the bytes read after a pipelined response, if there are any: the next
+    /// response's start (or all of it).
+    fn buffered(&mut self, key: ConnKey) -> Option<Progress> {
+        let link = self.conns.get_mut(key).filter(|l| l.conn.has_buffered())?;
         let mut gap = Received::dropped();
         let received = match link.conn.request() {
             Some(req) => &mut self.requests[req].received,
             None => &mut gap,
         };
-        let progress = link.conn.buffered(received, &mut self.sink);
-        self.on_progress(cx, key, progress);
+        Some(link.conn.buffered(received, &mut self.sink))
     }
 
     /// Paused connections read on, each with a fresh share, in the order they paused;
