@@ -36,8 +36,12 @@ impl<I: Source, S: Sink> Client<I, S> {
             let finished = matches!(progress, Progress::Done { .. });
             self.act_on(cx, key, progress);
             // Only bytes after a finished response start a new one; after anything else
-            // they are the unfinished rest, which waits for more from the socket.
-            match self.buffered(key).filter(|_| finished) {
+            // they are the unfinished rest, which waits for more from the socket (and
+            // must not be decoded again here).
+            if !finished {
+                return;
+            }
+            match self.buffered(key) {
                 Some(next) => progress = next,
                 None => return,
             }
