@@ -548,8 +548,10 @@ pub struct Client<I, S> {
     depth: usize,
     per_origin: usize,
     /// Connections with pipelined requests to write, written together at the end of
-    /// the turn: one write for every request that joined them this turn.
-    to_flush: Vec<ConnKey>,
+    /// the turn: one write for every request that joined them this turn. With each,
+    /// whether it was idle when the first of them joined (its head deadline then starts
+    /// again at the write).
+    to_flush: Vec<(ConnKey, bool)>,
     /// Origins whose queue may move: one of their connections closed.
     stirred: Vec<OriginKey>,
     /// Which connections were opened after this turn's poll (see [`Born`]).

@@ -365,20 +365,30 @@ impl<I: Source, S: Sink> Client<I, S> {
             // Out of the pool: the idle expiry must not fire on it before the write.
             self.follow_phase(cx, key);
         }
-        if self.to_flush.last() != Some(&key) {
-            self.to_flush.push(key);
+        match self.to_flush.last_mut() {
+            Some((last, idle)) if *last == key => *idle |= was_idle,
+            _ => self.to_flush.push((key, was_idle)),
         }
     }
 
     /// Writes what joined each connection this turn, one write per connection.
     pub(super) fn flush_pipelined(&mut self, cx: &mut Context<'_>) {
-        cx.refresh(); // the head deadlines armed below come after the turn's other work
+        if self.to_flush.is_empty() {
+            return;
+        }
+        cx.refresh(); // the deadlines armed below come after the turn's other work
         let mut keys = std::mem::take(&mut self.to_flush);
-        for key in keys.drain(..) {
-            if let Some(link) = self.conns.get_mut(key) {
-                let progress = link.flush();
-                self.on_progress(cx, key, progress);
+        for (key, was_idle) in keys.drain(..) {
+            let Some(link) = self.conns.get_mut(key) else { continue };
+            let progress = link.flush();
+            if was_idle {
+                // Its head deadline was armed as the request joined, only to keep the
+                // idle expiry off it: the wait for the answer starts with this write,
+                // after the turn's other work.
+                cx.refresh();
+                link.conn.armed = None;
             }
+            self.on_progress(cx, key, progress);
         }
         let pushed_meanwhile = std::mem::replace(&mut self.to_flush, keys);
         self.to_flush.extend(pushed_meanwhile);
