@@ -197,11 +197,20 @@ impl Queries {
 
     /// Socket `via` reported an error: its queries move on to their next attempt.
     pub fn refused(&mut self, via: u32, now: Instant) {
-        let on_it: Vec<usize> = self.queries.iter().filter(|(_, q)| q.via == via).map(|(slot, _)| slot).collect();
-        for slot in on_it {
-            self.queries[slot].error = c_ares::Error::ECONNREFUSED;
-            self.retry(slot, now);
+        // By slot, with no list of them: moving on removes or re-sends a query, and
+        // never takes a new slot.
+        for slot in 0..self.queries.capacity() {
+            if self.queries.get(slot).is_some_and(|q| q.via == via) {
+                self.refuse(slot, now);
+            }
         }
+    }
+
+    /// Query `slot`'s attempt was refused (its socket could not even be opened, say):
+    /// it moves on to its next attempt.
+    pub fn refuse(&mut self, slot: usize, now: Instant) {
+        self.queries[slot].error = c_ares::Error::ECONNREFUSED;
+        self.retry(slot, now);
     }
 
     /// Moves every query whose deadline has passed to its next attempt.

@@ -154,6 +154,9 @@ impl OwnPath {
             self.read(key, now);
         }
         self.ready = ready;
+        // Reading may have taken a while (a burst of replies): the deadlines set below
+        // come after it.
+        let now = cx.refresh();
         if self.queries.deadline().is_some_and(|d| d <= now) {
             self.queries.expire(now);
         }
@@ -208,7 +211,9 @@ impl OwnPath {
                 let not_now =
                     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM));
                 if !not_now {
-                    self.queries.refused(NO_SOCKET, now);
+                    // This attempt only: others parked without a socket wait for their
+                    // deadlines, as said above.
+                    self.queries.refuse(slot, now);
                 }
                 return;
             }
