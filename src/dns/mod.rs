@@ -206,8 +206,15 @@ impl Dns {
     /// Records the answers that have arrived and appends their waiters to `woken`.
     pub fn take_woken(&mut self, cx: &mut Context<'_>, woken: &mut Vec<usize>) {
         self.resolver.take_answers(cx, &mut self.answers);
+        if self.answers.is_empty() {
+            return;
+        }
+        // Stamped with a fresh clock, not the turn's: the IPv4 answer's time starts the
+        // resolution delay, a deadline. The turn still decides expiry (`resolve`): an
+        // answer stamped after the turn began serves all of this turn and none of the next.
+        let now = cx.refresh();
         for answer in self.answers.drain(..) {
-            self.cache.answer(answer.key, answer.family, answer.part, cx.turn, woken);
+            self.cache.answer(answer.key, answer.family, answer.part, now, woken);
         }
     }
 
