@@ -134,7 +134,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         None => None,
     };
     if args.workers > 1 {
-        return workers::run(&args, summary_file, census);
+        return workers::run(&args, summary_file, saver, census);
     }
     if let Some(template) = &args.template
         && !template.contains("{}")
@@ -202,7 +202,8 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         e => Failure::Usage(e.to_string()),
     })?;
     let tick = cx.timers.insert(TICK);
-    cx.timers.arm(tick, started + TICK_EVERY); // `started` is the fresher clock
+    let first_tick = cx.refresh() + TICK_EVERY; // after the client was set up
+    cx.timers.arm(tick, first_tick);
 
     let mut app = App {
         client,

@@ -481,7 +481,8 @@ struct Router {
     started: Instant,
     wall: Option<Duration>,
     summary_file: Option<File>,
-    output_dir: Option<std::path::PathBuf>,
+    /// `-o`: the workers save the bodies; this adds up their counts for the summary.
+    saver: Option<Saver>,
     fail: bool,
     insecure: bool,
     threads_forbidden: bool,
@@ -492,7 +493,7 @@ struct Router {
 
 /// Runs `args` as `args.workers` worker processes; `census` has this process's first
 /// sample, taken under the guard.
-pub fn run(args: &Args, summary_file: Option<File>, census: Census) -> Result<ExitCode, Failure> {
+pub fn run(args: &Args, summary_file: Option<File>, saver: Option<Saver>, census: Census) -> Result<ExitCode, Failure> {
     let n = args.workers;
     if args.template.is_none() && args.urls.is_none() {
         return Err(Failure::Usage(format!(
@@ -507,7 +508,7 @@ pub fn run(args: &Args, summary_file: Option<File>, census: Census) -> Result<Ex
         )));
     }
     let mut reactor = Reactor::new(1024)?; // before any spawn: see `spawn` on descriptor 3
-    let cx = reactor.context();
+    let mut cx = reactor.context();
     let signals = Signals::new()?;
     signals.register(cx.registry, SIGNALS)?;
 
@@ -559,7 +560,8 @@ pub fn run(args: &Args, summary_file: Option<File>, census: Census) -> Result<Ex
         stdout.pin_status();
     }
     let tick = cx.timers.insert(TICK);
-    cx.timers.arm(tick, started + TICK_EVERY);
+    let first_tick = cx.refresh() + TICK_EVERY; // after the workers were started
+    cx.timers.arm(tick, first_tick);
     let mut router = Router {
         workers,
         input,
@@ -574,7 +576,7 @@ pub fn run(args: &Args, summary_file: Option<File>, census: Census) -> Result<Ex
         started,
         wall: None,
         summary_file,
-        output_dir: args.output_dir.clone(),
+        saver,
         fail: args.fail,
         insecure: args.insecure,
         threads_forbidden: !args.allow_threads,
@@ -814,10 +816,7 @@ impl Router {
         let mut tally = Tally::new();
         let mut stats = Stats::default();
         let mut rss = summary::peak_rss();
-        let mut saver = match &self.output_dir {
-            Some(dir) => Saver::new(dir.clone()).ok(),
-            None => None,
-        };
+        let mut saver = self.saver.take();
         let mut text_workers = String::new();
         let mut json_workers = Vec::new();
         let (mut peak, mut samples) = (self.census.peak(), self.census.samples());
