@@ -327,27 +327,28 @@ impl Pipe {
         !self.eof && self.stream.as_ref().is_some_and(|s| !s.blocked)
     }
 
-    /// Reads one chunk onto the buffer; true if anything changed.
-    fn fill(&mut self) -> bool {
+    /// Reads one chunk onto the buffer, through the router's `scratch` (so the buffer
+    /// grows by what came, not by a zeroed chunk each time); true if anything changed.
+    fn fill(&mut self, scratch: &mut [u8]) -> bool {
         let Some(stream) = &mut self.stream else { return false };
-        let have = self.buf.len();
-        self.buf.resize(have + CHUNK, 0);
-        let result = stream.read(&mut self.buf[have..]);
-        self.buf.truncate(have + *result.as_ref().unwrap_or(&0));
-        match result {
+        match stream.read(scratch) {
             Ok(0) => self.eof = true,
-            Ok(_) => {}
+            Ok(n) => self.buf.extend_from_slice(&scratch[..n]),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
             Err(_) => self.eof = true, // a pipe read fails only if it is gone
         }
         true
     }
 
-    /// Takes the complete lines read so far.
-    fn lines(&mut self) -> Option<Vec<u8>> {
+    /// The complete lines read so far: the caller uses them, then [`Pipe::consume`]s them.
+    fn lines(&self) -> Option<&[u8]> {
         let end = self.buf.iter().rposition(|&b| b == b'\n')? + 1;
-        let rest = self.buf.split_off(end);
-        Some(std::mem::replace(&mut self.buf, rest))
+        Some(&self.buf[..end])
+    }
+
+    /// Drops the first `n` bytes, keeping the buffer for the next reads.
+    fn consume(&mut self, n: usize) {
+        self.buf.drain(..n);
     }
 }
 
@@ -402,6 +403,7 @@ impl Worker {
     /// Reads what the report pipe holds and takes in each complete message.
     fn take_report(&mut self) {
         while let Some(lines) = self.report.lines() {
+            let taken = lines.len();
             for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
                 let Ok(mut message) = serde_json::from_slice::<Value>(line) else { continue };
                 if let Some(p) = message["progress"].as_array() {
@@ -413,6 +415,7 @@ impl Worker {
                     self.summary = Some(message["summary"].take());
                 }
             }
+            self.report.consume(taken);
         }
         if self.report.buf.len() > REPORT_MAX {
             self.report.buf = Vec::new();
@@ -469,6 +472,8 @@ enum Stop {
 
 struct Router {
     workers: Vec<Worker>,
+    /// Where every pipe read lands first: one buffer for all, zeroed once.
+    scratch: Box<[u8]>,
     input: Option<Broadcast>,
     stdout: Output,
     stderr: Outbox,
@@ -564,6 +569,7 @@ pub fn run(args: &Args, summary_file: Option<File>, saver: Option<Saver>, census
     cx.timers.arm(tick, first_tick);
     let mut router = Router {
         workers,
+        scratch: vec![0; CHUNK].into_boxed_slice(),
         input,
         stdout,
         stderr: Outbox::new(stderr),
@@ -694,8 +700,8 @@ impl Router {
             return;
         }
         if room && !input.eof && !input.stream.blocked {
-            let mut chunk = vec![0; CHUNK];
-            match input.stream.read(&mut chunk) {
+            let chunk = &mut self.scratch;
+            match input.stream.read(chunk) {
                 // A FIFO before its first writer reads as empty: wait for a hang-up.
                 Ok(0) if input.stream.awaits_writer && !input.stream.hung_up => input.stream.blocked = true,
                 Ok(0) => input.eof = true,
@@ -730,11 +736,13 @@ impl Router {
     /// Reads one chunk from each worker stream that has something and room to go.
     fn pump(&mut self) {
         for w in &mut self.workers {
-            if w.stdout.readable() && self.stdout.wants_more() && w.stdout.fill() {
+            if w.stdout.readable() && self.stdout.wants_more() && w.stdout.fill(&mut self.scratch) {
                 self.work_left = true;
                 if let Some(lines) = w.stdout.lines() {
                     w.lines += lines.iter().filter(|&&b| b == b'\n').count() as u64;
-                    self.stdout.forward(&lines);
+                    self.stdout.forward(lines);
+                    let taken = lines.len();
+                    w.stdout.consume(taken);
                 }
                 if w.stdout.eof && !w.stdout.buf.is_empty() {
                     let cut = String::from_utf8_lossy(&std::mem::take(&mut w.stdout.buf)).into_owned();
@@ -742,10 +750,12 @@ impl Router {
                     self.stderr.buf().extend_from_slice(note.as_bytes());
                 }
             }
-            if w.stderr.readable() && self.stderr.pending() < STDERR_HIGH_WATER && w.stderr.fill() {
+            if w.stderr.readable() && self.stderr.pending() < STDERR_HIGH_WATER && w.stderr.fill(&mut self.scratch) {
                 self.work_left = true;
                 if let Some(lines) = w.stderr.lines() {
-                    self.stderr.buf().extend_from_slice(&lines);
+                    self.stderr.buf().extend_from_slice(lines);
+                    let taken = lines.len();
+                    w.stderr.consume(taken);
                 }
                 if w.stderr.eof && !w.stderr.buf.is_empty() {
                     let mut rest = std::mem::take(&mut w.stderr.buf);
@@ -753,7 +763,7 @@ impl Router {
                     self.stderr.buf().extend_from_slice(&rest);
                 }
             }
-            if w.report.readable() && w.report.fill() {
+            if w.report.readable() && w.report.fill(&mut self.scratch) {
                 self.work_left = true;
                 w.take_report();
             }
