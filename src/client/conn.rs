@@ -165,8 +165,10 @@ pub(super) struct Conn {
     /// connection goes back to the pool; taken at its next use).
     pub drained_at: Option<Instant>,
     decoder: ResponseDecoder,
-    /// The current response's head has arrived.
-    head_seen: bool,
+    /// The current response's head has arrived, in this HTTP version. Kept here, not
+    /// only in the request's `Received`: a response nobody waits for any more is read
+    /// into a scratch one each time, and its version still decides `proven`.
+    head_version: Option<Version>,
     /// Response bytes the decoder could not use yet (usually empty).
     partial: Leftover,
     /// Encoded request bytes not yet written.
@@ -224,7 +226,7 @@ impl Conn {
             listed: false,
             drained_at: None,
             decoder,
-            head_seen: false,
+            head_version: None,
             partial: Leftover::default(),
             unsent: Vec::new(),
             queue: VecDeque::new(),
@@ -299,7 +301,7 @@ impl Conn {
         match self.state {
             State::Connecting { racing: true, .. } => Deadline::Attempt,
             State::Connecting { racing: false, .. } => Deadline::Connect,
-            State::Sending | State::Receiving if self.head_seen => Deadline::Body,
+            State::Sending | State::Receiving if self.head_version.is_some() => Deadline::Body,
             State::Sending | State::Receiving => Deadline::Head,
             State::Idle => Deadline::Idle,
         }
@@ -354,7 +356,7 @@ impl Conn {
     /// The decoder expects the next response.
     fn start_response(&mut self, head: bool) {
         self.decoder.start(if head { "HEAD" } else { "GET" });
-        self.head_seen = false;
+        self.head_version = None;
     }
 
     /// The bytes waiting to be written.
@@ -386,10 +388,10 @@ impl Conn {
             self.partial.append(bytes);
         }
         let input: &[u8] = if from_partial { self.partial.bytes() } else { bytes };
-        match feed(&mut self.decoder, input, received, &mut self.head_seen, sink) {
+        match feed(&mut self.decoder, input, received, &mut self.head_version, sink) {
             Ok(Fed::End { consumed, keep_alive }) => {
                 self.served += 1;
-                self.proven = keep_alive && received.version == Some(Version::Http11);
+                self.proven = keep_alive && self.head_version == Some(Version::Http11);
                 let req = self.queue.front().expect("a response answers a request").req;
                 if self.queue.len() == 1 {
                     // Bytes after the last response we asked for (or a socket that may
@@ -556,7 +558,7 @@ fn feed(
     decoder: &mut ResponseDecoder,
     input: &[u8],
     received: &mut Received,
-    head_seen: &mut bool,
+    head_version: &mut Option<Version>,
     sink: &mut impl Sink,
 ) -> Result<Fed, Error> {
     let mut pos = 0;
@@ -566,7 +568,7 @@ fn feed(
         match event {
             Http::NeedMore => return Ok(Fed::NeedMore { consumed: pos }),
             Http::Head(head) => {
-                *head_seen = true;
+                *head_version = Some(head.version);
                 received.version = Some(head.version);
                 received.status = head.status;
                 received.redirecting = received.follow && is_redirect(head.status);
