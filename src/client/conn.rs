@@ -273,7 +273,7 @@ impl Conn {
 
     /// The requests queued behind the one being answered: never answered, if the
     /// connection ends now. Gaps (requests that ended already) are skipped.
-    pub fn behind(&self) -> impl Iterator<Item = ReqKey> + '_ {
+    pub fn behind(&self) -> impl DoubleEndedIterator<Item = ReqKey> + '_ {
         self.queue.iter().skip(1).filter_map(|sent| sent.req)
     }
 

@@ -6,7 +6,7 @@ use std::io;
 use mio::event::Event;
 
 use super::conn::{Deadline, Progress, Received, State};
-use super::keys::{ConnKey, Key, ReqKey};
+use super::keys::{ConnKey, Key, OriginKey, ReqKey};
 use super::redirect::Next;
 use super::transport::Link;
 use super::{Client, Error, ErrorKind, Outcome, Place, Response, Sink, Source};
@@ -276,15 +276,13 @@ impl<I: Source, S: Sink> Client<I, S> {
         io.close();
         cx.timers.remove(conn.timer);
         let o = conn.origin;
-        if conn.outstanding() > 1 {
-            let behind: Vec<ReqKey> = conn.behind().collect();
-            for &req in behind.iter().rev() {
-                self.send_again(req);
-            }
+        // Last first, each to the front: the queue keeps their order.
+        for req in conn.behind().rev() {
+            self.send_again(req);
         }
         self.origins[o].links -= 1;
-        if !self.origins[o].queue.is_empty() && self.stirred.last() != Some(&o) {
-            self.stirred.push(o);
+        if !self.origins[o].queue.is_empty() {
+            self.stir(o);
         }
         self.origins.release(o);
         self.socket_freed = true;
@@ -297,6 +295,11 @@ impl<I: Source, S: Sink> Client<I, S> {
         let o = self.requests[req].origin;
         self.origins[o].queue.push_front(req);
         self.stats.resent += 1;
+        self.stir(o);
+    }
+
+    /// Origin `o`'s queue may move now (`serve_queues`, at the end of the turn).
+    fn stir(&mut self, o: OriginKey) {
         if self.stirred.last() != Some(&o) {
             self.stirred.push(o);
         }
