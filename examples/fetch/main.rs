@@ -289,6 +289,27 @@ enum Stop {
     Output { broken_pipe: bool, message: String },
 }
 
+impl Stop {
+    /// What the summary's `interrupted` says.
+    fn name(&self) -> &'static str {
+        match self {
+            Stop::Signal(signal) => signals::name(*signal),
+            Stop::Output { broken_pipe: true, .. } => "broken-pipe",
+            Stop::Output { .. } => "stdout-error",
+        }
+    }
+
+    /// The exit status: a signal's as a shell reports it (128 + its number), EPIPE's as
+    /// SIGPIPE's.
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            Stop::Signal(signal) => ExitCode::from(128 + *signal as u8),
+            Stop::Output { broken_pipe: true, .. } => ExitCode::from(128 + libc::SIGPIPE as u8),
+            Stop::Output { .. } => ExitCode::FAILURE,
+        }
+    }
+}
+
 /// Everything on the one reactor: the client, maybe the server, the tick, the streams.
 struct App {
     client: Client<Requests, Report>,
@@ -409,12 +430,7 @@ impl App {
             threads_forbidden: self.threads_forbidden,
             peak_rss: summary::peak_rss(),
             saver: report.saver.as_ref(),
-            interrupted: match &self.stop {
-                None => None,
-                Some(Stop::Signal(signal)) => Some(signals::name(*signal)),
-                Some(Stop::Output { broken_pipe: true, .. }) => Some("broken-pipe"),
-                Some(Stop::Output { .. }) => Some("stdout-error"),
-            },
+            interrupted: self.stop.as_ref().map(Stop::name),
             insecure: self.insecure,
         };
         let mut text = match &self.stop {
@@ -430,9 +446,7 @@ impl App {
         let mut code = match &self.stop {
             None if report.fail && report.tally.failures() > 0 => ExitCode::from(22), // as curl --fail
             None => ExitCode::SUCCESS,
-            Some(Stop::Signal(signal)) => ExitCode::from(128 + *signal as u8),
-            Some(Stop::Output { broken_pipe: true, .. }) => ExitCode::from(128 + libc::SIGPIPE as u8),
-            Some(Stop::Output { .. }) => ExitCode::FAILURE,
+            Some(stop) => stop.exit_code(),
         };
         // A regular file: written with plain calls, now that nothing is in flight.
         if let Some(mut file) = self.summary_file.take() {

@@ -96,7 +96,6 @@ use onethread::reactor::{Context, Handler, Reactor};
 use onethread::timer::TimerId;
 use serde_json::{Value, json};
 
-use crate::Failure;
 use crate::args::Args;
 use crate::output::{Mode, Output};
 use crate::progress::{Progress, Snapshot, Style};
@@ -105,6 +104,7 @@ use crate::shard::Shard;
 use crate::signals::{self, Signals};
 use crate::stdio::{Outbox, Stream, cvt, pipe};
 use crate::summary::{self, Summary, Tally};
+use crate::{Failure, Stop};
 
 /// The descriptor on which a worker writes its report.
 pub const REPORT_FD: RawFd = 3;
@@ -461,13 +461,6 @@ struct Broadcast {
     stream: Stream,
     eof: bool,
     error: Option<String>,
-}
-
-/// Why the run stopped early.
-#[derive(Clone, Debug)]
-enum Stop {
-    Signal(i32),
-    Output { broken_pipe: bool, message: String },
 }
 
 struct Router {
@@ -898,12 +891,7 @@ impl Router {
                 "peak_rss_bytes": s.and_then(|s| s["peak_rss_bytes"].as_u64()),
             }));
         }
-        let interrupted = match &self.stop {
-            None => worker_interrupted,
-            Some(Stop::Signal(signal)) => Some(signals::name(*signal)),
-            Some(Stop::Output { broken_pipe: true, .. }) => Some("broken-pipe"),
-            Some(Stop::Output { .. }) => Some("stdout-error"),
-        };
+        let interrupted = self.stop.as_ref().map_or(worker_interrupted, |stop| Some(stop.name()));
         let summary = Summary {
             tally: &tally,
             stats,
@@ -939,12 +927,11 @@ impl Router {
         let mut code = match (&self.stop, interrupted) {
             (None, None) if self.fail && tally.failures() > 0 => ExitCode::from(22),
             (None, None) => ExitCode::SUCCESS,
-            (Some(Stop::Signal(signal)), _) => ExitCode::from(128 + *signal as u8),
+            (Some(stop), _) => stop.exit_code(),
+            // A worker stopped by a signal of its own (the router saw none).
             (None, Some("SIGINT")) => ExitCode::from(128 + libc::SIGINT as u8),
             (None, Some("SIGTERM")) => ExitCode::from(128 + libc::SIGTERM as u8),
             (None, Some(_)) => ExitCode::FAILURE,
-            (Some(Stop::Output { broken_pipe: true, .. }), _) => ExitCode::from(128 + libc::SIGPIPE as u8),
-            (Some(Stop::Output { .. }), _) => ExitCode::FAILURE,
         };
         if !deaths.is_empty() {
             code = ExitCode::FAILURE;
