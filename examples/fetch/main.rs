@@ -213,7 +213,6 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         progress,
         total: input.total,
         stderr: Outbox::new(stderr),
-        in_place_shown: false,
         signals,
         stop: None,
         started,
@@ -319,8 +318,6 @@ struct App {
     progress: Progress,
     total: Total,
     stderr: Outbox,
-    /// An in-place progress line is on stderr's terminal, to erase before the summary.
-    in_place_shown: bool,
     signals: Signals,
     stop: Option<Stop>,
     started: Instant,
@@ -397,7 +394,7 @@ impl App {
         }
         let snapshot = self.snapshot();
         let stdout = &mut self.client.sink_mut().output;
-        self.progress.draw(now, &snapshot, stdout, &mut self.stderr, &mut self.in_place_shown);
+        self.progress.draw(now, &snapshot, stdout, &mut self.stderr);
     }
 
     /// After the last outcome: erase the progress line, let stdout drain, then queue
@@ -406,7 +403,7 @@ impl App {
         if self.wall.is_none() {
             self.wall = Some(self.started.elapsed());
             let stdout = &mut self.client.sink_mut().output;
-            self.progress.clear(stdout, &mut self.stderr, &mut self.in_place_shown);
+            self.progress.clear(stdout, &mut self.stderr);
             self.flush_stdout(cx);
         }
         if self.exit.is_none() && self.client.sink().output.is_drained() {

@@ -57,11 +57,13 @@ pub struct Progress {
     pub style: Style,
     started: Instant,
     next: Instant,
+    /// An in-place line is on the terminal, for [`Progress::clear`] to erase.
+    shown: bool,
 }
 
 impl Progress {
     pub fn new(style: Style, started: Instant) -> Self {
-        Progress { style, started, next: started + FIRST_AFTER }
+        Progress { style, started, next: started + FIRST_AFTER, shown: false }
     }
 
     /// Whether the line should be drawn now.
@@ -85,9 +87,8 @@ impl Progress {
 
 impl Progress {
     /// Queues the line where its style draws it: `stdout`'s pinned status line, or
-    /// `stderr` (skipped while stderr's reader is behind). `shown` records that an
-    /// in-place line is on the terminal, for [`Progress::clear`]. Call when due.
-    pub fn draw(&mut self, now: Instant, s: &Snapshot, stdout: &mut Output, stderr: &mut Outbox, shown: &mut bool) {
+    /// `stderr` (skipped while stderr's reader is behind). Call when due.
+    pub fn draw(&mut self, now: Instant, s: &Snapshot, stdout: &mut Output, stderr: &mut Outbox) {
         match self.style {
             Style::Pinned => {
                 let text = self.text(now, s);
@@ -99,7 +100,7 @@ impl Progress {
                 let buf = stderr.buf();
                 buf.extend_from_slice(output::ERASE);
                 buf.extend_from_slice(text.as_bytes());
-                *shown = true;
+                self.shown = true;
             }
             Style::Lines => {
                 let text = self.text(now, s);
@@ -110,11 +111,11 @@ impl Progress {
     }
 
     /// Erases the line for good, before the summary.
-    pub fn clear(&mut self, stdout: &mut Output, stderr: &mut Outbox, shown: &mut bool) {
+    pub fn clear(&mut self, stdout: &mut Output, stderr: &mut Outbox) {
         if self.style == Style::Pinned {
             stdout.set_status(None);
         }
-        if std::mem::take(shown) {
+        if std::mem::take(&mut self.shown) {
             stderr.buf().extend_from_slice(output::ERASE);
         }
         self.style = Style::Off;

@@ -474,7 +474,6 @@ struct Router {
     census: Census,
     tick: TimerId,
     progress: Progress,
-    in_place_shown: bool,
     stop: Option<Stop>,
     started: Instant,
     wall: Option<Duration>,
@@ -570,7 +569,6 @@ pub fn run(args: &Args, summary_file: Option<File>, saver: Option<Saver>, census
         census,
         tick,
         progress,
-        in_place_shown: false,
         stop: None,
         started,
         wall: None,
@@ -799,13 +797,13 @@ impl Router {
             return;
         }
         let snapshot = self.snapshot();
-        self.progress.draw(now, &snapshot, &mut self.stdout, &mut self.stderr, &mut self.in_place_shown);
+        self.progress.draw(now, &snapshot, &mut self.stdout, &mut self.stderr);
     }
 
     fn wind_down(&mut self) {
         if self.wall.is_none() {
             self.wall = Some(self.started.elapsed());
-            self.progress.clear(&mut self.stdout, &mut self.stderr, &mut self.in_place_shown);
+            self.progress.clear(&mut self.stdout, &mut self.stderr);
             self.flush_stdout();
         }
         if self.exit.is_none() && self.stdout.is_drained() {
