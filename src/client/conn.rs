@@ -338,9 +338,8 @@ impl Conn {
     pub fn send(&mut self, req: ReqKey, method: &str, request: &[u8]) {
         match self.state {
             State::Connecting { .. } | State::Idle => {
-                self.unsent.clear();
-                self.partial.clear();
-                self.queue.clear();
+                // A connection goes idle only with all of these empty (`received`).
+                debug_assert!(self.unsent.is_empty() && self.partial.is_empty() && self.queue.is_empty());
                 self.start_response(method == "HEAD");
                 self.alone = false;
             }
