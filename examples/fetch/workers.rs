@@ -400,6 +400,19 @@ impl Worker {
         self.status.is_some() && self.stdout.eof && self.stderr.eof && self.report.eof
     }
 
+    /// If it has exited (never waits: `try_wait` is `WNOHANG`), records how, with a
+    /// last look at its threads before it goes.
+    fn reap(&mut self) {
+        if self.status.is_some() {
+            return;
+        }
+        self.sample();
+        if let Ok(Some(status)) = self.child.try_wait() {
+            self.status = Some(status);
+            self.pidfd = None;
+        }
+    }
+
     /// Reads what the report pipe holds and takes in each complete message.
     fn take_report(&mut self) {
         while let Some(lines) = self.report.lines() {
@@ -672,12 +685,8 @@ impl Router {
     /// Reaps workers that have exited (never waits: `try_wait` is `WNOHANG`), with a
     /// last look at each one's threads before it goes.
     fn reap(&mut self) {
-        for w in self.workers.iter_mut().filter(|w| w.status.is_none()) {
-            w.sample();
-            if let Ok(Some(status)) = w.child.try_wait() {
-                w.status = Some(status);
-                w.pidfd = None;
-            }
+        for w in &mut self.workers {
+            w.reap();
         }
     }
 
@@ -1015,7 +1024,7 @@ impl Handler for Router {
                     1 => w.stdout.ready(event),
                     2 => w.stderr.ready(event),
                     3 => w.report.ready(event),
-                    _ => self.reap(),
+                    _ => w.reap(), // its pidfd: this worker exited
                 }
             }
             _ => {}
