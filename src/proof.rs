@@ -175,9 +175,15 @@ impl Census {
     /// A sample that fails to read /proc is not counted.
     pub fn sample(&mut self) -> io::Result<usize> {
         let now = thread_count()?;
-        self.peak = self.peak.max(now);
-        self.samples += 1;
+        self.record(now);
         Ok(now)
+    }
+
+    /// Counts a sample taken elsewhere: another process's threads, read from outside
+    /// with [`threads_of`].
+    pub fn record(&mut self, threads: usize) {
+        self.peak = self.peak.max(threads);
+        self.samples += 1;
     }
 
     /// The largest count any sample has seen.

@@ -370,21 +370,7 @@ struct Worker {
     progress: Option<(u64, u64, usize, Option<u64>, bool)>,
     summary: Option<Value>,
     /// The router's own samples of the worker's `Threads:`.
-    observed: Observed,
-}
-
-/// The router's samples of a worker's `/proc/<pid>/status`: an outside observer's census.
-#[derive(Default)]
-struct Observed {
-    peak: usize,
-    samples: u64,
-}
-
-impl Observed {
-    fn record(&mut self, threads: usize) {
-        self.peak = self.peak.max(threads);
-        self.samples += 1;
-    }
+    observed: Census,
 }
 
 impl Worker {
@@ -439,7 +425,7 @@ impl Worker {
     /// What the worker's census (its own, and the router's from outside) says.
     fn peak_threads(&self) -> usize {
         let own = self.summary.as_ref().and_then(|s| s["threads"]["peak"].as_u64()).unwrap_or(0) as usize;
-        own.max(self.observed.peak)
+        own.max(self.observed.peak())
     }
 
     /// How the worker ended, if not as a worker should: with its report.
@@ -661,7 +647,7 @@ fn spawn(program: &OsString, args: Vec<OsString>, shard: Shard, stdin_piped: boo
         lines: 0,
         progress: None,
         summary: None,
-        observed: Observed::default(),
+        observed: Census::new(),
     })
 }
 
@@ -860,7 +846,7 @@ impl Router {
             let threads = |key: &str| s.and_then(|s| s["threads"][key].as_u64());
             let own_peak = threads("peak");
             peak = peak.max(w.peak_threads());
-            samples += threads("samples").unwrap_or(0) + w.observed.samples;
+            samples += threads("samples").unwrap_or(0) + w.observed.samples();
             let requests = s.and_then(|s| s["stats"]["requests"].as_u64());
             let exit = w.status.and_then(|s| s.code());
             let death = w.death();
@@ -883,8 +869,8 @@ impl Router {
                 w.lines,
                 own_peak.map_or("?".into(), |p| p.to_string()),
                 threads("samples").unwrap_or(0),
-                w.observed.peak,
-                w.observed.samples,
+                w.observed.peak(),
+                w.observed.samples(),
                 death.as_deref().map_or(String::new(), |d| format!(", {d}")),
             );
             json_workers.push(json!({
@@ -893,7 +879,7 @@ impl Router {
                 "os_threads": {
                     "peak": own_peak, "final": threads("final"), "samples": threads("samples"),
                     "creation_forbidden": s.and_then(|s| s["threads"]["forbidden"].as_bool()),
-                    "observed_peak": w.observed.peak, "observed_samples": w.observed.samples,
+                    "observed_peak": w.observed.peak(), "observed_samples": w.observed.samples(),
                 },
                 "peak_rss_bytes": s.and_then(|s| s["peak_rss_bytes"].as_u64()),
             }));
