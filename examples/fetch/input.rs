@@ -176,8 +176,11 @@ pub struct Template {
 
 impl Template {
     fn next(&mut self) -> Pull {
+        // One allocation per URL handed out: with a shard, the other shards' URLs are
+        // built in the same string, then dropped by clearing it.
+        let mut url = String::with_capacity(self.len);
         while self.next < self.n {
-            let mut url = String::with_capacity(self.len);
+            url.clear();
             let index = std::str::from_utf8(&self.digits).expect("ASCII digits");
             for (k, piece) in self.pieces.iter().enumerate() {
                 if k > 0 {
