@@ -154,6 +154,9 @@ struct App {
     timer: TimerId,
     step: usize,
     on_timer: Box<OnTimer>,
+    /// A hold that keeps the client open until the first timer (when the test's own
+    /// steps take theirs).
+    keep: Option<Hold>,
 }
 
 impl Handler for App {
@@ -161,13 +164,15 @@ impl Handler for App {
         self.client.ready(cx, token, event);
     }
     fn timer(&mut self, cx: &mut Context<'_>, token: Token) {
-        if token != LATER {
-            return self.client.timer(cx, token);
+        if token == LATER {
+            self.step += 1;
+            if (self.on_timer)(&mut self.client, cx, self.step) {
+                cx.timers.arm(self.timer, cx.now + Duration::from_millis(100));
+            }
+        } else {
+            self.client.timer(cx, token);
         }
-        self.step += 1;
-        if (self.on_timer)(&mut self.client, cx, self.step) {
-            cx.timers.arm(self.timer, cx.now + Duration::from_millis(100));
-        }
+        self.keep = None;
     }
     fn end_of_turn(&mut self, cx: &mut Context<'_>) {
         self.client.end_of_turn(cx);
@@ -186,7 +191,7 @@ fn app(reactor: &mut Reactor, on_timer: impl FnMut(&mut Run, &mut Context<'_>, u
     let timer = cx.timers.insert(LATER);
     let at = cx.refresh() + Duration::from_millis(100);
     cx.timers.arm(timer, at);
-    App { client, timer, step: 0, on_timer: Box::new(on_timer) }
+    App { client, timer, step: 0, on_timer: Box::new(on_timer), keep: None }
 }
 
 #[test]
@@ -210,37 +215,12 @@ fn a_hold_keeps_an_idle_client_running_until_its_producer_lets_go() {
     let keep = app.client.submitter().hold();
     assert!(!app.client.is_done(), "a hold keeps it running");
     let started = std::time::Instant::now();
-    let mut app = KeepUntilFirst { app, keep: Some(keep) };
+    app.keep = Some(keep);
     reactor.run(&mut app).unwrap();
-    let heard = &app.app.client.sink().heard;
+    let heard = &app.client.sink().heard;
     assert_eq!(heard.len(), 3, "{heard:?}");
     assert!(heard.values().all(|e| e.last() == Some(&Heard::End(Ok(200)))), "{heard:?}");
     assert!(started.elapsed() >= Duration::from_millis(300), "the run waited for the last submission");
-}
-
-/// Holds the client open until the app's own hold is taken (at its first timer).
-struct KeepUntilFirst {
-    app: App,
-    keep: Option<Hold>,
-}
-
-impl Handler for KeepUntilFirst {
-    fn ready(&mut self, cx: &mut Context<'_>, token: Token, event: &Event) {
-        self.app.ready(cx, token, event);
-    }
-    fn timer(&mut self, cx: &mut Context<'_>, token: Token) {
-        self.app.timer(cx, token);
-        self.keep = None; // the app holds its own now
-    }
-    fn end_of_turn(&mut self, cx: &mut Context<'_>) {
-        self.app.end_of_turn(cx);
-    }
-    fn is_done(&self) -> bool {
-        self.app.is_done()
-    }
-    fn has_work_left(&self) -> bool {
-        self.app.has_work_left()
-    }
 }
 
 #[test]
@@ -270,10 +250,10 @@ fn cancel_ends_what_was_submitted_and_what_is_submitted_afterwards() {
             }
         }
     });
-    let keep = app.client.submitter().hold();
-    let mut app = KeepUntilFirst { app, keep: Some(keep) };
+    let mut app = app;
+    app.keep = Some(app.client.submitter().hold());
     reactor.run(&mut app).unwrap();
-    let heard = &app.app.client.sink().heard;
+    let heard = &app.client.sink().heard;
     assert_eq!(heard.len(), 7, "every submission has its outcome: {heard:?}");
     assert!(heard.values().all(|e| e == &[Heard::End(Err(ErrorKind::Cancelled))]), "{heard:?}");
     drop(listener);
