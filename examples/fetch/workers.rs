@@ -87,6 +87,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use clap::CommandFactory;
 use mio::event::Event;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
@@ -223,8 +224,12 @@ fn add_stats(sum: &mut Stats, v: &Value) {
 
 /// Long options the router answers for itself (a worker gets its own value or none).
 const OWN_LONG: [&str; 4] = ["--workers", "--shard", "--summary-json", "--concurrency"];
-/// Short options that take a value: clap accepts `-c5`, `-c 5`, `-c=5` and `-qc5`.
-const SHORT_WITH_VALUE: &str = "ncXHAxo";
+/// Short options that take a value (clap accepts `-c5`, `-c 5`, `-c=5` and `-qc5`), read
+/// from the parser's own definition, so that an option added there is not missed here.
+fn short_with_value() -> Vec<char> {
+    let command = Args::command();
+    command.get_arguments().filter(|a| a.get_action().takes_values()).filter_map(|a| a.get_short()).collect()
+}
 
 /// A worker's command line: the router's arguments (`argv` without the program name)
 /// minus the ones it answers for itself, plus the worker's own. The arguments have
@@ -234,6 +239,7 @@ pub fn worker_args(argv: &[OsString], shard: Shard, concurrency: u32, urls_on_st
     let mut out: Vec<OsString> = Vec::new();
     let mut rest: &[OsString] = &[];
     let mut skip_value = false;
+    let short_with_value = short_with_value();
     for (i, arg) in argv.iter().enumerate() {
         let text = arg.to_string_lossy();
         if std::mem::take(&mut skip_value) {
@@ -252,7 +258,7 @@ pub fn worker_args(argv: &[OsString], shard: Shard, concurrency: u32, urls_on_st
             // A cluster of short flags; the first one that takes a value takes the rest.
             let mut kept = String::from("-");
             for (at, flag) in text.char_indices().skip(1) {
-                if !SHORT_WITH_VALUE.contains(flag) {
+                if !short_with_value.contains(&flag) {
                     kept.push(flag);
                     continue;
                 }
@@ -1100,6 +1106,13 @@ mod tests {
         let mut want = vec!["--urls", "l.txt", "-q", "--jsonl", "-n", "10", "-H", "X: 1", "-kLf"];
         want.extend(OURS);
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn the_short_options_with_a_value_come_from_the_parser() {
+        let mut got = short_with_value();
+        got.sort_unstable();
+        assert_eq!(got, ['A', 'H', 'X', 'c', 'n', 'o', 'x']);
     }
 
     #[test]
