@@ -58,11 +58,16 @@ impl Signals {
     }
 }
 
-/// `SIGINT`, `SIGTERM`: the name a user knows the signal by.
+/// The name a user knows a signal by: those we catch, and those a worker may die of.
 pub fn name(signal: i32) -> &'static str {
     match signal {
         libc::SIGINT => "SIGINT",
         libc::SIGTERM => "SIGTERM",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGSYS => "SIGSYS",
         _ => "a signal",
     }
 }

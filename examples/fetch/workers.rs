@@ -438,7 +438,7 @@ impl Worker {
     fn death(&self) -> Option<String> {
         let status = self.status?;
         let how = match (status.code(), status.signal()) {
-            (_, Some(signal)) => format!("was killed by signal {signal} ({})", signal_name(signal)),
+            (_, Some(signal)) => format!("was killed by signal {signal} ({})", signals::name(signal)),
             (Some(code), None) => format!("exited with status {code}"),
             (None, None) => "ended".into(),
         };
@@ -447,17 +447,6 @@ impl Worker {
             (Some(_), Some(_)) => Some(how),
             (None, _) => Some(format!("{how} without its report")),
         }
-    }
-}
-
-fn signal_name(signal: i32) -> &'static str {
-    match signal {
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGSYS => "SIGSYS",
-        _ => signals::name(signal),
     }
 }
 
