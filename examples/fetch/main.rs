@@ -190,7 +190,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
     output.wire_bytes = args.compressed;
     output.attempts = args.retry > 0;
     let started = Instant::now();
-    // A worker's progress goes to its router, which draws the line (`workers.rs`).
+    // A worker's progress goes to its router, which draws the line (`workers/`).
     let progress = Progress::new(Style::choose(args.quiet || reporter.is_some()), started);
     if progress.style == Style::Pinned {
         output.pin_status();

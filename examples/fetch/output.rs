@@ -122,7 +122,7 @@ impl Output {
         };
     }
 
-    /// Queues whole lines formatted elsewhere (by a worker process, `workers.rs`).
+    /// Queues whole lines formatted elsewhere (by a worker process, `workers/`).
     pub fn forward(&mut self, lines: &[u8]) {
         if self.out.failed.is_none() {
             let buf = if self.pinned.is_some() { &mut self.lines } else { self.out.buf() };

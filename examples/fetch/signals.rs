@@ -9,7 +9,7 @@
 //! every data structure in a consistent state.
 //!
 //! The mask is inherited across `exec`. The only programs `fetch` starts are its own
-//! `--workers`, and those get the same two signals blocked on purpose (`workers.rs`),
+//! `--workers`, and those get the same two signals blocked on purpose (`workers/`),
 //! so one forwarded before a worker opened its `signalfd` waits for it. What `fetch`
 //! does with a signal is `main.rs`'s business (`App::stop`), or the router's.
 

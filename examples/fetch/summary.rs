@@ -73,7 +73,7 @@ impl Tally {
         self.errors.get(&ErrorKind::Cancelled).map_or(0, |&(count, _)| count)
     }
 
-    /// The whole tally as JSON, for a worker's report to its router (`workers.rs`):
+    /// The whole tally as JSON, for a worker's report to its router (`workers/report.rs`):
     /// the latency histogram as `[value, count]` pairs, one per recorded bucket, so
     /// tallies add up exactly and the merged percentiles are those of one process.
     pub fn export(&self) -> Value {

@@ -87,7 +87,6 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use clap::CommandFactory;
 use mio::event::Event;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
@@ -106,6 +105,13 @@ use crate::signals::{self, Signals};
 use crate::stdio::{Outbox, Stream, cvt, pipe};
 use crate::summary::{self, Summary, Tally};
 use crate::{Failure, Stop};
+
+mod argv;
+mod report;
+
+use argv::worker_args;
+pub use report::Reporter;
+use report::add_stats;
 
 /// The descriptor on which a worker writes its report.
 pub const REPORT_FD: RawFd = 3;
@@ -127,174 +133,6 @@ const WORKER_BASE: usize = 16;
 /// Tokens per worker: stdin, stdout, stderr, report, pidfd.
 const WORKER_SPAN: usize = 5;
 const TICK_EVERY: Duration = Duration::from_millis(100);
-
-// ---------------------------------------------------------------------------------------
-// The worker's side: its report
-// ---------------------------------------------------------------------------------------
-
-/// A worker's report to its router: newline-delimited JSON on [`REPORT_FD`], written
-/// like stdout (non-blocking, polled). `{"progress":[done, failures, in_flight, total,
-/// exact]}` at most every tick, skipped while the router is behind; then `{"summary":…}`.
-pub struct Reporter {
-    out: Outbox,
-    last: Option<(u64, u64, usize)>,
-}
-
-impl Reporter {
-    /// Takes descriptor `fd`, which the router left open across `exec`.
-    pub fn open(fd: RawFd) -> io::Result<Reporter> {
-        // SAFETY: F_SETFD on a descriptor number fails if it is not open, and else marks
-        // it close-on-exec, as every descriptor of this program is.
-        if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
-            return Err(io::Error::other(format!("--worker-report {fd}: {}", io::Error::last_os_error())));
-        }
-        // SAFETY: the descriptor is open, and nothing else in this process owns it.
-        let own = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(Reporter { out: Outbox::new(Stream::own(own)?), last: None })
-    }
-
-    pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
-        self.out.stream.register(registry, token, Interest::WRITABLE)
-    }
-
-    pub fn ready(&mut self, event: &Event) {
-        self.out.stream.ready(event);
-    }
-
-    /// Queues a progress message, if something changed and the router keeps up.
-    pub fn progress(&mut self, s: &Snapshot) {
-        let now = (s.done, s.failures, s.in_flight);
-        if self.out.pending() > 0 || self.last == Some(now) {
-            return;
-        }
-        self.last = Some(now);
-        let (total, exact) = s.total.map_or((None, false), |(t, e)| (Some(t), e));
-        let message = json!({"progress": [s.done, s.failures, s.in_flight, total, exact]});
-        self.queue(&message);
-    }
-
-    /// Queues the final report: everything the router needs to add this worker up.
-    pub fn summary(&mut self, s: &Summary<'_>) {
-        let saver = s.saver.map(|v| json!({"saved": v.saved, "failed": v.failed, "first_error": v.first_error}));
-        let message = json!({"summary": {
-            "tally": s.tally.export(),
-            "stats": stats_json(&s.stats),
-            "wall_seconds": s.wall.as_secs_f64(),
-            "threads": {"final": s.threads_now, "peak": s.threads_peak, "samples": s.thread_samples,
-                        "forbidden": s.threads_forbidden},
-            "peak_rss_bytes": s.peak_rss,
-            "saved": saver,
-            "interrupted": s.interrupted,
-        }});
-        self.queue(&message);
-    }
-
-    fn queue(&mut self, message: &Value) {
-        let buf = self.out.buf();
-        let _ = serde_json::to_writer(&mut *buf, message); // into a Vec: cannot fail
-        buf.push(b'\n');
-    }
-
-    pub fn flush(&mut self) {
-        self.out.flush();
-    }
-
-    /// All of it is out (or can no longer be: the router is gone).
-    pub fn is_drained(&self) -> bool {
-        self.out.pending() == 0 || self.out.failed.is_some()
-    }
-}
-
-/// The client's counters by name; [`add_stats`] reads them back.
-fn stats_json(st: &Stats) -> Value {
-    st.counters().into_iter().map(|(name, n)| (name.to_owned(), json!(n))).collect()
-}
-
-fn add_stats(sum: &mut Stats, v: &Value) {
-    let mut worker = Stats::default();
-    for (name, n) in v.as_object().into_iter().flatten() {
-        worker.set(name, n.as_u64().unwrap_or(0));
-    }
-    *sum += worker;
-}
-
-// ---------------------------------------------------------------------------------------
-// The router's side
-// ---------------------------------------------------------------------------------------
-
-/// Long options the router answers for itself (a worker gets its own value or none).
-const OWN_LONG: [&str; 4] = ["--workers", "--shard", "--summary-json", "--concurrency"];
-/// Short options that take a value (clap accepts `-c5`, `-c 5`, `-c=5` and `-qc5`), read
-/// from the parser's own definition, so that an option added there is not missed here.
-fn short_with_value() -> Vec<char> {
-    let command = Args::command();
-    command.get_arguments().filter(|a| a.get_action().takes_values()).filter_map(|a| a.get_short()).collect()
-}
-
-/// A worker's command line: the router's arguments (`argv` without the program name)
-/// minus the ones it answers for itself, plus the worker's own. The arguments have
-/// been parsed by then, so no value starts with `-` (clap would have refused it).
-pub fn worker_args(argv: &[OsString], shard: Shard, concurrency: u32, urls_on_stdin: bool) -> Vec<OsString> {
-    let own_long = |name: &str| OWN_LONG.contains(&name) || (urls_on_stdin && name == "--urls");
-    let mut out: Vec<OsString> = Vec::new();
-    let mut rest: &[OsString] = &[];
-    let mut skip_value = false;
-    let short_with_value = short_with_value();
-    for (i, arg) in argv.iter().enumerate() {
-        let text = arg.to_string_lossy();
-        if std::mem::take(&mut skip_value) {
-            continue;
-        }
-        if text == "--" {
-            rest = &argv[i..];
-            break;
-        }
-        if let Some(name) = text.strip_prefix("--").map(|_| text.split('=').next().unwrap_or_default()) {
-            if own_long(name) {
-                skip_value = !text.contains('=');
-                continue;
-            }
-        } else if text.len() > 1 && text.starts_with('-') {
-            // A cluster of short flags; the first one that takes a value takes the rest.
-            let mut kept = String::from("-");
-            for (at, flag) in text.char_indices().skip(1) {
-                if !short_with_value.contains(&flag) {
-                    kept.push(flag);
-                    continue;
-                }
-                let value = &text[at + flag.len_utf8()..];
-                if flag == 'c' {
-                    skip_value = value.is_empty();
-                } else {
-                    kept.push_str(&text[at..]);
-                }
-                break;
-            }
-            if kept != text {
-                if kept.len() > 1 {
-                    out.push(kept.into());
-                }
-                continue;
-            }
-        }
-        out.push(arg.clone());
-    }
-    for extra in [
-        "--shard".into(),
-        shard.to_string(),
-        "--concurrency".into(),
-        concurrency.to_string(),
-        "--worker-report".into(),
-        REPORT_FD.to_string(),
-    ] {
-        out.push(extra.into());
-    }
-    if urls_on_stdin {
-        out.extend(["--urls".into(), "-".into()]);
-    }
-    out.extend(rest.iter().cloned());
-    out
-}
 
 /// One stream the router reads from a worker.
 struct Pipe {
@@ -1047,72 +885,5 @@ impl Handler for Router {
 
     fn is_done(&self) -> bool {
         self.exit.is_some() && (self.stderr.pending() == 0 || self.stderr.failed.is_some())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(list: &[&str]) -> Vec<OsString> {
-        list.iter().map(OsString::from).collect()
-    }
-
-    fn worker(list: &[&str], on_stdin: bool) -> Vec<String> {
-        let shard = Shard::parse("2/3").unwrap();
-        worker_args(&args(list), shard, 7, on_stdin).into_iter().map(|a| a.into_string().unwrap()).collect()
-    }
-
-    const OURS: [&str; 6] = ["--shard", "2/3", "--concurrency", "7", "--worker-report", "3"];
-
-    #[test]
-    fn a_worker_gets_the_arguments_minus_the_router_s_own_plus_its_shard() {
-        let got = worker(
-            &[
-                "--urls",
-                "l.txt",
-                "--workers",
-                "3",
-                "-qc5",
-                "--jsonl",
-                "-c",
-                "9",
-                "--shard=1/2",
-                "--summary-json",
-                "s.json",
-                "-n",
-                "10",
-                "-H",
-                "X: 1",
-                "--concurrency=4",
-                "-c3",
-                "-kLfc",
-                "2",
-                "--workers=3",
-            ],
-            false,
-        );
-        let mut want = vec!["--urls", "l.txt", "-q", "--jsonl", "-n", "10", "-H", "X: 1", "-kLf"];
-        want.extend(OURS);
-        assert_eq!(got, want);
-    }
-
-    #[test]
-    fn the_short_options_with_a_value_come_from_the_parser() {
-        let mut got = short_with_value();
-        got.sort_unstable();
-        assert_eq!(got, ['A', 'H', 'X', 'c', 'n', 'o', 'x']);
-    }
-
-    #[test]
-    fn a_list_on_stdin_becomes_the_worker_s_stdin_and_dash_dash_stays_last() {
-        let mut want = vec!["-o", "dir", "--jsonl"];
-        want.extend(OURS);
-        want.extend(["--urls", "-"]);
-        assert_eq!(worker(&["--urls", "-", "-o", "dir", "--urls=/dev/stdin", "--jsonl"], true), want);
-        let mut want = vec!["-qxproxy:1"];
-        want.extend(OURS);
-        want.extend(["--", "http://h/{}"]);
-        assert_eq!(worker(&["-qxproxy:1", "--", "http://h/{}"], false), want);
     }
 }
