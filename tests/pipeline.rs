@@ -334,6 +334,42 @@ fn a_near_connection_is_refilled_only_once_its_pipeline_is_empty() {
     assert_eq!((stats.connections_opened, stats.resent), (1, 0));
 }
 
+/// Each request's time, for the test below.
+#[derive(Default)]
+struct Times(Vec<Result<Duration, String>>);
+
+impl Sink for Times {
+    fn outcome(&mut self, o: &Outcome<'_>) {
+        self.0.push(o.result.as_ref().map(|_| o.elapsed).map_err(|e| e.to_string()));
+    }
+}
+
+/// A server that writes each response on its own with Nagle's algorithm on (no
+/// `TCP_NODELAY`, as std's sockets come) sends the first of a pipeline and holds the
+/// rest until the client acknowledges that one, which the client's kernel delays by
+/// 40 ms or more: it has nothing to send until the pipeline is empty. The client sees
+/// that once and from then on acknowledges at once after each write (`conn::HELD_BACK`):
+/// only the pipeline that showed it waits, not every one.
+#[test]
+fn a_server_holding_responses_back_for_an_acknowledgement_gets_it_at_once() {
+    let (addr, _) = scripted_server(|mut s: TcpStream, _| {
+        while let Some(head) = read_request(&mut s) {
+            if s.write_all(&response(&path_of(&head), "")).is_err() {
+                return;
+            }
+        }
+    });
+    // One connection (⌈8 / 8⌉), eight deep: ten pipelines after the first request.
+    let urls = (0..81).map(|i| Template::default().request(format!("http://{addr}/h{i}")));
+    let (times, stats) = client::fetch(config(8, 8), urls, Times::default()).expect("client runs");
+    let times: Vec<Duration> = times.0.into_iter().map(|t| t.expect("every request succeeds")).collect();
+    assert_eq!((times.len(), stats.connections_opened), (81, 1));
+    let waited = times.iter().filter(|&&t| t >= Duration::from_millis(40)).count();
+    // Without the acknowledgement nearly every pipeline waits: 70 requests of 81 or so.
+    assert!(waited <= 16, "{waited} of 81 requests waited 40 ms or more: {times:?}");
+    assert_eq!(stats.held_back, 1, "the connection was seen holding back once");
+}
+
 /// A read that holds hundreds of pipelined responses is decoded in a loop, not by a
 /// call per response: the client runs here on a thread with a small stack.
 #[test]

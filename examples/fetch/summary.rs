@@ -194,6 +194,11 @@ impl Summary<'_> {
             if st.resent > 0 {
                 s += &format!(", {} sent again (their connection ended unanswered)", st.resent);
             }
+            if st.held_back > 0 {
+                let n = st.held_back;
+                let (them, were) = if n == 1 { ("connection", "was") } else { ("connections", "were") };
+                s += &format!("; {n} {them} held responses back until acknowledged, so {were} acknowledged at once");
+            }
             s += "\n";
         }
         if st.socket_backoffs > 0 {
@@ -250,7 +255,7 @@ impl Summary<'_> {
             "redirects": st.redirects,
             "transient_retries": st.transient_retries,
             "socket_backoffs": st.socket_backoffs,
-            "pipelined": {"requests": st.pipelined, "resent": st.resent},
+            "pipelined": {"requests": st.pipelined, "resent": st.resent, "held_back": st.held_back},
             "saved_bodies": self.saver.map(|s| json!({
                 "dir": s.dir, "files": s.saved, "failed": s.failed, "first_error": s.first_error,
             })),

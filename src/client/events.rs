@@ -54,9 +54,17 @@ impl<I: Source, S: Sink> Client<I, S> {
             Progress::Wait => self.follow_phase(cx, key),
             Progress::Done { req, keep_alive } => {
                 if keep_alive {
-                    let conn = &mut self.conns[key].conn;
+                    let link = &mut self.conns[key];
+                    let o = link.conn.origin;
+                    if self.depth > 1 && link.conn.response_ended(cx.now) {
+                        // The server held this response back for an acknowledgement:
+                        // send it now, and after every write from now on (`conn::HELD_BACK`).
+                        link.io.acknowledge_now();
+                        self.origins[o].held_back = true;
+                        self.stats.held_back += 1;
+                    }
+                    let conn = &mut link.conn;
                     conn.armed = None; // a next response's head is awaited from now
-                    let o = conn.origin;
                     if conn.busy() || !self.origins[o].queue.is_empty() {
                         self.fill(cx, key); // the requests waiting for this origin join it
                     } else {

@@ -401,6 +401,10 @@ counters! {
     pipelined,
     /// Pipelined requests sent again because their connection ended before answering them.
     resent,
+    /// Connections whose server held pipelined responses back until the one ahead was
+    /// acknowledged (Nagle's algorithm): they acknowledge at once from then on, as do the
+    /// origin's next connections.
+    held_back,
 }
 
 /// When each connection key was last given to a new connection, by turn.

@@ -52,6 +52,9 @@ pub(super) struct Origin {
     pub open: Vec<ConnKey>,
     pub queue: std::collections::VecDeque<ReqKey>,
     pub links: usize,
+    /// A connection to it showed the server holding pipelined responses back for an
+    /// acknowledgement: its next connections hurry from the start (`conn::HELD_BACK`).
+    pub held_back: bool,
     /// Requests and connections that refer to this origin.
     users: usize,
 }
@@ -146,6 +149,7 @@ impl Origins {
                             open: Vec::new(),
                             queue: Default::default(),
                             links: 0,
+                            held_back: false,
                             users: 0,
                         };
                         let id = self.list.insert(origin);

@@ -28,7 +28,7 @@ use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use rustls::{ClientConnection, HandshakeKind};
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use super::conn::{Conn, Progress, Received, State};
 use super::outcome::Sink;
@@ -197,6 +197,13 @@ impl Transport {
             )
         };
         (done == 0).then(|| Duration::from_micros(info.tcpi_rtt.into()))
+    }
+
+    /// Acknowledges what was read at once, if an acknowledgement waits, instead of when
+    /// the kernel's delayed-ACK timer says (`TCP_QUICKACK`; see `conn::QUIET` for why).
+    /// Best effort: if the kernel refuses, the acknowledgement still goes, later.
+    pub fn acknowledge_now(&self) {
+        let _ = SockRef::from(self.stream()).set_tcp_quickack(true);
     }
 
     /// Before the socket closes: TLS says goodbye (`close_notify`), as far as the socket
@@ -417,13 +424,19 @@ impl Link {
 
     /// Writes what the machine has to send, as far as the socket takes it.
     pub fn flush(&mut self) -> Progress {
+        let hurry = self.conn.hurry && !self.conn.to_send().is_empty();
         while !self.conn.to_send().is_empty() {
             match self.io.write(self.conn.to_send()) {
                 Ok(n) => self.conn.sent(n),
-                Err(e) if would_block(&e) => return Progress::Wait,
+                Err(e) if would_block(&e) => break,
                 Err(e) if interrupted(&e) => {}
                 Err(e) => return self.conn.io_failed(true, &e),
             }
+        }
+        if hurry {
+            // Writing leaves the kernel delaying acknowledgements ("interactive" mode):
+            // the server holds its next response until it gets one (`conn::HELD_BACK`).
+            self.io.acknowledge_now();
         }
         Progress::Wait
     }
