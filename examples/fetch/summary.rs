@@ -197,7 +197,9 @@ impl Summary<'_> {
             if st.held_back > 0 {
                 let n = st.held_back;
                 let (them, were) = if n == 1 { ("connection", "was") } else { ("connections", "were") };
-                s += &format!("; {n} {them} held responses back until acknowledged, so {were} acknowledged at once");
+                s += &format!(
+                    "; {n} {them} held responses back (35 ms behind the previous), so {were} acknowledged at once"
+                );
             }
             s += "\n";
         }

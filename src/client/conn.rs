@@ -191,8 +191,8 @@ pub(super) struct Conn {
     /// The server holds responses back until the previous one is acknowledged (see
     /// [`HELD_BACK`]): each write of requests is followed by an immediate acknowledgement.
     pub hurry: bool,
-    /// When the last response ended with the next request already sent (the client's
-    /// clock, given to [`Conn::response_ended`]).
+    /// When the last response ended with the next request already sent and nothing
+    /// more to read (the client's clock, given to [`Conn::response_ended`]).
     next_awaited_since: Option<Instant>,
 }
 
@@ -339,13 +339,14 @@ impl Conn {
 
     /// A response ended (`Progress::Done` with keep-alive) at `now`, by the client's clock,
     /// before anything new was sent. True the first time a response on this connection
-    /// ended [`HELD_BACK`] or more after the one ahead of it while it was already asked
-    /// for: from then on the connection hurries.
+    /// ended [`HELD_BACK`] or more after the one ahead of it, when it had already been
+    /// asked for and nothing more was left to read (so the wait was not the client's):
+    /// from then on the connection hurries.
     pub fn response_ended(&mut self, now: Instant) -> bool {
         let held_back =
             !self.hurry && self.next_awaited_since.is_some_and(|t| now.saturating_duration_since(t) >= HELD_BACK);
         self.hurry |= held_back;
-        self.next_awaited_since = self.busy().then_some(now);
+        self.next_awaited_since = (self.busy() && self.drained && !self.has_buffered()).then_some(now);
         held_back
     }
 
@@ -1051,6 +1052,20 @@ mod tests {
         c.send(rq(2), "GET", b"GET /2 HTTP/1.1\r\n\r\n");
         c.sent(c.to_send().len());
         assert_eq!(feed_pipeline(&mut c, OK).0, [(Some(rq(2)), true)]);
+        assert!(!c.response_ended(t0 + Duration::from_secs(1)) && !c.hurry);
+    }
+
+    #[test]
+    fn a_response_already_read_is_not_taken_for_held_back_however_late_it_is_decoded() {
+        let t0 = Instant::now();
+        let mut c = pipelined(2);
+        let (mut sink, mut received) = (Pieces::default(), Received::default());
+        let done = c.received(&[OK, OK].concat(), true, &mut received, &mut sink);
+        assert!(matches!(done, Progress::Done { req: Some(k), .. } if k == rq(1)));
+        assert!(!c.response_ended(t0));
+        // The client gets to the second only a second later: its own delay, not the server's.
+        let done = c.buffered(&mut Received::default(), &mut sink);
+        assert!(matches!(done, Progress::Done { req: Some(k), .. } if k == rq(2)));
         assert!(!c.response_ended(t0 + Duration::from_secs(1)) && !c.hurry);
     }
 }

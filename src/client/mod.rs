@@ -401,9 +401,10 @@ counters! {
     pipelined,
     /// Pipelined requests sent again because their connection ended before answering them.
     resent,
-    /// Connections whose server held pipelined responses back until the one ahead was
-    /// acknowledged (Nagle's algorithm): they acknowledge at once from then on, as do the
-    /// origin's next connections.
+    /// Connections whose server held a pipelined response back: it came 35 ms or more
+    /// after the one ahead, with nothing left to read meanwhile (most likely waiting for
+    /// an acknowledgement: Nagle's algorithm). They acknowledge at once from then on, as
+    /// do the origin's next connections.
     held_back,
 }
 
