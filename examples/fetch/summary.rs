@@ -196,10 +196,8 @@ impl Summary<'_> {
             }
             if st.held_back > 0 {
                 let n = st.held_back;
-                let (them, were) = if n == 1 { ("connection", "was") } else { ("connections", "were") };
-                s += &format!(
-                    "; {n} {them} held responses back (35 ms behind the previous), so {were} acknowledged at once"
-                );
+                let origins = if n == 1 { "origin" } else { "origins" };
+                s += &format!("; {n} {origins} held responses back (35 ms or more), so acknowledged at once");
             }
             s += "\n";
         }

@@ -190,6 +190,7 @@ pub(super) struct Conn {
     pub near: bool,
     /// The server holds responses back until the previous one is acknowledged (see
     /// [`HELD_BACK`]): each write of requests is followed by an immediate acknowledgement.
+    /// Set by the client for every connection of the origin.
     pub hurry: bool,
     /// When the last response ended with the next request already sent and nothing
     /// more to read (the client's clock, given to [`Conn::response_ended`]).
@@ -202,18 +203,29 @@ pub(super) struct Conn {
 /// connection refills at half, so that the server never waits a round trip for more.
 pub(super) const NEAR: Duration = Duration::from_millis(1);
 
-/// A pipelined response that ends this long or more after the one ahead of it was most
-/// likely held back by the server for an acknowledgement. A server that writes each
-/// response on its own with Nagle's algorithm on (no `TCP_NODELAY`) sends the first,
-/// then holds the rest until that one is acknowledged; and the client's kernel, which
-/// has nothing to send back until the pipeline is empty, delays that acknowledgement
-/// by 40 ms (Linux's least delayed-ACK time). Every pipeline would wait that long.
-/// Once a connection has shown it, it [hurries](Conn::hurry): after each write of
-/// requests the transport asks the kernel to acknowledge at once (`TCP_QUICKACK`).
-/// Not for every connection: against a server that keeps up, that doubles the
-/// acknowledgements (one per response instead of TCP's one per two), which costs the
-/// client about a fifth more CPU per request.
+/// A pipelined response that kept the client waiting this long or more after the one
+/// ahead of it, beyond a round trip, was most likely held back by the server for an
+/// acknowledgement. A server that writes each response on its own with Nagle's
+/// algorithm on (no `TCP_NODELAY`) sends the first, then holds the rest until that one
+/// is acknowledged; and the client's kernel, which has nothing to send back until the
+/// pipeline is empty, delays that acknowledgement by 40 ms (Linux's least delayed-ACK
+/// time). Every pipeline would wait that long. Once a connection has shown it, its
+/// origin's connections [hurry](Conn::hurry): after each write of requests the
+/// transport asks the kernel to acknowledge at once (`TCP_QUICKACK`). Not for every
+/// connection: against a server that keeps up, that doubles the acknowledgements (one
+/// per response instead of TCP's one per two), which costs the client about a fifth
+/// more CPU per request. See [`held_back`].
 pub(super) const HELD_BACK: Duration = Duration::from_millis(35);
+
+/// Whether `waited` (from [`Conn::response_ended`]) was the server holding a response
+/// back: what is left of it after the time the bytes sat unread in the socket
+/// (`since_data`) and a round trip (`round_trip`, for requests that went out only as
+/// the response ahead ended) is [`HELD_BACK`] or more. Both are TCP's own figures
+/// (`TCP_INFO`), so neither the client's delays nor a far server count. A server slow
+/// to answer each request counts too; hurrying costs it nothing that matters.
+pub(super) fn held_back(waited: Duration, since_data: Duration, round_trip: Duration) -> bool {
+    waited.saturating_sub(since_data).saturating_sub(round_trip) >= HELD_BACK
+}
 
 /// A request on the connection, waiting for its response.
 #[derive(Clone, Copy, Debug)]
@@ -338,16 +350,17 @@ impl Conn {
     }
 
     /// A response ended (`Progress::Done` with keep-alive) at `now`, by the client's clock,
-    /// before anything new was sent. True the first time a response on this connection
-    /// ended [`HELD_BACK`] or more after the one ahead of it, when it had already been
-    /// asked for and nothing more was left to read (so the wait was not the client's):
-    /// from then on the connection hurries.
-    pub fn response_ended(&mut self, now: Instant) -> bool {
-        let held_back =
-            !self.hurry && self.next_awaited_since.is_some_and(|t| now.saturating_duration_since(t) >= HELD_BACK);
-        self.hurry |= held_back;
+    /// before the client refills the pipeline. Returns how long it kept the client
+    /// waiting after the one ahead of it ended, if it had been asked for by then and
+    /// nothing else was left to read; see [`held_back`]. Nothing once the connection
+    /// hurries.
+    pub fn response_ended(&mut self, now: Instant) -> Option<Duration> {
+        let waited = self.next_awaited_since.take().map(|t| now.saturating_duration_since(t));
+        if self.hurry {
+            return None;
+        }
         self.next_awaited_since = (self.busy() && self.drained && !self.has_buffered()).then_some(now);
-        held_back
+        waited
     }
 
     /// The handshake finished (the transport saw it).
@@ -1018,54 +1031,69 @@ mod tests {
     }
 
     #[test]
-    fn a_response_held_back_behind_the_one_ahead_makes_the_connection_hurry() {
+    fn the_wait_behind_an_answered_response_is_reported_while_it_was_asked_for() {
         let t0 = Instant::now();
         let at = |ms| t0 + Duration::from_millis(ms);
         let mut c = pipelined(3);
-        // The first of a batch waits for a round trip and the server: never held back.
+        // The first of a batch waits for a round trip and the server: nothing to report.
         assert_eq!(feed_pipeline(&mut c, OK).0, [(Some(rq(1)), true)]);
-        assert!(!c.response_ended(at(100)));
-        // The next, already asked for, 34 ms later: the server is just slow.
+        assert_eq!(c.response_ended(at(100)), None);
+        // The next two were asked for already: how long each kept the client waiting.
         assert_eq!(feed_pipeline(&mut c, OK).0, [(Some(rq(2)), true)]);
-        assert!(!c.response_ended(at(134)) && !c.hurry);
-        // 35 ms: held back for an acknowledgement. Said once; the connection hurries.
+        assert_eq!(c.response_ended(at(134)), Some(Duration::from_millis(34)));
         assert_eq!(feed_pipeline(&mut c, OK).0, [(Some(rq(3)), true)]);
-        assert!(c.response_ended(at(169)) && c.hurry);
+        assert_eq!(c.response_ended(at(180)), Some(Duration::from_millis(46)));
         assert_eq!(c.state(), State::Idle);
-        // A new batch after an empty pipeline starts afresh, and says it no more.
+        // Refilled only after it emptied: the next wait is a round trip, not reported.
         c.send(rq(4), "GET", b"GET /4 HTTP/1.1\r\n\r\n");
         c.send(rq(5), "GET", b"GET /5 HTTP/1.1\r\n\r\n");
         c.sent(c.to_send().len());
         assert_eq!(feed_pipeline(&mut c, OK).0, [(Some(rq(4)), true)]);
-        assert!(!c.response_ended(at(500)));
+        assert_eq!(c.response_ended(at(1000)), None);
+        // Once the connection hurries, nothing more is measured.
+        c.hurry = true;
         assert_eq!(feed_pipeline(&mut c, OK).0, [(Some(rq(5)), true)]);
-        assert!(!c.response_ended(at(600)) && c.hurry);
-    }
-
-    #[test]
-    fn a_pipeline_refilled_after_it_emptied_is_not_taken_for_held_back() {
-        let t0 = Instant::now();
-        let mut c = pipelined(1);
-        assert_eq!(feed_pipeline(&mut c, OK).0, [(Some(rq(1)), true)]);
-        assert!(!c.response_ended(t0));
-        // Sent only after the last response ended: its wait is a round trip, not a hold.
-        c.send(rq(2), "GET", b"GET /2 HTTP/1.1\r\n\r\n");
+        assert_eq!(c.response_ended(at(1100)), None);
+        c.send(rq(6), "GET", b"GET /6 HTTP/1.1\r\n\r\n");
+        c.send(rq(7), "GET", b"GET /7 HTTP/1.1\r\n\r\n");
         c.sent(c.to_send().len());
-        assert_eq!(feed_pipeline(&mut c, OK).0, [(Some(rq(2)), true)]);
-        assert!(!c.response_ended(t0 + Duration::from_secs(1)) && !c.hurry);
+        assert_eq!(feed_pipeline(&mut c, OK).0, [(Some(rq(6)), true)]);
+        assert_eq!(c.response_ended(at(1200)), None);
+        assert_eq!(feed_pipeline(&mut c, OK).0, [(Some(rq(7)), true)]);
+        assert_eq!(c.response_ended(at(1300)), None);
     }
 
     #[test]
-    fn a_response_already_read_is_not_taken_for_held_back_however_late_it_is_decoded() {
+    fn a_response_already_read_or_readable_is_not_waited_for_however_late_it_is_decoded() {
         let t0 = Instant::now();
         let mut c = pipelined(2);
         let (mut sink, mut received) = (Pieces::default(), Received::default());
         let done = c.received(&[OK, OK].concat(), true, &mut received, &mut sink);
         assert!(matches!(done, Progress::Done { req: Some(k), .. } if k == rq(1)));
-        assert!(!c.response_ended(t0));
+        assert_eq!(c.response_ended(t0), None);
         // The client gets to the second only a second later: its own delay, not the server's.
         let done = c.buffered(&mut Received::default(), &mut sink);
         assert!(matches!(done, Progress::Done { req: Some(k), .. } if k == rq(2)));
-        assert!(!c.response_ended(t0 + Duration::from_secs(1)) && !c.hurry);
+        assert_eq!(c.response_ended(t0 + Duration::from_secs(1)), None);
+        // Likewise when the read that ended the first left more in the socket.
+        let mut c = pipelined(2);
+        let done = c.received(OK, false, &mut Received::default(), &mut sink);
+        assert!(matches!(done, Progress::Done { req: Some(k), .. } if k == rq(1)));
+        assert_eq!(c.response_ended(t0), None);
+        assert_eq!(feed_pipeline(&mut c, OK).0, [(Some(rq(2)), true)]);
+        assert_eq!(c.response_ended(t0 + Duration::from_secs(1)), None);
+    }
+
+    #[test]
+    fn held_back_is_what_is_left_after_the_socket_and_a_round_trip() {
+        let ms = Duration::from_millis;
+        // Loopback, a Nagle hold: 44 ms, read at once, a round trip of 50 µs.
+        assert!(held_back(ms(44), ms(0), Duration::from_micros(50)));
+        // The same wait through a 50 ms round trip is a far server refilled at half.
+        assert!(!held_back(ms(44), ms(0), ms(50)));
+        assert!(held_back(ms(90), ms(0), ms(50)), "a hold behind a far round trip");
+        // Bytes that sat 20 ms in the socket waited for the client, not the server.
+        assert!(!held_back(ms(44), ms(20), ms(0)));
+        assert!(held_back(ms(35), ms(0), ms(0)) && !held_back(ms(34), ms(0), ms(0)));
     }
 }

@@ -5,7 +5,7 @@ use std::io;
 
 use mio::event::Event;
 
-use super::conn::{Deadline, Progress, Received, State};
+use super::conn::{Deadline, HELD_BACK, Progress, Received, State, held_back};
 use super::keys::{ConnKey, Key, OriginKey, ReqKey};
 use super::redirect::Next;
 use super::transport::Link;
@@ -54,17 +54,12 @@ impl<I: Source, S: Sink> Client<I, S> {
             Progress::Wait => self.follow_phase(cx, key),
             Progress::Done { req, keep_alive } => {
                 if keep_alive {
-                    let link = &mut self.conns[key];
-                    let o = link.conn.origin;
-                    if self.depth > 1 && link.conn.response_ended(cx.now) {
-                        // The server held this response back for an acknowledgement:
-                        // send it now, and after every write from now on (`conn::HELD_BACK`).
-                        link.io.acknowledge_now();
-                        self.origins[o].held_back = true;
-                        self.stats.held_back += 1;
+                    if self.depth > 1 {
+                        self.notice_hold(cx, key);
                     }
-                    let conn = &mut link.conn;
+                    let conn = &mut self.conns[key].conn;
                     conn.armed = None; // a next response's head is awaited from now
+                    let o = conn.origin;
                     if conn.busy() || !self.origins[o].queue.is_empty() {
                         self.fill(cx, key); // the requests waiting for this origin join it
                     } else {
@@ -270,6 +265,25 @@ impl<I: Source, S: Sink> Client<I, S> {
                 self.complete(cx, req, Err(error));
             }
             _ => unreachable!("a timer armed for {armed:?} fired in state {state:?}"),
+        }
+    }
+
+    /// A pipelined response on `key` ended, before the pipeline is refilled. If the
+    /// server held it back for an acknowledgement (`conn::HELD_BACK`), acknowledge now,
+    /// and make every connection of the origin, open now or later, hurry.
+    fn notice_hold(&mut self, cx: &Context<'_>, key: ConnKey) {
+        let link = &mut self.conns[key];
+        let Some(waited) = link.conn.response_ended(cx.now) else { return };
+        // TCP's own timings are asked for only when the wait is long enough to matter.
+        if waited < HELD_BACK || !link.io.tcp_times().is_some_and(|t| held_back(waited, t.since_data, t.round_trip)) {
+            return;
+        }
+        link.io.acknowledge_now();
+        let o = link.conn.origin;
+        self.origins[o].held_back = true;
+        self.stats.held_back += 1;
+        for link in self.conns.values_mut().filter(|link| link.conn.origin == o) {
+            link.conn.hurry = true;
         }
     }
 

@@ -93,6 +93,10 @@ impl<K: Key, T> Keyed<K, T> {
     pub fn keys(&self) -> impl Iterator<Item = K> + '_ {
         self.slab.iter().map(|(i, _)| K::from_index(i))
     }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.slab.iter_mut().map(|(_, value)| value)
+    }
 }
 
 impl<K: Key, T> Index<K> for Keyed<K, T> {

@@ -401,10 +401,10 @@ counters! {
     pipelined,
     /// Pipelined requests sent again because their connection ended before answering them.
     resent,
-    /// Connections whose server held a pipelined response back: it came 35 ms or more
-    /// after the one ahead, with nothing left to read meanwhile (most likely waiting for
-    /// an acknowledgement: Nagle's algorithm). They acknowledge at once from then on, as
-    /// do the origin's next connections.
+    /// Origins whose server held a pipelined response back: it came 35 ms or more after
+    /// the one ahead, beyond a round trip and any time it sat unread (most likely waiting
+    /// for an acknowledgement: Nagle's algorithm). Their connections acknowledge at once
+    /// from then on (`conn::HELD_BACK`).
     held_back,
 }
 

@@ -53,7 +53,8 @@ pub(super) struct Origin {
     pub queue: std::collections::VecDeque<ReqKey>,
     pub links: usize,
     /// A connection to it showed the server holding pipelined responses back for an
-    /// acknowledgement: its next connections hurry from the start (`conn::HELD_BACK`).
+    /// acknowledgement: its connections hurry, new ones from the start (`conn::HELD_BACK`;
+    /// kept as long as the origin is).
     pub held_back: bool,
     /// Requests and connections that refer to this origin.
     users: usize,

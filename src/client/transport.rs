@@ -138,6 +138,15 @@ pub(super) struct Link {
     hung_up: bool,
 }
 
+/// TCP's own timings of a connection.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct TcpTimes {
+    /// The smoothed round-trip estimate.
+    pub round_trip: Duration,
+    /// Since the last data arrived (millisecond resolution).
+    pub since_data: Duration,
+}
+
 impl Transport {
     /// Starts a non-blocking connect. Usually returns at once with the handshake in
     /// progress (`EINPROGRESS`); the socket reports writable when it is done.
@@ -182,6 +191,12 @@ impl Transport {
     /// smoothed estimate, from the handshake on): free of any delay of this loop's, as a
     /// clock read around `connect` would not be. `None` if the kernel will not say.
     pub fn round_trip(&self) -> Option<Duration> {
+        self.tcp_times().map(|t| t.round_trip)
+    }
+
+    /// TCP's own timings of the connection (`TCP_INFO`), or `None` if the kernel will
+    /// not say.
+    pub fn tcp_times(&self) -> Option<TcpTimes> {
         // SAFETY: `tcp_info` is plain integers, for which all zeros is a valid value.
         let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
         let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
@@ -196,12 +211,16 @@ impl Transport {
                 &mut len,
             )
         };
-        (done == 0).then(|| Duration::from_micros(info.tcpi_rtt.into()))
+        (done == 0).then(|| TcpTimes {
+            round_trip: Duration::from_micros(info.tcpi_rtt.into()),
+            since_data: Duration::from_millis(info.tcpi_last_data_recv.into()),
+        })
     }
 
-    /// Acknowledges what was read at once, if an acknowledgement waits, instead of when
-    /// the kernel's delayed-ACK timer says (`TCP_QUICKACK`; see `conn::QUIET` for why).
-    /// Best effort: if the kernel refuses, the acknowledgement still goes, later.
+    /// Asks the kernel to acknowledge at once (`TCP_QUICKACK`): now, if an acknowledgement
+    /// is waiting, and the small segments read from now on, until the next write puts it
+    /// back to delaying them for a reply to carry (see `conn::HELD_BACK` for why). Best
+    /// effort: if the kernel refuses, the acknowledgements still go, later.
     pub fn acknowledge_now(&self) {
         let _ = SockRef::from(self.stream()).set_tcp_quickack(true);
     }
@@ -283,23 +302,26 @@ impl Transport {
         }
     }
 
-    /// TLS records waiting in rustls go to the socket as far as it takes them.
-    fn write_records(stream: &mut TcpStream, tls: &mut ClientConnection) -> io::Result<()> {
+    /// TLS records waiting in rustls go to the socket as far as it takes them. True if
+    /// any did.
+    fn write_records(stream: &mut TcpStream, tls: &mut ClientConnection) -> io::Result<bool> {
+        let mut wrote = false;
         while tls.wants_write() {
             match tls.write_tls(stream) {
-                Ok(_) => {}
-                Err(e) if would_block(&e) => return Ok(()),
+                Ok(n) => wrote |= n > 0,
+                Err(e) if would_block(&e) => break,
                 Err(e) if interrupted(&e) => {}
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
+        Ok(wrote)
     }
 
     /// Sends what rustls still holds (records for bytes the machine counts as sent).
-    fn flush_records(&mut self) -> io::Result<()> {
+    /// True if anything went out.
+    fn flush_records(&mut self) -> io::Result<bool> {
         match self {
-            Transport::Tcp(_) => Ok(()),
+            Transport::Tcp(_) => Ok(false),
             Transport::Tls { stream, tls, .. } => Self::write_records(stream, tls),
         }
     }
@@ -414,7 +436,7 @@ impl Link {
             },
             // Only writable: nothing to read (new bytes raise their own edge), but TLS
             // records the socket would not take before may go out now.
-            State::Receiving | State::Idle if !event.is_readable() && !self.hung_up => match self.io.flush_records() {
+            State::Receiving | State::Idle if !event.is_readable() && !self.hung_up => match self.send_records() {
                 Ok(()) => Progress::Wait,
                 Err(e) => self.conn.io_failed(true, &e),
             },
@@ -441,11 +463,20 @@ impl Link {
         Progress::Wait
     }
 
+    /// TLS records rustls held back (the socket was full) go out now; on a hurrying
+    /// connection followed, like any write of requests, by an immediate acknowledgement.
+    fn send_records(&mut self) -> io::Result<()> {
+        if self.io.flush_records()? && self.conn.hurry {
+            self.io.acknowledge_now();
+        }
+        Ok(())
+    }
+
     /// Reads until the kernel has nothing more, the machine has a verdict, or this
     /// connection's share of reads is used up. Also what a paused connection resumes
     /// with.
     pub fn resume(&mut self, read_buf: &mut [u8], received: Option<&mut Received>, sink: &mut impl Sink) -> Progress {
-        if let Err(e) = self.io.flush_records() {
+        if let Err(e) = self.send_records() {
             return self.conn.io_failed(true, &e);
         }
         // An idle connection has no request, and a gap's response is dropped.
