@@ -13,7 +13,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -399,6 +399,43 @@ fn a_new_connection_to_an_origin_that_held_back_acknowledges_at_once_from_the_st
     let (waited, stats) = waits_behind_held_back(nagle_server(Some(41)), 81);
     assert!(waited <= 16, "{waited} of 81 requests waited 40 ms or more");
     assert_eq!((stats.held_back, stats.connections_opened), (1, 2), "{stats:?}");
+}
+
+/// Some servers read a request with one `read` and drop whatever came behind it: they
+/// answer the first of a pipeline and never the rest. The request behind the answered
+/// one times out (its own deadline, honestly reported); the origin is then served one
+/// request per connection at a time, so no other request waits for that deadline.
+#[test]
+fn a_server_that_drops_pipelined_requests_is_sent_one_at_a_time_after_the_first_timeout() {
+    let log: Log = Arc::default();
+    let writer = Arc::clone(&log);
+    let (addr, _) = scripted_server(move |mut s: TcpStream, conn| {
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            // One read, one request: anything read behind it is lost.
+            let n = match s.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let path = path_of(&buf[..n]);
+            writer.lock().unwrap().push((conn, "answered", path.clone()));
+            if s.write_all(&response(&path, "")).is_err() {
+                return;
+            }
+        }
+    });
+    let config = Config { head_timeout: Some(Duration::from_millis(300)), ..config(4, 4) };
+    let paths: Vec<String> = (0..12).map(|i| format!("/d{i}")).collect();
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let (ends, stats) = run(config, addr, &paths);
+    let timed_out: Vec<&str> =
+        ends.iter().filter(|(_, r)| r.as_ref().is_err_and(|e| e == "head-timeout")).map(|(p, _)| p.as_str()).collect();
+    assert_eq!(timed_out.len(), 1, "only the first request dropped waits for its deadline: {ends:?}");
+    for (path, result) in ends.iter().filter(|(p, _)| p != timed_out[0]) {
+        assert_eq!(result.as_deref(), Ok(format!("/{path}").as_str()), "{path}: answered");
+    }
+    assert_eq!(stats.unpipelined, 1, "{stats:?}");
+    assert_eq!(counts(&log, "answered").values().sum::<usize>(), 11, "each answered once");
 }
 
 /// A read that holds hundreds of pipelined responses is decoded in a loop, not by a

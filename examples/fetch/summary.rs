@@ -199,6 +199,11 @@ impl Summary<'_> {
                 let origins = if n == 1 { "origin" } else { "origins" };
                 s += &format!("; {n} {origins} held responses back (35 ms or more), so acknowledged at once");
             }
+            if st.unpipelined > 0 {
+                let n = st.unpipelined;
+                let origins = if n == 1 { "origin" } else { "origins" };
+                s += &format!("; {n} {origins} left a pipelined request unanswered, so sent one at a time");
+            }
             s += "\n";
         }
         if st.socket_backoffs > 0 {
@@ -255,7 +260,8 @@ impl Summary<'_> {
             "redirects": st.redirects,
             "transient_retries": st.transient_retries,
             "socket_backoffs": st.socket_backoffs,
-            "pipelined": {"requests": st.pipelined, "resent": st.resent, "held_back": st.held_back},
+            "pipelined": {"requests": st.pipelined, "resent": st.resent, "held_back": st.held_back,
+                          "unpipelined": st.unpipelined},
             "saved_bodies": self.saver.map(|s| json!({
                 "dir": s.dir, "files": s.saved, "failed": s.failed, "first_error": s.first_error,
             })),

@@ -253,6 +253,12 @@ impl<I: Source, S: Sink> Client<I, S> {
             }
             (Some(deadline @ (Deadline::Head | Deadline::Body)), State::Sending | State::Receiving) => {
                 let front = link.conn.request();
+                if deadline == Deadline::Head && link.conn.front_was_pipelined() {
+                    // Answered up to the request ahead, then silence: the server may
+                    // ignore requests read behind another. No more of that here.
+                    let origin = &mut self.origins[link.conn.origin];
+                    self.stats.unpipelined += u64::from(!std::mem::replace(&mut origin.one_at_a_time, true));
+                }
                 self.close(cx, key);
                 let Some(req) = front else { return }; // a gap's response never came
                 let error = if deadline == Deadline::Head {

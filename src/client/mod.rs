@@ -406,6 +406,10 @@ counters! {
     /// for an acknowledgement: Nagle's algorithm). Their connections acknowledge at once
     /// from then on (`conn::HELD_BACK`).
     held_back,
+    /// Origins no longer pipelined to: a pipelined request got no response head in time
+    /// while the one ahead of it was answered (the server may ignore requests it reads
+    /// behind another). Their connections carry one request at a time from then on.
+    unpipelined,
 }
 
 /// When each connection key was last given to a new connection, by turn.

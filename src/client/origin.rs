@@ -56,6 +56,11 @@ pub(super) struct Origin {
     /// acknowledgement: its connections hurry, new ones from the start (`conn::HELD_BACK`;
     /// kept as long as the origin is).
     pub held_back: bool,
+    /// A pipelined request to it got no response head in time, while the one ahead of it
+    /// was answered: its server may ignore requests it reads behind another, as some do.
+    /// From then on its connections carry one request at a time, as without pipelining,
+    /// and it is not held to ⌈C/D⌉ of them (kept as long as the origin is).
+    pub one_at_a_time: bool,
     /// Requests and connections that refer to this origin.
     users: usize,
 }
@@ -151,6 +156,7 @@ impl Origins {
                             queue: Default::default(),
                             links: 0,
                             held_back: false,
+                            one_at_a_time: false,
                             users: 0,
                         };
                         let id = self.list.insert(origin);

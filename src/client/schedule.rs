@@ -187,7 +187,7 @@ impl<I: Source, S: Sink> Client<I, S> {
                 continue;
             }
             self.encode(req);
-            if self.depth > 1 {
+            if self.depth_of(o) > 1 {
                 // Written with whatever joins it this turn: the origin's next requests.
                 self.send_on(cx, conn, req);
                 return self.list_if_room(conn, o);
@@ -200,7 +200,7 @@ impl<I: Source, S: Sink> Client<I, S> {
             self.on_progress(cx, conn, progress);
             return;
         }
-        if self.depth > 1 && !self.requests[req].retried && self.pipeline(cx, req) {
+        if self.depth_of(o) > 1 && !self.requests[req].retried && self.pipeline(cx, req) {
             return;
         }
         let origin = &self.origins[o];
@@ -273,7 +273,15 @@ impl<I: Source, S: Sink> Client<I, S> {
     fn at_origin_cap(&self, req: ReqKey) -> bool {
         let active = &self.requests[req];
         // A retry wants a fresh connection, which the queue would not give it.
-        self.depth > 1 && active.idempotent && !active.retried && self.origins[active.origin].links >= self.per_origin
+        self.depth_of(active.origin) > 1
+            && active.idempotent
+            && !active.retried
+            && self.origins[active.origin].links >= self.per_origin
+    }
+
+    /// How many requests a connection of origin `o` may carry at once.
+    fn depth_of(&self, o: OriginKey) -> usize {
+        if self.origins[o].one_at_a_time { 1 } else { self.depth }
     }
 
     fn enqueue(&mut self, req: ReqKey) {
@@ -305,7 +313,7 @@ impl<I: Source, S: Sink> Client<I, S> {
 
     /// Connection `key` is a busy connection of origin `o` that may take one more.
     fn has_room(&self, key: ConnKey, o: OriginKey) -> bool {
-        self.conns.get(key).is_some_and(|l| l.conn.origin == o && l.conn.busy() && l.conn.can_take(self.depth))
+        self.conns.get(key).is_some_and(|l| l.conn.origin == o && l.conn.busy() && l.conn.can_take(self.depth_of(o)))
     }
 
     /// The last entry of `o`'s open list goes: its connection is full, gone, or now
@@ -327,12 +335,12 @@ impl<I: Source, S: Sink> Client<I, S> {
         // Not for each answer, or each write would carry the one or two requests a read
         // freed: a near connection refills once its pipeline is empty (one write per
         // `depth` requests), a far one at half (the server never waits a round trip).
-        let conn = &self.conns[key].conn;
-        if conn.outstanding() > if conn.near { 0 } else { self.depth / 2 } {
+        let (conn, depth) = (&self.conns[key].conn, self.depth_of(o));
+        if conn.outstanding() > if conn.near { 0 } else { depth / 2 } {
             return;
         }
         while let Some(link) = self.conns.get(key)
-            && link.conn.can_take(self.depth)
+            && link.conn.can_take(depth)
             // Only requests that may be pipelined wait in the queue (see `at_origin_cap`).
             && let Some(req) = self.origins[o].queue.pop_front()
         {
@@ -345,7 +353,7 @@ impl<I: Source, S: Sink> Client<I, S> {
     /// Lists connection `key` in its origin's open list if it may take more, so that
     /// the origin's next requests join it rather than wait.
     fn list_if_room(&mut self, key: ConnKey, o: OriginKey) {
-        if self.depth > 1 && self.has_room(key, o) && !std::mem::replace(&mut self.conns[key].conn.listed, true) {
+        if self.depth_of(o) > 1 && self.has_room(key, o) && !std::mem::replace(&mut self.conns[key].conn.listed, true) {
             self.origins[o].open.push(key);
         }
     }
