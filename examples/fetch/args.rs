@@ -121,9 +121,11 @@ pub struct Args {
     pub per_host: Option<u32>,
     /// HTTP/1.1 pipelining: up to D requests outstanding on one connection, written
     /// together and answered in order (GET, HEAD and other idempotent methods only;
-    /// only once the server has answered with HTTP/1.1 keep-alive). Each host then gets
+    /// only once the server has answered with HTTP/1.1 keep-alive). Each origin then gets
     /// at most ceil(C/D) connections. Requests a server leaves unanswered when it closes
-    /// are sent again on another connection. 1: off.
+    /// are sent again on another connection. A server that holds responses back for an
+    /// acknowledgement is acknowledged at once; one that drops pipelined requests is sent
+    /// one at a time after the first head timeout. 1: off.
     #[arg(long, value_name = "D", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub pipeline: u32,
     /// Space request starts to one host name at least MS milliseconds apart.

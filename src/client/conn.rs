@@ -182,6 +182,12 @@ pub(super) struct Conn {
     /// sent requests before earlier ones are answered. Nothing is pipelined to a
     /// server before it has shown that (HTTP/1.0 servers never do).
     proven: bool,
+    /// The server answered a request written together with the one ahead of it: it reads
+    /// on after a request, so requests may join this pipeline in later writes too. Until
+    /// then only requests written together do: some servers answer the first request of
+    /// each read and drop the rest, and a request written later would then be answered
+    /// in place of a dropped one.
+    reads_on: bool,
     /// A request whose method is not idempotent is on it: nothing is sent behind it
     /// until it is answered (RFC 9112 §9.3.2).
     alone: bool,
@@ -195,6 +201,11 @@ pub(super) struct Conn {
     /// When the last response ended with the next request already sent and nothing
     /// more to read (the client's clock, given to [`Conn::response_ended`]).
     next_awaited_since: Option<Instant>,
+    /// Reads that brought bytes of the response being decoded, and whether the last
+    /// response to end came whole in one read (a held-back response does; a body
+    /// streamed slowly does not, and its time is not a wait).
+    reads: u32,
+    one_read: bool,
 }
 
 /// A round trip shorter than this makes a connection near: loopback, a LAN. Refilling
@@ -233,6 +244,9 @@ struct Sent {
     req: Option<ReqKey>,
     /// Sent while an earlier request was unanswered.
     pipelined: bool,
+    /// Written in the same write as the request ahead of it (queued while that one's
+    /// bytes were still unsent).
+    together: bool,
     /// A `HEAD`: its response has no body, whatever its head says.
     head: bool,
 }
@@ -263,10 +277,13 @@ impl Conn {
             queue: VecDeque::new(),
             drained: false,
             proven: false,
+            reads_on: false,
             alone: false,
             near: false,
             hurry: false,
             next_awaited_since: None,
+            reads: 0,
+            one_read: false,
         }
     }
 
@@ -299,7 +316,9 @@ impl Conn {
     pub fn can_take(&self, depth: usize) -> bool {
         match self.state {
             State::Idle => true,
-            State::Sending | State::Receiving => self.proven && !self.alone && self.queue.len() < depth,
+            State::Sending | State::Receiving => {
+                self.proven && !self.alone && self.queue.len() < depth && (self.reads_on || !self.unsent.is_empty())
+            }
             State::Connecting { .. } => false,
         }
     }
@@ -351,11 +370,11 @@ impl Conn {
 
     /// A response ended (`Progress::Done` with keep-alive) at `now`, by the client's clock,
     /// before the client refills the pipeline. Returns how long it kept the client
-    /// waiting after the one ahead of it ended, if it had been asked for by then and
-    /// nothing else was left to read; see [`held_back`]. Nothing once the connection
-    /// hurries.
+    /// waiting after the one ahead of it ended, if it had been asked for by then, nothing
+    /// else was left to read, and it came whole in one read; see [`held_back`]. Nothing
+    /// once the connection hurries.
     pub fn response_ended(&mut self, now: Instant) -> Option<Duration> {
-        let waited = self.next_awaited_since.take().map(|t| now.saturating_duration_since(t));
+        let waited = self.next_awaited_since.take().filter(|_| self.one_read).map(|t| now.saturating_duration_since(t));
         if self.hurry {
             return None;
         }
@@ -393,9 +412,9 @@ impl Conn {
             State::Sending | State::Receiving => {}
         }
         self.alone |= !http1::is_idempotent(method);
+        let (pipelined, together) = (!self.queue.is_empty(), !self.unsent.is_empty());
         self.unsent.extend_from_slice(request);
-        let pipelined = !self.queue.is_empty();
-        self.queue.push_back(Sent { req: Some(req), pipelined, head: method == "HEAD" });
+        self.queue.push_back(Sent { req: Some(req), pipelined, together, head: method == "HEAD" });
         self.state = State::Sending;
     }
 
@@ -403,6 +422,7 @@ impl Conn {
     fn start_response(&mut self, head: bool) {
         self.decoder.start(if head { "HEAD" } else { "GET" });
         self.head_version = None;
+        self.reads = 0;
     }
 
     /// The bytes waiting to be written.
@@ -429,6 +449,7 @@ impl Conn {
             State::Connecting { .. } => return Progress::Wait,
         }
         self.drained = drained;
+        self.reads += u32::from(!bytes.is_empty());
         let from_partial = !self.partial.is_empty();
         if from_partial {
             self.partial.append(bytes);
@@ -438,7 +459,10 @@ impl Conn {
             Ok(Fed::End { consumed, keep_alive }) => {
                 self.served += 1;
                 self.proven = keep_alive && self.head_version == Some(Version::Http11);
-                let req = self.queue.front().expect("a response answers a request").req;
+                self.one_read = self.reads == 1;
+                let front = *self.queue.front().expect("a response answers a request");
+                self.reads_on |= front.together;
+                let req = front.req;
                 if self.queue.len() == 1 {
                     // Bytes after the last response we asked for (or a socket that may
                     // hide more) mean the stream can no longer be trusted.
@@ -1081,6 +1105,33 @@ mod tests {
         assert!(matches!(done, Progress::Done { req: Some(k), .. } if k == rq(1)));
         assert_eq!(c.response_ended(t0), None);
         assert_eq!(feed_pipeline(&mut c, OK).0, [(Some(rq(2)), true)]);
+        assert_eq!(c.response_ended(t0 + Duration::from_secs(1)), None);
+    }
+
+    #[test]
+    fn only_requests_written_together_join_until_the_server_reads_on() {
+        let mut c = pipelined(2);
+        // Both went out in one write; nothing joins them in a later one yet.
+        assert!(!c.can_take(8), "a server that drops what follows a request would answer it in place of another");
+        assert_eq!(feed_pipeline(&mut c, OK).0, [(Some(rq(1)), true)]);
+        assert!(!c.can_take(8));
+        // The second of that write is answered: this server reads on after a request.
+        assert_eq!(feed_pipeline(&mut c, OK).0, [(Some(rq(2)), true)]);
+        c.send(rq(3), "GET", b"GET /3 HTTP/1.1\r\n\r\n");
+        c.sent(c.to_send().len());
+        assert!(c.can_take(8), "later writes may join now");
+    }
+
+    #[test]
+    fn a_response_that_took_more_than_one_read_is_not_a_wait() {
+        let t0 = Instant::now();
+        let mut c = pipelined(2);
+        assert_eq!(feed_pipeline(&mut c, OK).0, [(Some(rq(1)), true)]);
+        assert_eq!(c.response_ended(t0), None);
+        // The next one streams in over two reads, a second apart: a slow body, not a hold.
+        let (head, body) = OK.split_at(OK.len() - 2);
+        assert_eq!(feed_pipeline(&mut c, head).0, []);
+        assert_eq!(feed_pipeline(&mut c, body).0, [(Some(rq(2)), true)]);
         assert_eq!(c.response_ended(t0 + Duration::from_secs(1)), None);
     }
 

@@ -252,15 +252,20 @@ impl<I: Source, S: Sink> Client<I, S> {
                 self.attempt_failed(cx, key, e);
             }
             (Some(deadline @ (Deadline::Head | Deadline::Body)), State::Sending | State::Receiving) => {
-                let front = link.conn.request();
-                if deadline == Deadline::Head && link.conn.front_was_pipelined() {
-                    // Answered up to the request ahead, then silence: the server may
-                    // ignore requests read behind another. No more of that here.
-                    let origin = &mut self.origins[link.conn.origin];
-                    self.stats.unpipelined += u64::from(!std::mem::replace(&mut origin.one_at_a_time, true));
+                let (front, o) = (link.conn.request(), link.conn.origin);
+                // Answered up to the request ahead, then silence: the server may ignore
+                // requests read behind another. If it was already found to, this one was
+                // most likely never read: sent again, alone. Else the origin is found now.
+                let dropped = deadline == Deadline::Head && link.conn.front_was_pipelined();
+                let found_before = dropped && self.origins[o].quirks.one_at_a_time;
+                if dropped && !found_before {
+                    self.one_at_a_time(o);
                 }
                 self.close(cx, key);
                 let Some(req) = front else { return }; // a gap's response never came
+                if found_before {
+                    return self.send_again(req);
+                }
                 let error = if deadline == Deadline::Head {
                     let limit = self.config.head_timeout.unwrap_or_default();
                     Error::new(ErrorKind::HeadTimeout, format!("no response head within {limit:?} of sending"))
@@ -271,6 +276,16 @@ impl<I: Source, S: Sink> Client<I, S> {
                 self.complete(cx, req, Err(error));
             }
             _ => unreachable!("a timer armed for {armed:?} fired in state {state:?}"),
+        }
+    }
+
+    /// Origin `o`'s server may drop requests it reads behind another (`Quirks`): no more
+    /// pipelining to it, and none of its busy connections takes another request.
+    fn one_at_a_time(&mut self, o: OriginKey) {
+        self.origins[o].quirks.one_at_a_time = true;
+        self.stats.unpipelined += 1;
+        while !self.origins[o].open.is_empty() {
+            self.unlist(o);
         }
     }
 
@@ -286,7 +301,7 @@ impl<I: Source, S: Sink> Client<I, S> {
         }
         link.io.acknowledge_now();
         let o = link.conn.origin;
-        self.origins[o].held_back = true;
+        self.origins[o].quirks.held_back = true;
         self.stats.held_back += 1;
         for link in self.conns.values_mut().filter(|link| link.conn.origin == o) {
             link.conn.hurry = true;

@@ -408,7 +408,8 @@ counters! {
     held_back,
     /// Origins no longer pipelined to: a pipelined request got no response head in time
     /// while the one ahead of it was answered (the server may ignore requests it reads
-    /// behind another). Their connections carry one request at a time from then on.
+    /// behind another). Their connections carry one request at a time from then on, and
+    /// pipelined requests that time out on them later are sent again instead of failing.
     unpipelined,
 }
 

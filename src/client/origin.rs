@@ -52,17 +52,23 @@ pub(super) struct Origin {
     pub open: Vec<ConnKey>,
     pub queue: std::collections::VecDeque<ReqKey>,
     pub links: usize,
+    /// What its server showed about pipelining; remembered after the origin is forgotten.
+    pub quirks: Quirks,
+    /// Requests and connections that refer to this origin.
+    users: usize,
+}
+
+/// What an origin's server showed about pipelining, for the rest of the run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Quirks {
     /// A connection to it showed the server holding pipelined responses back for an
-    /// acknowledgement: its connections hurry, new ones from the start (`conn::HELD_BACK`;
-    /// kept as long as the origin is).
+    /// acknowledgement: its connections hurry, new ones from the start (`conn::HELD_BACK`).
     pub held_back: bool,
     /// A pipelined request to it got no response head in time, while the one ahead of it
     /// was answered: its server may ignore requests it reads behind another, as some do.
     /// From then on its connections carry one request at a time, as without pipelining,
-    /// and it is not held to ⌈C/D⌉ of them (kept as long as the origin is).
+    /// and it is not held to ⌈C/D⌉ of them.
     pub one_at_a_time: bool,
-    /// Requests and connections that refer to this origin.
-    users: usize,
 }
 
 impl Origin {
@@ -89,6 +95,9 @@ pub(super) struct Origins {
     index: HashMap<Box<str>, Vec<(u16, bool, OriginKey)>>,
     /// Most URL lists hit one origin many times in a row: check it before hashing.
     last: OriginKey,
+    /// The quirks of origins forgotten meanwhile (no requests or connections left), by
+    /// host, port and scheme: one entry per origin that showed any, for the whole run.
+    remembered: HashMap<(Box<str>, u16, bool), Quirks>,
 }
 
 impl Origins {
@@ -100,6 +109,7 @@ impl Origins {
             list: Keyed::default(),
             index: HashMap::new(),
             last: OriginKey::from_index(0),
+            remembered: HashMap::new(),
         }
     }
 
@@ -155,8 +165,10 @@ impl Origins {
                             open: Vec::new(),
                             queue: Default::default(),
                             links: 0,
-                            held_back: false,
-                            one_at_a_time: false,
+                            quirks: match self.remembered.is_empty() {
+                                true => Quirks::default(),
+                                false => self.remembered.remove(&(host.clone(), port, https)).unwrap_or_default(),
+                            },
                             users: 0,
                         };
                         let id = self.list.insert(origin);
@@ -182,6 +194,9 @@ impl Origins {
         origin.users -= 1;
         if origin.users == 0 {
             let origin = self.list.remove(id);
+            if origin.quirks != Quirks::default() {
+                self.remembered.insert((origin.host.clone(), origin.port, origin.https), origin.quirks);
+            }
             let ports = self.index.get_mut(&origin.host).expect("a held origin is indexed");
             ports.retain(|&(_, _, other)| other != id);
             if ports.is_empty() {

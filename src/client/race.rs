@@ -243,7 +243,7 @@ impl<I: Source, S: Sink> Client<I, S> {
             // Zero is no sample yet (a retransmitted SYN gives none): not known to be near.
             let link = &mut self.conns[key];
             link.conn.near = link.io.round_trip().is_some_and(|rtt| !rtt.is_zero() && rtt < NEAR);
-            link.conn.hurry = self.origins[link.conn.origin].held_back;
+            link.conn.hurry = self.origins[link.conn.origin].quirks.held_back;
         }
         match self.conns[key].io.resumed() {
             Some(true) => self.stats.tls_resumed += 1,

@@ -281,7 +281,7 @@ impl<I: Source, S: Sink> Client<I, S> {
 
     /// How many requests a connection of origin `o` may carry at once.
     fn depth_of(&self, o: OriginKey) -> usize {
-        if self.origins[o].one_at_a_time { 1 } else { self.depth }
+        if self.origins[o].quirks.one_at_a_time { 1 } else { self.depth }
     }
 
     fn enqueue(&mut self, req: ReqKey) {
@@ -318,7 +318,7 @@ impl<I: Source, S: Sink> Client<I, S> {
 
     /// The last entry of `o`'s open list goes: its connection is full, gone, or now
     /// another origin's.
-    fn unlist(&mut self, o: OriginKey) {
+    pub(super) fn unlist(&mut self, o: OriginKey) {
         if let Some(key) = self.origins[o].open.pop()
             && let Some(link) = self.conns.get_mut(key)
             && link.conn.origin == o

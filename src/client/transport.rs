@@ -143,7 +143,7 @@ pub(super) struct Link {
 pub(super) struct TcpTimes {
     /// The smoothed round-trip estimate.
     pub round_trip: Duration,
-    /// Since the last data arrived (millisecond resolution).
+    /// Since the last data arrived (in kernel ticks: 1–10 ms resolution).
     pub since_data: Duration,
 }
 
