@@ -404,7 +404,8 @@ fn a_new_connection_to_an_origin_that_held_back_acknowledges_at_once_from_the_st
 /// Some servers read a request with one `read` and drop whatever came behind it: they
 /// answer the first of a pipeline and never the rest. The request behind the answered
 /// one times out (its own deadline, honestly reported); the origin is then served one
-/// request per connection at a time, so no other request waits for that deadline. And
+/// request per connection at a time, and requests its other connections had pipelined
+/// (which wait out their own head timeouts meanwhile) go again instead of failing. And
 /// no request is ever answered with another's response: until a connection's server has
 /// answered a request written together with the one ahead, nothing joins its pipeline
 /// in a later write (which such a server would answer in place of a dropped one).

@@ -336,6 +336,13 @@ impl Conn {
         self.busy() && self.queue.front().is_some_and(|sent| sent.pipelined)
     }
 
+    /// The request being answered was pipelined and no byte of its response has come:
+    /// after the head timeout, most likely never read by the server (see
+    /// `Quirks::one_at_a_time`), not slow to answer.
+    pub fn front_unheard(&self) -> bool {
+        self.front_was_pipelined() && !self.decoder.has_begun()
+    }
+
     /// `req`, queued behind the one being answered, has ended (its own deadline): its
     /// response will be read and dropped. False if `req` is not behind on this connection.
     pub fn forget(&mut self, req: ReqKey) -> bool {
@@ -378,7 +385,8 @@ impl Conn {
         if self.hurry {
             return None;
         }
-        self.next_awaited_since = (self.busy() && self.drained && !self.has_buffered()).then_some(now);
+        let written = self.unsent.is_empty();
+        self.next_awaited_since = (self.busy() && written && self.drained && !self.has_buffered()).then_some(now);
         waited
     }
 
@@ -449,7 +457,7 @@ impl Conn {
             State::Connecting { .. } => return Progress::Wait,
         }
         self.drained = drained;
-        self.reads += u32::from(!bytes.is_empty());
+        self.reads = self.reads.saturating_add(u32::from(!bytes.is_empty()));
         let from_partial = !self.partial.is_empty();
         if from_partial {
             self.partial.append(bytes);

@@ -256,7 +256,7 @@ impl<I: Source, S: Sink> Client<I, S> {
                 // Answered up to the request ahead, then silence: the server may ignore
                 // requests read behind another. If it was already found to, this one was
                 // most likely never read: sent again, alone. Else the origin is found now.
-                let dropped = deadline == Deadline::Head && link.conn.front_was_pipelined();
+                let dropped = deadline == Deadline::Head && link.conn.front_unheard();
                 let found_before = dropped && self.origins[o].quirks.one_at_a_time;
                 if dropped && !found_before {
                     self.one_at_a_time(o);
@@ -316,6 +316,9 @@ impl<I: Source, S: Sink> Client<I, S> {
     /// order, to be sent again on another connection.
     pub(super) fn close(&mut self, cx: &mut Context<'_>, key: ConnKey) {
         let Link { mut io, conn, .. } = self.conns.remove(key);
+        // Its key may go to a new connection this very turn, which must not be flushed
+        // (or have its deadline reset) as if it were this one.
+        self.to_flush.retain(|&(k, _)| k != key);
         io.close();
         cx.timers.remove(conn.timer);
         let o = conn.origin;

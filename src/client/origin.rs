@@ -96,7 +96,8 @@ pub(super) struct Origins {
     /// Most URL lists hit one origin many times in a row: check it before hashing.
     last: OriginKey,
     /// The quirks of origins forgotten meanwhile (no requests or connections left), by
-    /// host, port and scheme: one entry per origin that showed any, for the whole run.
+    /// host, port and scheme: one entry per origin that showed any, for the whole run
+    /// (a crawl of many slow hosts keeps one small entry for each).
     remembered: HashMap<(Box<str>, u16, bool), Quirks>,
 }
 
@@ -194,13 +195,13 @@ impl Origins {
         origin.users -= 1;
         if origin.users == 0 {
             let origin = self.list.remove(id);
-            if origin.quirks != Quirks::default() {
-                self.remembered.insert((origin.host.clone(), origin.port, origin.https), origin.quirks);
-            }
             let ports = self.index.get_mut(&origin.host).expect("a held origin is indexed");
             ports.retain(|&(_, _, other)| other != id);
             if ports.is_empty() {
                 self.index.remove(&origin.host);
+            }
+            if origin.quirks != Quirks::default() {
+                self.remembered.insert((origin.host, origin.port, origin.https), origin.quirks);
             }
         }
     }
