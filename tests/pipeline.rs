@@ -8,7 +8,9 @@
 //!   and no answered request is sent twice;
 //! * an HTTP/1.0 server is never sent a request before the previous one is answered;
 //! * timeouts stay per request: a stalled response fails alone, those behind it are
-//!   sent again.
+//!   sent again;
+//! * a connection closed in a turn is not written to at the turn's end under its key,
+//!   which a new connection attempt took meanwhile.
 
 mod common;
 
@@ -475,4 +477,89 @@ fn non_idempotent_requests_are_never_pipelined() {
     assert_eq!(counts(&log, "read").values().sum::<usize>(), 5);
     // Not held to ⌈4 / 4⌉ connections, since none could be shared: 4 in flight at once.
     assert_eq!(stats.connections_opened, 4, "{stats:?}");
+}
+
+/// Keeps each outcome (`common::keep`). At the first request's outcome it keeps the
+/// client's thread busy for a whole `timeout`, so the overall deadline of every request
+/// admitted before then has passed when it returns; from then on it wants no new
+/// request until the second one has ended.
+struct SlowAtFirst {
+    timeout: Duration,
+    holding: bool,
+    ends: Vec<Got>,
+}
+
+impl Sink for SlowAtFirst {
+    fn outcome(&mut self, o: &Outcome<'_>) {
+        match o.index.0 {
+            0 => {
+                // The client's thread is slow, not waiting for anyone: a timing shape.
+                std::thread::sleep(self.timeout);
+                self.holding = true;
+            }
+            1 => self.holding = false,
+            _ => {}
+        }
+        self.ends.push(keep(o));
+    }
+    fn wants_more(&self) -> bool {
+        !self.holding
+    }
+}
+
+/// A connection closed in a turn leaves that turn's to-flush list (`close`), so its key,
+/// taken by a new connection attempt before the end-of-turn flush, is not flushed as if
+/// it were the old connection: the flush would have reset the attempt's deadline
+/// (`armed = None`), and its connect timer would then have hit "a timer armed for None
+/// fired in state Connecting".
+///
+/// The shape, in one turn, with two requests in flight and one connection per origin
+/// (⌈2 / 2⌉):
+/// 1. origin A's connection 0 ends q1's response (keep-alive) and takes `r`, which
+///    waited in A's queue; `r` is to be written at the end of the turn, so connection 0
+///    joins the to-flush list as a connection that was idle;
+/// 2. q1's outcome: the sink holds the thread past `r`'s deadline (`Config::timeout`)
+///    and asks for no new request yet;
+/// 3. the timer phase: `r` times out at the front of connection 0, which is closed;
+///    `r`'s outcome lets the sink want more;
+/// 4. the end of the turn admits `b`, for origin B, whose race opens an attempt with the
+///    freed key 0; then the flush.
+///
+/// B is a listener whose accept queue (backlog 0) is already full with one connection
+/// the test made and never accepts: Linux drops the SYNs of further connects, so the
+/// attempt is still connecting when its connect timer fires (the first SYN is resent
+/// only after a second).
+#[test]
+fn a_connection_closed_in_a_turn_is_not_flushed_under_its_key_reused_by_an_attempt() {
+    let (a, _) = scripted_server(|mut s: TcpStream, _| {
+        // Answers the first request and keeps the connection until the client closes it.
+        if let Some(head) = read_request(&mut s)
+            && s.write_all(&response(&path_of(&head), "")).is_ok()
+        {
+            while read_request(&mut s).is_some() {}
+        }
+    });
+    let b = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    b.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+    b.listen(0).unwrap();
+    let b_addr = b.local_addr().unwrap().as_socket().unwrap();
+    let _queued = TcpStream::connect(b_addr).unwrap(); // fills the accept queue
+
+    let timeout = Duration::from_millis(400);
+    let connect_timeout = Duration::from_millis(50);
+    let config = Config { timeout: Some(timeout), connect_timeout: Some(connect_timeout), ..config(2, 2) };
+    let urls = [format!("http://{a}/q1"), format!("http://{a}/r"), format!("http://{b_addr}/b")];
+    let sink = SlowAtFirst { timeout, holding: false, ends: Vec::new() };
+    let (sink, stats) = client::fetch(config, urls, sink).expect("client runs");
+    let mut ends = sink.ends;
+    ends.sort_by_key(|g| g.index);
+    assert_eq!(ends.len(), 3, "{ends:?}");
+    assert_eq!(ends[0].status, Some(200), "q1: {ends:?}");
+    let (kind, message) = ends[1].error.clone().expect("r times out");
+    assert_eq!(kind, "timeout", "r: {message}");
+    // Not "(still waiting for a connection to the server)": r was on connection 0.
+    assert!(!message.contains("still"), "r timed out before joining connection 0: {message}");
+    let (kind, message) = ends[2].error.clone().expect("b's connect hangs");
+    assert_eq!(kind, "connect-timeout", "b: {message}");
+    assert_eq!((stats.connect_attempts, stats.connections_opened, stats.pipelined), (2, 1, 0), "{stats:?}");
 }
