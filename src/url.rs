@@ -228,7 +228,7 @@ fn locate(text: &str) -> Result<Located, UrlError> {
         Some(found) => found,
         None => any_scheme(text)?,
     };
-    let authority = match plain_authority(bytes, from, https) {
+    let authority = match plain_authority(text, from, https) {
         Some(plain) => plain,
         None => any_authority(text, from, https)?,
     };
@@ -312,14 +312,21 @@ struct Authority {
 /// The usual authority, read in one pass: a host name or IPv4 address, perhaps a port,
 /// then the end of the authority. `None` for anything else (user information, an IPv6
 /// address, something wrong), which is [`any_authority`]'s.
-fn plain_authority(bytes: &[u8], from: usize, https: bool) -> Option<Authority> {
+fn plain_authority(text: &str, from: usize, https: bool) -> Option<Authority> {
+    let bytes = text.as_bytes();
     let host_end = from + bytes[from..].iter().take_while(|&&b| is_host_name_byte(b)).count();
     if host_end == from || host_end - from > 253 {
         return None;
     }
     let default_port = if https { 443 } else { 80 };
     let (port, end) = match bytes.get(host_end) {
-        Some(b':') => read_port(&bytes[host_end + 1..], default_port).map(|(port, len)| (port, host_end + 1 + len))?,
+        Some(b':') => {
+            let digits = bytes[host_end + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
+            let end = host_end + 1 + digits;
+            // No digits: the default. A number that is no port is `any_authority`'s to report.
+            let port = if digits == 0 { default_port } else { parse_port(&text[host_end + 1..end]).ok()? };
+            (port, end)
+        }
         _ => (default_port, host_end),
     };
     // Here the authority must end: another byte ('@', a second ':', one not allowed in
@@ -329,28 +336,6 @@ fn plain_authority(bytes: &[u8], from: usize, https: bool) -> Option<Authority> 
         end,
         host_and_port: Ok((from..host_end, port)),
     })
-}
-
-/// The port number at the start of `digits` (what follows the authority's ':') and how
-/// many digits it takes; no digits mean `default`. `None` when the number is not a
-/// port (0, or above 65535), which is [`any_authority`]'s to report.
-fn read_port(digits: &[u8], default: u16) -> Option<(u16, usize)> {
-    // At most five digits are read, so the number cannot overflow (and the loop is
-    // unrolled). A sixth, as in `h:000080`, is not where a plain authority ends, so
-    // [`plain_authority`] leaves that URL to the general path.
-    let (mut port, mut len) = (0u32, 0);
-    for &digit in digits.iter().take(5) {
-        if !digit.is_ascii_digit() {
-            break;
-        }
-        port = port * 10 + u32::from(digit - b'0');
-        len += 1;
-    }
-    match (len, u16::try_from(port)) {
-        (0, _) => Some((default, 0)),
-        (_, Ok(port @ 1..)) => Some((port, len)),
-        _ => None,
-    }
 }
 
 /// The general path for the authority, starting at `from`: it ends at the first '/',
@@ -387,7 +372,7 @@ fn any_authority(text: &str, from: usize, https: bool) -> Result<Authority, UrlE
 fn scan_target(bytes: &[u8], from: usize) -> Result<usize, UrlError> {
     // Paths can be long: 16 bytes at a time first, with no branch per byte (this the
     // compiler turns into vector instructions), up to the 16 where the scan stops;
-    // then byte by byte, looking each up.
+    // then byte by byte.
     let mut from = from;
     for chunk in bytes[from..].chunks_exact(16) {
         if chunk.iter().fold(false, |found, &b| found | ends_target(b)) {
@@ -395,7 +380,7 @@ fn scan_target(bytes: &[u8], from: usize) -> Result<usize, UrlError> {
         }
         from += 16;
     }
-    let Some(hash) = bytes[from..].iter().position(|&b| ENDS_TARGET[usize::from(b)]).map(|i| from + i) else {
+    let Some(hash) = bytes[from..].iter().position(|&b| ends_target(b)).map(|i| from + i) else {
         return Ok(bytes.len());
     };
     if bytes[hash] != b'#' {
@@ -425,17 +410,6 @@ const HOST_NAME: [bool; 256] = {
     let mut b = 0;
     while b < 256 {
         table[b] = matches!(b as u8, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_');
-        b += 1;
-    }
-    table
-};
-
-/// [`ends_target`] for each byte, as a table, for the same reason.
-const ENDS_TARGET: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        table[b] = ends_target(b as u8);
         b += 1;
     }
     table

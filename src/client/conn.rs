@@ -415,11 +415,11 @@ impl Conn {
                 // A connection goes idle only with all of these empty (`received`).
                 debug_assert!(self.unsent.is_empty() && self.partial.is_empty() && self.queue.is_empty());
                 self.start_response(method == "HEAD");
-                self.alone = false;
             }
-            State::Sending | State::Receiving => {}
+            // `can_take` lets nothing join a request that is not idempotent.
+            State::Sending | State::Receiving => debug_assert!(!self.alone),
         }
-        self.alone |= !http1::is_idempotent(method);
+        self.alone = !http1::is_idempotent(method);
         let (pipelined, together) = (!self.queue.is_empty(), !self.unsent.is_empty());
         self.unsent.extend_from_slice(request);
         self.queue.push_back(Sent { req: Some(req), pipelined, together, head: method == "HEAD" });

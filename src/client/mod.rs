@@ -496,9 +496,6 @@ struct Active {
     elsewhere: bool,
     /// What it sends besides its URL.
     template: Template,
-    /// Its method may be repeated (retries of stale connections and of transient
-    /// failures are for these only, and pipelining).
-    idempotent: bool,
     /// Attempts so far (1 for the first), and when the first started.
     attempts: u32,
     first_started: Instant,

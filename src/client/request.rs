@@ -70,6 +70,16 @@ impl Template {
     pub fn method(&self) -> &str {
         self.0.as_deref().map_or("GET", |shape| shape.method(false))
     }
+
+    /// Its prepared request, or `plain` (the default GET) for the default template.
+    pub(super) fn shape<'a>(&'a self, plain: &'a Shape) -> &'a Shape {
+        self.0.as_deref().unwrap_or(plain)
+    }
+
+    /// Its method may be repeated (the default template's GET may).
+    pub(super) fn idempotent(&self) -> bool {
+        self.0.as_deref().is_none_or(Shape::idempotent)
+    }
 }
 
 /// One request: a URL and the [`Template`] it is sent with. Anything that becomes a
@@ -128,7 +138,13 @@ impl Active {
     /// What this request sends: its template's prepared request, or `plain` (the
     /// default GET) for a bare URL.
     pub(super) fn shape<'a>(&'a self, plain: &'a Shape) -> &'a Shape {
-        self.template.0.as_deref().unwrap_or(plain)
+        self.template.shape(plain)
+    }
+
+    /// Its method may be repeated (retries of stale connections and of transient
+    /// failures are for these only, and pipelining).
+    pub(super) fn idempotent(&self) -> bool {
+        self.template.idempotent()
     }
 
     /// The method it is sent with now (a redirect may have turned it into a GET).

@@ -117,7 +117,7 @@ impl Active {
 
     /// Retries are for idempotent requests (a redirect to GET makes one).
     pub(super) fn may_retry(&self) -> bool {
-        self.idempotent || self.as_get
+        self.idempotent() || self.as_get
     }
 }
 

@@ -116,23 +116,25 @@ impl<I: Source, S: Sink> Client<I, S> {
                     self.admit(cx, request);
                 }
             }
-            None => self.admit(cx, request),
+            None => {
+                cx.refresh();
+                self.admit(cx, request);
+            }
         }
     }
 
-    /// A request takes a slot and is on its way.
+    /// A request takes a slot and is on its way. The caller has just read the clock
+    /// (`cx.refresh()`): admitting a batch means a connect per request, and the last
+    /// one's deadline must not be shortened by the time the others took (the rule is in
+    /// `reactor.rs`).
     fn admit(&mut self, cx: &mut Context<'_>, request: Parked) {
         let Parked { index, url, template } = request;
-        let shape = template.0.as_deref().unwrap_or(&self.plain);
-        let idempotent = shape.idempotent();
+        let idempotent = template.idempotent();
         let host_key = self.hosts.as_ref().map(|_| super::politeness::Hosts::key(&url));
         let origin = self.origins.hold(&url);
         let key = self.requests.vacant_key();
         let timer = cx.timers.insert(Token(self.base + REQUEST_TIMERS + key.index()));
-        // The clock is read here, not at the start of the turn: admitting a batch means
-        // a connect per request, and the last one's deadline must not be shortened by
-        // the time the others took (the rule is in `reactor.rs`).
-        let started = cx.refresh();
+        let started = cx.now;
         let deadline = self.config.timeout.map(|t| started + t);
         if let Some(deadline) = deadline {
             cx.timers.arm(timer, deadline);
@@ -163,7 +165,6 @@ impl<I: Source, S: Sink> Client<I, S> {
             as_get: false,
             elsewhere: false,
             template,
-            idempotent,
             attempts: 1,
             first_started: started,
             host_key,
@@ -274,7 +275,7 @@ impl<I: Source, S: Sink> Client<I, S> {
         let active = &self.requests[req];
         // A retry wants a fresh connection, which the queue would not give it.
         self.depth_of(active.origin) > 1
-            && active.idempotent
+            && active.idempotent()
             && !active.retried
             && self.origins[active.origin].links >= self.per_origin
     }
@@ -292,7 +293,7 @@ impl<I: Source, S: Sink> Client<I, S> {
     /// Sends `req` behind the requests of a busy connection of its origin that has room;
     /// false if none has.
     fn pipeline(&mut self, cx: &mut Context<'_>, req: ReqKey) -> bool {
-        if !self.requests[req].idempotent {
+        if !self.requests[req].idempotent() {
             return false; // never behind others (RFC 9112 §9.3.2)
         }
         let o = self.requests[req].origin;
@@ -374,7 +375,7 @@ impl<I: Source, S: Sink> Client<I, S> {
             self.follow_phase(cx, key);
         }
         match self.to_flush.last_mut() {
-            Some((last, idle)) if *last == key => *idle |= was_idle,
+            Some((last, _)) if *last == key => {} // joined this turn already: not idle then
             _ => self.to_flush.push((key, was_idle)),
         }
     }

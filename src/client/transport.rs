@@ -446,16 +446,19 @@ impl Link {
 
     /// Writes what the machine has to send, as far as the socket takes it.
     pub fn flush(&mut self) -> Progress {
-        let hurry = self.conn.hurry && !self.conn.to_send().is_empty();
+        let mut wrote = false;
         while !self.conn.to_send().is_empty() {
             match self.io.write(self.conn.to_send()) {
-                Ok(n) => self.conn.sent(n),
+                Ok(n) => {
+                    wrote |= n > 0;
+                    self.conn.sent(n);
+                }
                 Err(e) if would_block(&e) => break,
                 Err(e) if interrupted(&e) => {}
                 Err(e) => return self.conn.io_failed(true, &e),
             }
         }
-        if hurry {
+        if wrote && self.conn.hurry {
             // Writing leaves the kernel delaying acknowledgements ("interactive" mode):
             // the server holds its next response until it gets one (`conn::HELD_BACK`).
             self.io.acknowledge_now();

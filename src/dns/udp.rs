@@ -150,13 +150,14 @@ impl OwnPath {
             }
         }
         let mut ready = std::mem::take(&mut self.ready);
+        let read_any = !ready.is_empty();
         for key in ready.drain(..) {
             self.read(key, now);
         }
         self.ready = ready;
         // Reading may have taken a while (a burst of replies): the deadlines set below
         // come after it.
-        let now = cx.refresh();
+        let now = if read_any { cx.refresh() } else { now };
         if self.queries.deadline().is_some_and(|d| d <= now) {
             self.queries.expire(now);
         }
