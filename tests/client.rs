@@ -69,17 +69,10 @@ fn non_idempotent_requests_are_not_retried() {
 
 /// Answers `/folded` with a field value folded over three lines (obs-fold) and
 /// anything else with an HTTP/1.2 status line; both keep the connection open.
-fn legacy_heads(mut s: std::net::TcpStream, _: usize) {
-    while let Some(head) = read_request(&mut s) {
-        let response: &[u8] = if head.starts_with(b"GET /folded ") {
-            b"HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\n\tc\r\nContent-Length: 14\r\n\r\nHello, World!\n"
-        } else {
-            b"HTTP/1.2 200 OK\r\nX-Folded: plain\r\nContent-Length: 14\r\n\r\nHello, World!\n"
-        };
-        if s.write_all(response).is_err() {
-            return;
-        }
-    }
+fn legacy_heads(s: std::net::TcpStream, _: usize) {
+    let folded = b"HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\n\tc\r\nContent-Length: 14\r\n\r\nHello, World!\n";
+    let newer = b"HTTP/1.2 200 OK\r\nX-Folded: plain\r\nContent-Length: 14\r\n\r\nHello, World!\n";
+    answer_by_prefix(s, b"GET /folded ", folded, newer);
 }
 
 #[test]

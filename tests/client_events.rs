@@ -60,17 +60,10 @@ fn config() -> Config {
 
 /// Answers `/moved` with a 302 to `/final` (with a body of its own), anything else
 /// with a chunked body in two pieces.
-fn redirecting(mut s: std::net::TcpStream, _: usize) {
-    while let Some(head) = read_request(&mut s) {
-        let response: &[u8] = if head.starts_with(b"GET /moved ") {
-            b"HTTP/1.1 302 Found\r\nLocation: /final\r\nContent-Length: 5\r\n\r\nmoved"
-        } else {
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nHello\r\n1\r\n!\r\n0\r\n\r\n"
-        };
-        if s.write_all(response).is_err() {
-            return;
-        }
-    }
+fn redirecting(s: std::net::TcpStream, _: usize) {
+    let moved = b"HTTP/1.1 302 Found\r\nLocation: /final\r\nContent-Length: 5\r\n\r\nmoved";
+    let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nHello\r\n1\r\n!\r\n0\r\n\r\n";
+    answer_by_prefix(s, b"GET /moved ", moved, chunked);
 }
 
 #[test]
@@ -120,22 +113,19 @@ fn a_sink_submits_follow_ups_while_the_client_runs_and_each_ends_once() {
 fn a_submitter_feeds_one_client_only() {
     let mut reactor = Reactor::new(16).unwrap();
     let submitter = Submitter::new();
-    let options = || Options { submitter: Some(submitter.clone()), ..Options::default() };
-    let first = Client::with_options(
-        &mut reactor.context(),
-        config(),
-        Vec::<String>::new().into_iter(),
-        Log::default(),
-        options(),
-    );
+    let client = |reactor: &mut Reactor| {
+        let options = Options { submitter: Some(submitter.clone()), ..Options::default() };
+        Client::with_options(
+            &mut reactor.context(),
+            config(),
+            Vec::<String>::new().into_iter(),
+            Log::default(),
+            options,
+        )
+    };
+    let first = client(&mut reactor);
     assert!(first.is_ok());
-    let second = Client::with_options(
-        &mut reactor.context(),
-        config(),
-        Vec::<String>::new().into_iter(),
-        Log::default(),
-        options(),
-    );
+    let second = client(&mut reactor);
     assert!(
         matches!(second, Err(client::ClientError::SubmitterInUse)),
         "two clients draining one queue would split it silently"
@@ -266,11 +256,7 @@ fn echo(mut s: std::net::TcpStream, _: usize) {
         let head = String::from_utf8_lossy(&head).into_owned();
         let mut words = head.split(' ');
         let (method, path) = (words.next().unwrap().to_owned(), words.next().unwrap().to_owned());
-        let field = |name: &str| {
-            head.lines().find_map(|l| {
-                l.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_owned())
-            })
-        };
+        let field = |name: &str| field(&head, name);
         let mut body = vec![0; field("content-length").map_or(0, |n| n.parse().unwrap())];
         s.read_exact(&mut body).unwrap();
         let text = format!(

@@ -67,9 +67,7 @@ fn server() -> (std::net::SocketAddr, Asked) {
         while let Some(head) = read_request(&mut stream) {
             let head = String::from_utf8(head).unwrap();
             let path = head.split(' ').nth(1).unwrap().to_owned();
-            let accept =
-                head.lines().filter_map(|l| l.split_once(':')).find(|(n, _)| n.eq_ignore_ascii_case("accept-encoding"));
-            log.lock().unwrap().push(accept.map(|(_, v)| v.trim().to_owned()));
+            log.lock().unwrap().push(field(&head, "accept-encoding"));
             let (coding, wire) = encoded(&path);
             let mut response =
                 format!("HTTP/1.1 200 OK\r\nContent-Encoding: {coding}\r\nContent-Length: {}\r\n\r\n", wire.len())

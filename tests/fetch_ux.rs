@@ -69,19 +69,9 @@ fn progress_is_plain_lines_without_a_terminal_and_off_with_quiet() {
 /// A server whose answers differ by path: `/missing…` is a 404 with a `Url` header (a
 /// name that collides with a JSON key), everything else a 200 with a `Content-Type`.
 fn status_server() -> SocketAddr {
-    scripted_server(|mut stream: TcpStream, _| {
-        while let Some(head) = read_request(&mut stream) {
-            let response: &[u8] = if head.starts_with(b"GET /missing") {
-                b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\nUrl: u\r\n\r\nnope"
-            } else {
-                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello"
-            };
-            if stream.write_all(response).is_err() {
-                return;
-            }
-        }
-    })
-    .0
+    let missing = b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\nUrl: u\r\n\r\nnope";
+    let hello = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello";
+    scripted_server(|stream: TcpStream, _| answer_by_prefix(stream, b"GET /missing", missing, hello)).0
 }
 
 #[test]
@@ -195,10 +185,7 @@ fn recording_server() -> (SocketAddr, Received) {
     let (addr, _) = scripted_server(move |mut stream: TcpStream, _| {
         while let Some(head) = read_request(&mut stream) {
             let head = String::from_utf8(head).unwrap();
-            let length = head
-                .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
-                .map_or(0, |v| v.parse().unwrap());
+            let length = common::field(&head, "content-length").map_or(0, |v| v.parse().unwrap());
             let mut body = vec![0; length];
             stream.read_exact(&mut body).unwrap();
             log.lock().unwrap().push((head, body));
@@ -495,19 +482,9 @@ fn json_lines_from_a_list_carry_their_line_number() {
 
 #[test]
 fn fail_turns_error_statuses_into_errors_and_exit_22() {
-    let (server, _) = scripted_server(|mut stream: TcpStream, _| {
-        while let Some(head) = read_request(&mut stream) {
-            let ok = String::from_utf8_lossy(&head).starts_with("GET /ok ");
-            let response: &[u8] = if ok {
-                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-            } else {
-                b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope"
-            };
-            if stream.write_all(response).is_err() {
-                return;
-            }
-        }
-    });
+    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let missing = b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope";
+    let (server, _) = scripted_server(|stream: TcpStream, _| answer_by_prefix(stream, b"GET /ok ", ok, missing));
     let scratch = Scratch::new("fail");
     let urls = scratch.write("urls.txt", format!("http://{server}/ok\nhttp://{server}/missing\n"));
     let summary = scratch.path("summary.json");

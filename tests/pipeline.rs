@@ -258,6 +258,14 @@ fn a_stalled_response_times_out_alone_and_those_behind_it_go_elsewhere() {
     assert_eq!(counts(&log, "read")["p1"], 1, "the timed-out request is not sent again");
 }
 
+/// Whether bytes are already waiting to be read on `s` (without waiting for any).
+fn waiting(s: &TcpStream) -> bool {
+    s.set_nonblocking(true).unwrap();
+    let more = !matches!(s.peek(&mut [0u8; 1]), Err(e) if e.kind() == ErrorKind::WouldBlock);
+    s.set_nonblocking(false).unwrap();
+    more
+}
+
 #[test]
 fn an_http10_server_gets_one_request_at_a_time() {
     let early = Arc::new(Mutex::new(0usize));
@@ -265,11 +273,9 @@ fn an_http10_server_gets_one_request_at_a_time() {
     let (addr, _) = scripted_server(move |mut s: TcpStream, _| {
         while let Some(head) = read_request(&mut s) {
             // Anything already waiting behind this request was pipelined.
-            s.set_nonblocking(true).unwrap();
-            if !matches!(s.peek(&mut [0u8; 1]), Err(e) if e.kind() == ErrorKind::WouldBlock) {
+            if waiting(&s) {
                 *seen.lock().unwrap() += 1;
             }
-            s.set_nonblocking(false).unwrap();
             let path = path_of(&head);
             let reply =
                 format!("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: {}\r\n\r\n{path}", path.len());
@@ -296,12 +302,6 @@ fn a_near_connection_is_refilled_only_once_its_pipeline_is_empty() {
     let reads = Arc::new(Mutex::new((Vec::new(), 0usize)));
     let seen = Arc::clone(&reads);
     let (addr, _) = scripted_server(move |mut s: TcpStream, _| {
-        let waiting = |s: &TcpStream| {
-            s.set_nonblocking(true).unwrap();
-            let more = !matches!(s.peek(&mut [0u8; 1]), Err(e) if e.kind() == ErrorKind::WouldBlock);
-            s.set_nonblocking(false).unwrap();
-            more
-        };
         s.set_nodelay(true).unwrap(); // each answer its own segment, not held by Nagle
         while let Some(head) = read_request(&mut s) {
             let mut batch = vec![path_of(&head)];
@@ -375,7 +375,7 @@ fn nagle_server(close_after: Option<usize>) -> SocketAddr {
 /// Runs `n` GETs eight deep on one connection at a time (⌈8 / 8⌉); every one must
 /// succeed. Returns how many took 40 ms or more, and the counters.
 fn waits_behind_held_back(addr: SocketAddr, n: usize) -> (usize, Stats) {
-    let urls = (0..n).map(|i| Template::default().request(format!("http://{addr}/h{i}")));
+    let urls = (0..n).map(|i| format!("http://{addr}/h{i}"));
     let (times, stats) = client::fetch(config(8, 8), urls, Times::default()).expect("client runs");
     let times: Vec<Duration> = times.0.into_iter().map(|t| t.expect("every request succeeds")).collect();
     assert_eq!(times.len(), n);

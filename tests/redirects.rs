@@ -35,12 +35,7 @@ fn server(
             let mut lines = head.lines();
             let mut first = lines.next().unwrap().split(' ');
             let (method, path) = (first.next().unwrap().to_owned(), first.next().unwrap().to_owned());
-            let field = |name: &str| {
-                head.lines()
-                    .filter_map(|l| l.split_once(':'))
-                    .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                    .map(|(_, v)| v.trim().to_owned())
-            };
+            let field = |name: &str| field(&head, name);
             let length: usize = field("content-length").map_or(0, |v| v.parse().unwrap());
             let mut body = vec![0; length];
             stream.read_exact(&mut body).unwrap();

@@ -126,6 +126,24 @@ pub fn answer_all(mut stream: TcpStream, response: &[u8]) {
     }
 }
 
+/// Answers each request with `hit` if its head starts with `prefix`, else with `miss`,
+/// until the peer closes.
+pub fn answer_by_prefix(mut stream: TcpStream, prefix: &[u8], hit: &[u8], miss: &[u8]) {
+    while let Some(head) = read_request(&mut stream) {
+        if stream.write_all(if head.starts_with(prefix) { hit } else { miss }).is_err() {
+            return;
+        }
+    }
+}
+
+/// The value of field `name` (any case) in a request head, trimmed.
+pub fn field(head: &str, name: &str) -> Option<String> {
+    head.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim().to_owned())
+}
+
 /// Closes with RST instead of FIN (SO_LINGER with a zero timeout).
 pub fn reset(stream: TcpStream) {
     socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO)).unwrap();

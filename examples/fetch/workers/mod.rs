@@ -245,7 +245,7 @@ impl Worker {
 
     /// Reads what the report pipe holds and takes in each complete message.
     fn take_report(&mut self) {
-        while let Some(lines) = self.report.lines() {
+        if let Some(lines) = self.report.lines() {
             let taken = lines.len();
             for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
                 let Ok(mut message) = serde_json::from_slice::<Value>(line) else { continue };
